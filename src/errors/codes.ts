@@ -1,0 +1,70 @@
+/**
+ * The error catalog: every stable code Fleetroot can return, its HTTP status and its public message.
+ * docs/errors.md is generated from this table (`node scripts/gen-errors-doc.mjs`) and a test keeps the two in step.
+ * Add a code here, never inline a status elsewhere.
+ */
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+}
+
+export const codes = {
+  // generic request errors
+  FR_BAD_REQUEST: { status: 400, message: "the request is malformed" },
+  FR_INVALID_JSON: { status: 400, message: "the request body is not valid JSON" },
+  FR_VALIDATION: { status: 400, message: "a request field is missing or invalid" },
+  FR_BODY_TOO_LARGE: { status: 413, message: "the request body exceeds the size limit" },
+  FR_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: "the request content type is not supported" },
+  FR_NOT_FOUND: { status: 404, message: "no such path or object" },
+  FR_METHOD_NOT_ALLOWED: { status: 405, message: "the method is not allowed on this path" },
+  FR_RATE_LIMITED: { status: 429, message: "too many requests; slow down and retry later" },
+  FR_INTERNAL: { status: 500, message: "internal error; see the server log" },
+  FR_CONFLICT: { status: 400, message: "the request conflicts with the current state" },
+
+  // configuration
+  FR_CONFIG_INVALID: { status: 500, message: "the configuration is invalid" },
+  FR_CONFIG_UNREADABLE: { status: 500, message: "the configuration file cannot be read" },
+
+  // storage
+  FR_STORE_UNAVAILABLE: { status: 503, message: "the storage backend is unreachable" },
+  FR_STORE_URL: { status: 500, message: "the storage URL is not supported" },
+  FR_STORE_MIGRATION: { status: 500, message: "a storage migration failed" },
+
+  // keys
+  FR_KEY_URI: { status: 400, message: "the key URI is malformed or its scheme is not supported" },
+  FR_KEY_NOT_FOUND: { status: 404, message: "the key does not exist" },
+  FR_KEY_EXISTS: { status: 400, message: "a key already exists at that URI" },
+  FR_KEY_ALGORITHM: { status: 400, message: "the key algorithm is not supported" },
+  FR_KEY_PIN: { status: 403, message: "the PKCS#11 PIN was rejected" },
+  FR_KEY_TOKEN: { status: 404, message: "the PKCS#11 token or module was not found" },
+  FR_KEY_MECHANISM: { status: 400, message: "the PKCS#11 token does not support the mechanism" },
+  FR_KEY_BACKEND: { status: 500, message: "the key backend failed" },
+  FR_KEY_FORMAT: { status: 400, message: "the key material is malformed" },
+
+  // seal and barrier
+  FR_SEALED: { status: 503, message: "Vault is sealed" },
+  FR_NOT_INITIALIZED: { status: 400, message: "the server is not initialized" },
+  FR_ALREADY_INITIALIZED: { status: 400, message: "Vault is already initialized" },
+  FR_UNSEAL_SHARE_INVALID: { status: 400, message: "the unseal key share is invalid" },
+  FR_UNSEAL_SHARE_REUSED: { status: 400, message: "this unseal key share was already provided" },
+  FR_UNSEAL_FAILED: { status: 400, message: "the unseal key shares do not reconstruct the root key" },
+  FR_BARRIER_DECRYPT: { status: 500, message: "a stored value failed authentication under the barrier" },
+  FR_SEAL_CONFIG: { status: 500, message: "the seal configuration is invalid" },
+  FR_SEAL_MISMATCH: { status: 500, message: "the stored seal type does not match the configured seal" },
+
+  // auth
+  FR_PERMISSION_DENIED: { status: 403, message: "permission denied" },
+  FR_MISSING_TOKEN: { status: 403, message: "permission denied" },
+  FR_TOKEN_INVALID: { status: 403, message: "permission denied" },
+  FR_TOKEN_NOT_RENEWABLE: { status: 400, message: "the token is not renewable" },
+  FR_POLICY_SYNTAX: { status: 400, message: "the policy cannot be parsed" },
+  FR_POLICY_NOT_FOUND: { status: 404, message: "no such policy" },
+  FR_POLICY_PROTECTED: { status: 400, message: "the policy cannot be changed or deleted" },
+  FR_LOGIN_FAILED: { status: 400, message: "login failed" },
+
+  // audit
+  FR_AUDIT_FAILED: { status: 500, message: "the request could not be audited and was refused" },
+  FR_AUDIT_TAMPERED: { status: 500, message: "the audit log fails verification" },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof codes;

@@ -1,0 +1,23 @@
+import type { Kysely, Migration, Transaction } from "kysely";
+
+export type Dialect = "sqlite" | "postgres";
+
+/**
+ * A module's migrations. Names sort globally (Kysely runs them in name order), so each module
+ * takes its own prefix range: 0100 seal, 0200 auth, 0300 audit, 1000 pki, 2000 devices/enroll,
+ * 3000 ros2, 4000 secrets, 5000 updates.
+ */
+export type MigrationSet = Record<string, Migration>;
+
+/**
+ * The SQL store. Modules type their own tables with `store.db.withTables<MyTables>()`.
+ * Column conventions that hold on both dialects: text, integer (bigint on PostgreSQL, read back as
+ * a JS number), blob/bytea (read back as Buffer); times are integer milliseconds since the epoch.
+ */
+export interface Store {
+  readonly dialect: Dialect;
+  readonly db: Kysely<object>;
+  /** Runs fn in one transaction; everything it writes lands together or not at all. */
+  transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
