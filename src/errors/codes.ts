@@ -61,10 +61,21 @@ export const codes = {
   FR_POLICY_NOT_FOUND: { status: 404, message: "no such policy" },
   FR_POLICY_PROTECTED: { status: 400, message: "the policy cannot be changed or deleted" },
   FR_LOGIN_FAILED: { status: 400, message: "login failed" },
+  FR_ACCESSOR_INVALID: { status: 400, message: "invalid accessor" },
+  FR_TOKEN_PRIVILEGE: { status: 400, message: "root or sudo privileges are required for this token option" },
 
   // audit
   FR_AUDIT_FAILED: { status: 500, message: "the request could not be audited and was refused" },
   FR_AUDIT_TAMPERED: { status: 500, message: "the audit log fails verification" },
+
+  // X.509 encoding (src/crypto)
+  FR_PEM_INVALID: { status: 400, message: "the PEM text is malformed" },
+  FR_DER_INVALID: { status: 400, message: "the DER data is malformed" },
+  FR_CERT_TEMPLATE: { status: 400, message: "the certificate template is invalid" },
+  FR_CSR_INVALID: { status: 400, message: "the certificate signing request is malformed" },
+  FR_CSR_SIGNATURE: { status: 400, message: "the certificate signing request's signature does not verify" },
+  FR_CSR_ALGORITHM: { status: 400, message: "the CSR's key or signature algorithm is not supported" },
+  FR_OCSP_REQUEST_INVALID: { status: 400, message: "the OCSP request is malformed" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof codes;

@@ -50,3 +50,5 @@ export interface KeyWrapper {
 }
 
 export type WrapAlgorithm = "aes-256" | "rsa-2048" | "rsa-3072";
+
+export const wrapAlgorithms: readonly WrapAlgorithm[] = ["aes-256", "rsa-2048", "rsa-3072"];

@@ -30,12 +30,19 @@ export interface RouteContext {
   readonly query: Readonly<Record<string, string>>;
   /** The parsed JSON body (an object), or {} when there is none. */
   readonly body: Record<string, unknown>;
+  /** The body as bytes, for routes that declare rawBodyTypes (e.g. application/ocsp-request). */
+  readonly rawBody: Buffer | undefined;
   /** The raw token string from X-Vault-Token / Authorization: Bearer, when present. */
   readonly token: string | undefined;
   /** Set when the route required a token and it checked out. */
   readonly auth: RequestAuth | undefined;
   /** Extra fields for this request's audit entries (e.g. what was issued); strings in it are HMAC'd. */
   auditData(fields: Record<string, unknown>): void;
+  /**
+   * Writes a security event to the audit log now (e.g. "ca.sign", "token.revoke"); `fields` stay plain,
+   * strings in `data` are HMAC'd. Rejects — and so fails the request — when the entry cannot be written.
+   */
+  auditEvent(name: string, fields?: Record<string, string | number | boolean>, data?: Record<string, unknown>): Promise<void>;
 }
 
 /**
@@ -65,6 +72,10 @@ export interface RouteSpec {
   readonly whileSealed?: boolean;
   /** Body fields that must never appear in the audit log even as HMACs (e.g. unseal keys). */
   readonly redact?: readonly string[];
+  /** Per-client rate limit bucket (login and unseal endpoints). */
+  readonly rateLimit?: "login" | "unseal";
+  /** Raw request bodies of these content types reach the handler as a Buffer in ctx.rawBody (OCSP). */
+  readonly rawBodyTypes?: readonly string[];
   readonly handler: (ctx: RouteContext) => Promise<RouteResult>;
 }
 

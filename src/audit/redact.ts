@@ -1,0 +1,116 @@
+import { createHmac, type KeyObject } from "node:crypto";
+import { fail } from "../errors/index.js";
+import type { AuditEntry } from "./types.js";
+
+/** Written instead of a sensitive string while no HMAC key is set (server sealed): never the clear text. */
+export const SEALED_VALUE = "[sealed]";
+/** Written instead of a subtree nested deeper than MAX_DEPTH, so a hostile body cannot exhaust the stack. */
+export const TOO_DEEP_VALUE = "[too deep]";
+const MAX_DEPTH = 64;
+
+export type StringHasher = (value: string) => string;
+
+/** Vault's audit hash form: "hmac-sha256:" + hex HMAC-SHA256 of the UTF-8 bytes. */
+export function hmacSha256(key: KeyObject, value: string): string {
+  return "hmac-sha256:" + createHmac("sha256", key).update(value, "utf8").digest("hex");
+}
+
+export const sealedHasher: StringHasher = () => SEALED_VALUE;
+
+/**
+ * Fields that stay readable, per section. Everything else in a section — client_token,
+ * client_token_accessor, accessor, data, response.auth, and any field added later — has each string leaf
+ * hashed: a new field is safe by default rather than leaked by default.
+ */
+const plainFields: Readonly<Record<string, ReadonlySet<string>>> = {
+  request: new Set(["id", "operation", "path", "remote_address", "policy_path"]),
+  auth: new Set(["policies", "display_name"]),
+  response: new Set(["status"]),
+  event: new Set(["name", "fields"]),
+};
+
+/** Keys hashed wherever they appear, even inside a plain field such as event.fields. */
+const sensitiveKeys: ReadonlySet<string> = new Set(["client_token", "client_token_accessor", "accessor"]);
+
+const entryTypes: ReadonlySet<string> = new Set(["request", "response", "event"]);
+
+/** A copy of `entry` ready to write: sensitive strings replaced by `hash(value)`. The input is not modified. */
+export function redactEntry(entry: AuditEntry, hash: StringHasher): Record<string, unknown> {
+  if (!entryTypes.has(entry.type)) {
+    fail("FR_INTERNAL", `audit entry type must be request, response or event, not ${JSON.stringify(entry.type)}`);
+  }
+  const out: Record<string, unknown> = { type: entry.type };
+  for (const [key, value] of Object.entries(entry)) {
+    if (key === "type" || value === undefined) continue;
+    if (key === "error") out.error = typeof value === "string" ? value : hashAll(value, hash, 1);
+    else if (plainFields[key]) out[key] = redactSection(plainFields[key], value, hash);
+    else out[key] = hashAll(value, hash, 1);
+  }
+  return out;
+}
+
+function redactSection(plain: ReadonlySet<string>, section: unknown, hash: StringHasher): unknown {
+  if (!isRecord(section)) return hashAll(section, hash, 1);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(section)) {
+    if (value === undefined) continue;
+    out[key] = plain.has(key) && !sensitiveKeys.has(key) ? keepPlain(value, hash, 2) : hashAll(value, hash, 2);
+  }
+  return out;
+}
+
+/** Copies a value, hashing only the strings found under a sensitive key. */
+function keepPlain(value: unknown, hash: StringHasher, depth: number): unknown {
+  if (depth > MAX_DEPTH) return TOO_DEEP_VALUE;
+  if (Array.isArray(value)) return value.map((v) => keepPlain(v, hash, depth + 1));
+  if (isRecord(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      out[k] = sensitiveKeys.has(k) ? hashAll(v, hash, depth + 1) : keepPlain(v, hash, depth + 1);
+    }
+    return out;
+  }
+  return scalar(value, hash, false);
+}
+
+/** Copies a value with every string leaf hashed (arrays and nested objects too; keys stay plain). */
+function hashAll(value: unknown, hash: StringHasher, depth: number): unknown {
+  if (depth > MAX_DEPTH) return TOO_DEEP_VALUE;
+  if (Array.isArray(value)) return value.map((v) => hashAll(v, hash, depth + 1));
+  if (value instanceof Uint8Array) return hash(Buffer.from(value).toString("base64"));
+  if (isRecord(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = hashAll(v, hash, depth + 1);
+    return out;
+  }
+  return scalar(value, hash, true);
+}
+
+function scalar(value: unknown, hash: StringHasher, sensitive: boolean): unknown {
+  switch (typeof value) {
+    case "string":
+      return sensitive ? hash(value) : value;
+    case "number":
+    case "boolean":
+      return value;
+    case "bigint":
+      return sensitive ? hash(value.toString()) : value.toString();
+    case "object":
+      if (value === null) return null;
+      // Dates and other objects with toJSON: hash what JSON.stringify would have written.
+      if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
+        const json: unknown = (value as { toJSON(): unknown }).toJSON();
+        return typeof json === "string" ? (sensitive ? hash(json) : json) : sensitive ? hash(String(json)) : json;
+      }
+      return sensitive ? hash(String(value)) : String(value);
+    default:
+      return null;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}

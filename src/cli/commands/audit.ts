@@ -1,0 +1,68 @@
+import { createPublicKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { tailAuditLog, verifyAuditLog } from "../../audit/index.js";
+import { loadConfig, resolvePaths } from "../../config/index.js";
+import { globals } from "../context.js";
+import { CliError, print } from "../output.js";
+
+/** The audit log path: the argument, else the one the server's configuration names. */
+function auditPath(file: string | undefined, config: string | undefined): string {
+  if (file) return file;
+  return resolvePaths(loadConfig({ file: config ?? process.env.FLEETROOT_CONFIG })).auditPath;
+}
+
+export function auditCommands(program: Command): void {
+  const audit = program.command("audit").description("verify and follow the tamper-evident audit log (works on the file, offline)");
+
+  audit
+    .command("verify")
+    .description("check the hash chain and signed checkpoints; names the first entry edited, removed, reordered or inserted")
+    .argument("[file]", "audit log file (default: from --config / FLEETROOT_CONFIG, else ./data/audit.log)")
+    .option("-c, --config <file>", "server configuration that names the audit log")
+    .option("-k, --public-key <pem>", "public key the checkpoints must verify under (default: the key in the log's genesis entry)")
+    .action(async (file: string | undefined, o: { config?: string; publicKey?: string }, cmd: Command) => {
+      const path = auditPath(file, o.config);
+      let publicKey: Uint8Array | undefined;
+      if (o.publicKey) {
+        try {
+          publicKey = createPublicKey(readFileSync(o.publicKey)).export({ type: "spki", format: "der" });
+        } catch (e) {
+          throw new CliError(`cannot read public key ${o.publicKey}: ${(e as Error).message}`);
+        }
+      }
+      const result = await verifyAuditLog(path, publicKey ? { publicKey } : {});
+      const g = globals(cmd);
+      if (g.format === "json") print(result, "json");
+      else if (result.ok) {
+        process.stdout.write(
+          `OK: ${result.entries} entries, ${result.checkpoints} signed checkpoints verified in ${path}\n`,
+        );
+      }
+      if (!result.ok) {
+        const p = result.problem;
+        throw new CliError(p ? `audit log ${path} fails verification at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ""}: ${p.kind}: ${p.message}` : `audit log ${path} fails verification`);
+      }
+    });
+
+  audit
+    .command("tail")
+    .description("print the last entries of the audit log and follow new ones")
+    .argument("[file]", "audit log file")
+    .option("-c, --config <file>", "server configuration that names the audit log")
+    .option("-n, --lines <n>", "number of lines to show first", "10")
+    .option("--no-follow", "print and exit instead of following")
+    .action(async (file: string | undefined, o: { config?: string; lines: string; follow: boolean }) => {
+      const path = auditPath(file, o.config);
+      const ac = new AbortController();
+      const stop = () => ac.abort();
+      process.once("SIGINT", stop);
+      process.once("SIGTERM", stop);
+      await tailAuditLog(path, {
+        lines: Number(o.lines) || 10,
+        follow: o.follow,
+        signal: ac.signal,
+        onLine: (line) => process.stdout.write(line + "\n"),
+      });
+    });
+}

@@ -1,0 +1,36 @@
+import type { Command } from "commander";
+import { ApiClient } from "./client.js";
+import { CliError, type Format } from "./output.js";
+
+export interface GlobalOptions {
+  address: string;
+  token?: string;
+  format: Format;
+  caCert?: string;
+}
+
+/** Global options as seen from any subcommand. */
+export function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
+  const format = (o.format ?? "table") as string;
+  if (format !== "table" && format !== "json") throw new CliError(`--format must be table or json, not "${format}"`, 2);
+  return {
+    address: o.address ?? "http://127.0.0.1:8200",
+    format,
+    ...(o.token ? { token: o.token } : {}),
+    ...(o.caCert ? { caCert: o.caCert } : {}),
+  };
+}
+
+export function client(cmd: Command, needToken = true): ApiClient {
+  const g = globals(cmd);
+  if (needToken && !g.token) {
+    throw new CliError("no token: set FLEETROOT_TOKEN or pass --token (operator init prints the root token)");
+  }
+  return new ApiClient({ address: g.address, token: g.token, caCert: g.caCert });
+}
+
+/** Reads JSON `data` out of a Vault-style envelope. */
+export function dataOf(body: Record<string, unknown>): Record<string, unknown> {
+  return (body.data ?? {}) as Record<string, unknown>;
+}

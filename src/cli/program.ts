@@ -1,0 +1,61 @@
+import { Command, CommanderError, Option } from "commander";
+import { FleetError } from "../errors/index.js";
+import { auditCommands } from "./commands/audit.js";
+import { operatorCommands } from "./commands/operator.js";
+import { policyCommands } from "./commands/policy.js";
+import { serverCommand } from "./commands/server.js";
+import { tokenCommands } from "./commands/token.js";
+import { CliError } from "./output.js";
+
+export type CommandGroup = (program: Command) => void;
+
+/** The extra command groups feature modules contribute (pki, devices, ros2, kv, updates, …). */
+export const commandGroups: CommandGroup[] = [operatorCommands, tokenCommands, policyCommands, auditCommands, serverCommand];
+
+export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
+  const program = new Command("fleetroot")
+    .description(
+      "Fleetroot: the trust control plane for fleets of robots, drones and edge devices.\n" +
+        "Talks to the server at FLEETROOT_ADDR with FLEETROOT_TOKEN; `fleetroot server --dev` starts one.",
+    )
+    .version("0.1.0", "-V, --version")
+    .addOption(new Option("-a, --address <url>", "server address").env("FLEETROOT_ADDR").default("http://127.0.0.1:8200"))
+    .addOption(new Option("-t, --token <token>", "token for the request").env("FLEETROOT_TOKEN"))
+    .addOption(new Option("--ca-cert <file>", "CA bundle that signed the server's TLS certificate").env("FLEETROOT_CACERT"))
+    .addOption(new Option("-f, --format <format>", "output format").choices(["table", "json"]).env("FLEETROOT_FORMAT").default("table"))
+    .showHelpAfterError("(run with --help for usage)")
+    .configureHelp({ sortSubcommands: true })
+    .exitOverride();
+  for (const g of groups) g(program);
+  return program;
+}
+
+/** Runs the CLI; returns the exit code: 0 ok, 1 error, 2 usage. */
+export async function run(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const c of allCommands(program)) c.exitOverride();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof CliError) {
+      process.stderr.write(`Error: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof FleetError) {
+      process.stderr.write(`Error: ${e.message} (${e.code})\n`);
+      return 1;
+    }
+    process.stderr.write(`Error: ${(e as Error).message ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+function allCommands(c: Command): Command[] {
+  return [c, ...c.commands.flatMap(allCommands)];
+}

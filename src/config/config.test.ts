@@ -1,0 +1,77 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { FleetError } from "../errors/index.js";
+import { loadConfig } from "./load.js";
+import { resolvePaths } from "./paths.js";
+
+const dir = mkdtempSync(join(tmpdir(), "fr-config-"));
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+function errorOf(fn: () => unknown): FleetError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(FleetError);
+    return e as FleetError;
+  }
+  throw new Error("expected an error");
+}
+
+describe("config", () => {
+  it("loads a YAML file with defaults filled in and freezes it", () => {
+    const c = loadConfig({ file: file("ok.yaml", "listen: 127.0.0.1:9200\nseal:\n  type: shamir\naudit:\n  checkpoint_every: 10\n"), env: {} });
+    expect(c.listen).toBe("127.0.0.1:9200");
+    expect(c.audit.checkpoint_every).toBe(10);
+    expect(c.limits.max_body_bytes).toBe(1024 * 1024);
+    expect(Object.isFrozen(c.audit)).toBe(true);
+    const p = resolvePaths(c);
+    expect(p.storage).toMatch(/^sqlite:.*fleetroot\.db$/);
+  });
+
+  it("an unknown key fails with one line naming the key and the file", () => {
+    const f = file("typo.yaml", "listen: 127.0.0.1:8200\naudit:\n  chekpoint_every: 5\n");
+    const e = errorOf(() => loadConfig({ file: f, env: {} }));
+    expect(e.code).toBe("FR_CONFIG_INVALID");
+    expect(e.message).toContain('unknown key "audit.chekpoint_every"');
+    expect(e.message).toContain(f);
+    expect(e.message.split("\n")).toHaveLength(1);
+  });
+
+  it("a wrong value names the key", () => {
+    const e = errorOf(() => loadConfig({ file: file("bad.yaml", "limits:\n  max_body_bytes: lots\n"), env: {} }));
+    expect(e.message).toContain('key "limits.max_body_bytes"');
+    const s = errorOf(() => loadConfig({ file: file("seal.yaml", "seal:\n  type: magic\n"), env: {} }));
+    expect(s.message).toContain("seal.type");
+  });
+
+  it("malformed YAML and a missing file are clear errors", () => {
+    const y = errorOf(() => loadConfig({ file: file("broken.yaml", "listen: [oops\n"), env: {} }));
+    expect(y.code).toBe("FR_CONFIG_INVALID");
+    expect(y.message).toContain("YAML syntax error");
+    const m = errorOf(() => loadConfig({ file: join(dir, "nope.yaml"), env: {} }));
+    expect(m.code).toBe("FR_CONFIG_UNREADABLE");
+    expect(m.message).toContain("ENOENT");
+    const top = errorOf(() => loadConfig({ file: file("list.yaml", "- a\n- b\n"), env: {} }));
+    expect(top.message).toContain("mapping");
+  });
+
+  it("FLEETROOT_* variables override the file; unknown ones are refused by name", () => {
+    const f = file("env.yaml", "listen: 127.0.0.1:8200\n");
+    const c = loadConfig({
+      file: f,
+      env: { FLEETROOT_LISTEN: "127.0.0.1:8300", FLEETROOT_AUDIT_CHECKPOINT_EVERY: "7", FLEETROOT_SEAL_TYPE: "pkcs11", FLEETROOT_SEAL_KEY: "pkcs11:token=t;object=o", FLEETROOT_TOKEN: "ignored" },
+    });
+    expect(c.listen).toBe("127.0.0.1:8300");
+    expect(c.audit.checkpoint_every).toBe(7);
+    expect(c.seal).toEqual({ type: "pkcs11", key: "pkcs11:token=t;object=o" });
+    const e = errorOf(() => loadConfig({ file: f, env: { FLEETROOT_LISTN: "x" } }));
+    expect(e.message).toContain("FLEETROOT_LISTN");
+    const v = errorOf(() => loadConfig({ file: f, env: { FLEETROOT_LISTEN: "nonsense" } }));
+    expect(v.message).toContain("FLEETROOT_LISTEN");
+  });
+});

@@ -1,0 +1,3 @@
+export { configSchema, type Config, type SealConfig } from "./schema.js";
+export { loadConfig, type LoadOptions } from "./load.js";
+export { resolvePaths, type ResolvedPaths } from "./paths.js";

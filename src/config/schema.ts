@@ -1,0 +1,58 @@
+import { z } from "zod";
+
+/** host:port, IPv6 in brackets. */
+const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:8200");
+
+const keyUri = z.string().regex(/^(file|pkcs11|tpm):/, "must be a key URI (file:…, pkcs11:…)");
+
+export const sealSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("shamir") }),
+  z.strictObject({ type: z.literal("pkcs11"), key: z.string().startsWith("pkcs11:", "must be a pkcs11: URI") }),
+  z.strictObject({ type: z.literal("dev") }),
+]);
+
+export const configSchema = z.strictObject({
+  /** Address the HTTP API listens on. */
+  listen: listenAddress.default("127.0.0.1:8200"),
+  /** The URL clients and devices reach this server at (used in CRL/OCSP URLs); defaults from listen. */
+  api_addr: z.url().optional(),
+  tls: z
+    .strictObject({
+      cert_file: z.string().min(1),
+      key_file: z.string().min(1),
+      /** CA bundle for client certificates (mutual TLS for renewal and cert login). */
+      client_ca_file: z.string().min(1).optional(),
+    })
+    .optional(),
+  /** Directory for the SQLite database, the audit log and the audit key unless set otherwise. */
+  data_dir: z.string().min(1).default("./data"),
+  /** `sqlite:PATH` or `postgres://user@host:port/db`; default `sqlite:<data_dir>/fleetroot.db`. */
+  storage: z
+    .string()
+    .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, "must start with sqlite: or postgres://")
+    .optional(),
+  seal: sealSchema.default({ type: "shamir" }),
+  audit: z
+    .strictObject({
+      /** JSON Lines file; default `<data_dir>/audit.log`. */
+      path: z.string().min(1).optional(),
+      /** Sign a checkpoint every N entries (and on shutdown). */
+      checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
+      /** Key that signs checkpoints; default `file:<data_dir>/audit-key.pem` (created on first start). */
+      key: keyUri.optional(),
+    })
+    .default({ checkpoint_every: 1000 }),
+  limits: z
+    .strictObject({
+      max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      unseal_per_minute: z.number().int().min(1).default(60),
+      login_per_minute: z.number().int().min(1).default(120),
+    })
+    .default({ max_body_bytes: 1024 * 1024, unseal_per_minute: 60, login_per_minute: 120 }),
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type SealConfig = z.infer<typeof sealSchema>;

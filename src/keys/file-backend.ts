@@ -1,0 +1,183 @@
+import crypto, { type KeyObject } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fail } from "../errors/index.js";
+import { algorithmOf, checkScheme, defaultSchemeFor, nodeKeyGenParams, nodeSignArgs } from "./algorithms.js";
+import type { BackendOptions, KeyBackend } from "./backend.js";
+import type { KeyAlgorithm, KeyProtector, KeyWrapper, Signer } from "./types.js";
+import type { FileKeyUri } from "./uri.js";
+
+/** Label of the armor around a barrier-encrypted PKCS#8 key; plain PEM readers reject it on purpose. */
+export const encryptedKeyLabel = "FLEETROOT ENCRYPTED PRIVATE KEY";
+
+/** Software keys in files: plain PKCS#8 PEM (offline use) or PKCS#8 encrypted by the server's barrier. */
+export class FileBackend implements KeyBackend<FileKeyUri> {
+  private readonly protector: KeyProtector | undefined;
+
+  constructor(opts: BackendOptions) {
+    this.protector = opts.protector;
+  }
+
+  async open(parsed: FileKeyUri, uri: string): Promise<Signer> {
+    let text: string;
+    try {
+      text = await fs.readFile(parsed.path, "utf8");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
+        fail("FR_KEY_NOT_FOUND", `no key file at ${parsed.path}; create one with generate`);
+      }
+      return fail("FR_KEY_BACKEND", `cannot read ${parsed.path}: ${(e as Error).message}`, { cause: e });
+    }
+    const key = await this.decode(parsed.path, text);
+    return fileSigner(uri, key);
+  }
+
+  async generate(parsed: FileKeyUri, uri: string, algorithm: KeyAlgorithm): Promise<Signer> {
+    if (await exists(parsed.path)) {
+      fail("FR_KEY_EXISTS", `${parsed.path} already exists; refusing to overwrite a key`);
+    }
+    const [type, params] = nodeKeyGenParams(algorithm);
+    const { privateKey } = await generateKeyPair(type, params);
+    const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
+    const content = this.protector
+      ? armor(await this.protector.encrypt(aadFor(parsed.path), pkcs8))
+      : privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    await writeNewFile(parsed.path, content);
+    return fileSigner(uri, privateKey);
+  }
+
+  openWrapper(): Promise<KeyWrapper> {
+    return fail("FR_KEY_URI", "file: keys cannot wrap the seal key; use a pkcs11: URI for an HSM-held key");
+  }
+
+  generateWrapper(): Promise<KeyWrapper> {
+    return fail("FR_KEY_URI", "file: keys cannot wrap the seal key; use a pkcs11: URI for an HSM-held key");
+  }
+
+  async close(): Promise<void> {}
+
+  private async decode(file: string, text: string): Promise<KeyObject> {
+    const body = unarmor(text);
+    if (body !== null) {
+      if (!this.protector) {
+        fail(
+          "FR_KEY_FORMAT",
+          `${file} is encrypted by a Fleetroot server's barrier; open it through the unsealed server ` +
+            `(this process has no barrier to decrypt it)`,
+        );
+      }
+      let der: Uint8Array;
+      try {
+        der = await this.protector.decrypt(aadFor(file), body);
+      } catch (e) {
+        return fail("FR_KEY_FORMAT", `${file} does not decrypt under the barrier (moved, altered or foreign)`, {
+          cause: e,
+        });
+      }
+      return parsePrivateKey(file, { key: Buffer.from(der), format: "der", type: "pkcs8" });
+    }
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(text)) {
+      fail("FR_KEY_FORMAT", `${file} is a passphrase-encrypted PKCS#8 key; decrypt it first (openssl pkey)`);
+    }
+    return parsePrivateKey(file, { key: text, format: "pem" });
+  }
+}
+
+/** Associated data binding an encrypted key to where it is stored. */
+function aadFor(absolutePath: string): string {
+  return `keys/file:${absolutePath}`;
+}
+
+function fileSigner(uri: string, key: KeyObject): Signer {
+  const algorithm = algorithmOf(key);
+  const publicKey = new Uint8Array(crypto.createPublicKey(key).export({ type: "spki", format: "der" }));
+  return {
+    uri,
+    algorithm,
+    publicKey,
+    defaultScheme: defaultSchemeFor(algorithm),
+    sign(data, scheme) {
+      const args = nodeSignArgs(checkScheme(algorithm, scheme), key);
+      return Promise.resolve(new Uint8Array(crypto.sign(args.algorithm, data, args.key)));
+    },
+  };
+}
+
+function parsePrivateKey(file: string, input: crypto.PrivateKeyInput): KeyObject {
+  try {
+    return crypto.createPrivateKey(input);
+  } catch (e) {
+    return fail("FR_KEY_FORMAT", `${file} does not hold a PKCS#8 private key`, { cause: e });
+  }
+}
+
+function generateKeyPair(
+  type: ReturnType<typeof nodeKeyGenParams>[0],
+  params: object,
+): Promise<{ privateKey: KeyObject }> {
+  return new Promise((resolve, reject) => {
+    // The overloads are per literal type; the params come from nodeKeyGenParams, which pairs them.
+    (crypto.generateKeyPair as (t: string, o: object, cb: (e: Error | null, pub: KeyObject, priv: KeyObject) => void) => void)(
+      type,
+      params,
+      (err, _pub, privateKey) => (err ? reject(err) : resolve({ privateKey })),
+    );
+  });
+}
+
+function armor(bytes: Uint8Array): string {
+  const b64 = Buffer.from(bytes).toString("base64");
+  const lines = b64.match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${encryptedKeyLabel}-----\n${lines.join("\n")}\n-----END ${encryptedKeyLabel}-----\n`;
+}
+
+function unarmor(text: string): Uint8Array | null {
+  const m = new RegExp(`-----BEGIN ${encryptedKeyLabel}-----([\\s\\S]*?)-----END ${encryptedKeyLabel}-----`).exec(
+    text,
+  );
+  if (!m) return null;
+  return new Uint8Array(Buffer.from((m[1] ?? "").replace(/\s+/g, ""), "base64"));
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes a new key file with mode 0600, atomically and without replacing anything: the content goes to a
+ * temporary file that is fsynced and then hard-linked into place (link fails if the name exists, where
+ * rename would silently overwrite a key another process just made).
+ */
+async function writeNewFile(target: string, content: string): Promise<void> {
+  const dir = path.dirname(target);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.${path.basename(target)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+  const fh = await fs.open(tmp, "wx", 0o600);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.link(tmp, target);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") {
+      fail("FR_KEY_EXISTS", `${target} already exists; refusing to overwrite a key`);
+    }
+    throw e;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  const dh = await fs.open(dir, "r");
+  try {
+    await dh.sync(); // make the new directory entry durable
+  } finally {
+    await dh.close();
+  }
+}

@@ -1,0 +1,14 @@
+export { createKeyManager, type KeyManager, type KeyManagerOptions } from "./manager.js";
+export { parseKeyUri, redactKeyUri, type ParsedKeyUri, type FileKeyUri, type Pkcs11KeyUri } from "./uri.js";
+export { verifySignature, publicKeyPem, schemesFor } from "./algorithms.js";
+export { encryptedKeyLabel } from "./file-backend.js";
+export {
+  keyAlgorithms,
+  wrapAlgorithms,
+  type KeyAlgorithm,
+  type SignatureScheme,
+  type Signer,
+  type KeyProtector,
+  type KeyWrapper,
+  type WrapAlgorithm,
+} from "./types.js";

@@ -1,0 +1,90 @@
+import { fail } from "../errors/index.js";
+import type { BackendOptions, KeyBackend } from "./backend.js";
+import { FileBackend } from "./file-backend.js";
+import { Pkcs11Backend } from "./pkcs11/backend.js";
+import {
+  keyAlgorithms,
+  type KeyAlgorithm,
+  type KeyProtector,
+  type KeyWrapper,
+  type Signer,
+  type WrapAlgorithm,
+  wrapAlgorithms,
+} from "./types.js";
+import { type KeyUriScheme, type ParsedKeyUri, parseKeyUri, redactKeyUri } from "./uri.js";
+
+export interface KeyManager {
+  /** Opens an existing key. */
+  open(uri: string): Promise<Signer>;
+  /** Creates a key; FR_KEY_EXISTS if one is already at the URI. */
+  generate(uri: string, algorithm: KeyAlgorithm): Promise<Signer>;
+  /** Opens an AES-256 or RSA key in a token for wrapping the seal's root key. */
+  openWrapper(uri: string): Promise<KeyWrapper>;
+  generateWrapper(uri: string, algorithm: WrapAlgorithm): Promise<KeyWrapper>;
+  /** Logs out of tokens and finalizes modules this manager opened; its signers stop working. */
+  close(): Promise<void>;
+}
+
+export interface KeyManagerOptions {
+  /** The server's barrier; without it software keys are plain PKCS#8 PEM files with mode 0600. */
+  protector?: KeyProtector;
+  /** PKCS#11 module for URIs without module-path (else FLEETROOT_PKCS11_MODULE, else SoftHSM2). */
+  defaultPkcs11Module?: string;
+}
+
+/** The one place that maps a URI scheme to its backend. */
+const backendFactories: { [S in KeyUriScheme]: (o: BackendOptions) => KeyBackend<Extract<ParsedKeyUri, { scheme: S }>> } =
+  {
+    file: (o) => new FileBackend(o),
+    pkcs11: (o) => new Pkcs11Backend(o),
+  };
+
+export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
+  const options: BackendOptions = { protector: opts.protector, defaultPkcs11Module: opts.defaultPkcs11Module };
+  const backends = new Map<KeyUriScheme, KeyBackend<ParsedKeyUri>>();
+  let closed = false;
+
+  /** Parses the URI and hands it to its scheme's backend, created on first use. */
+  function route(uri: string): { backend: KeyBackend<ParsedKeyUri>; parsed: ParsedKeyUri; safeUri: string } {
+    if (closed) fail("FR_KEY_BACKEND", "the key manager is closed");
+    const parsed = parseKeyUri(uri);
+    let backend = backends.get(parsed.scheme);
+    if (!backend) {
+      // Each factory only ever receives URIs of its own scheme (the map key), so widening is safe here.
+      backend = backendFactories[parsed.scheme](options) as KeyBackend<ParsedKeyUri>;
+      backends.set(parsed.scheme, backend);
+    }
+    return { backend, parsed, safeUri: redactKeyUri(uri) };
+  }
+
+  return {
+    async open(uri) {
+      const r = route(uri);
+      return r.backend.open(r.parsed, r.safeUri);
+    },
+    async generate(uri, algorithm) {
+      if (!keyAlgorithms.includes(algorithm)) {
+        fail("FR_KEY_ALGORITHM", `"${String(algorithm)}" is not a key algorithm; use one of ${keyAlgorithms.join(", ")}`);
+      }
+      const r = route(uri);
+      return r.backend.generate(r.parsed, r.safeUri, algorithm);
+    },
+    async openWrapper(uri) {
+      const r = route(uri);
+      return r.backend.openWrapper(r.parsed, r.safeUri);
+    },
+    async generateWrapper(uri, algorithm) {
+      if (!wrapAlgorithms.includes(algorithm)) {
+        fail("FR_KEY_ALGORITHM", `"${String(algorithm)}" is not a wrap algorithm; use one of ${wrapAlgorithms.join(", ")}`);
+      }
+      const r = route(uri);
+      return r.backend.generateWrapper(r.parsed, r.safeUri, algorithm);
+    },
+    async close() {
+      closed = true;
+      const all = [...backends.values()];
+      backends.clear();
+      for (const b of all) await b.close();
+    },
+  };
+}

@@ -1,0 +1,383 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
+import { FleetError, toFleetError } from "../errors/index.js";
+import type { Clock } from "../util/clock.js";
+import { Metrics } from "./metrics.js";
+import { RateLimiter } from "./rate-limit.js";
+import type { Capability, HttpMethod, RequestAuth, RouteContext, RouteResult, RouteSpec } from "./types.js";
+
+/** What the request pipeline needs from the rest of the server; main.ts wires the real modules in. */
+export interface AppDeps {
+  readonly clock: Clock;
+  readonly routes: readonly RouteSpec[];
+  readonly isSealed: () => boolean;
+  readonly authorizer: {
+    authenticate(token: string): Promise<RequestAuth>;
+    allowed(auth: RequestAuth, path: string, capability: Capability): Promise<boolean>;
+  };
+  readonly audit: { log(entry: AuditRecord): Promise<void> };
+  readonly limits: { maxBodyBytes: number; unsealPerMinute: number; loginPerMinute: number };
+  readonly metrics?: Metrics;
+  /** Fastify options for TLS (https) and logging; main.ts sets them. */
+  readonly fastify?: FastifyServerOptions & { https?: unknown };
+  /** Extra gauges for /metrics (sealed state, …). */
+  readonly gauges?: () => Record<string, number>;
+}
+
+/** The shape of an audit entry the pipeline writes (src/audit HMACs the sensitive parts). */
+export interface AuditRecord {
+  type: "request" | "response" | "event";
+  request?: {
+    id: string;
+    operation: string;
+    path: string;
+    remote_address?: string;
+    client_token?: string;
+    client_token_accessor?: string;
+    policy_path?: string;
+    data?: Record<string, unknown>;
+  };
+  auth?: { accessor?: string; policies?: string[]; display_name?: string };
+  response?: { status: number; data?: unknown; auth?: { client_token?: string; accessor?: string } };
+  error?: string;
+  event?: { name: string; fields?: Record<string, string | number | boolean>; data?: Record<string, unknown> };
+}
+
+const defaultCapability: Record<HttpMethod, Capability> = {
+  GET: "read",
+  HEAD: "read",
+  LIST: "list",
+  DELETE: "delete",
+  PATCH: "patch",
+  POST: "update",
+  PUT: "update",
+};
+
+/**
+ * Builds the Fastify app without listening (tests use inject()). Every route goes through one pipeline:
+ * seal check → rate limit → token + ACL → audit request entry → handler → audit response entry → reply.
+ * A request whose audit entry cannot be written fails (fail closed).
+ */
+export function buildApp(deps: AppDeps): FastifyInstance {
+  const metrics = deps.metrics ?? new Metrics();
+  const app = Fastify({
+    bodyLimit: deps.limits.maxBodyBytes,
+    logger: false,
+    disableRequestLogging: true,
+    return503OnClosing: true,
+    ...(deps.fastify ?? {}),
+  } as FastifyServerOptions);
+  app.addHttpMethod("LIST", { hasBody: true });
+
+  registerBodyParsers(app);
+  const limiter = {
+    unseal: new RateLimiter(deps.limits.unsealPerMinute, 60_000, deps.clock),
+    login: new RateLimiter(deps.limits.loginPerMinute, 60_000, deps.clock),
+  };
+
+  const byUrl = new Map<string, Map<HttpMethod, RouteSpec>>();
+  for (const spec of deps.routes) {
+    const methods = Array.isArray(spec.method) ? spec.method : [spec.method as HttpMethod];
+    const table = byUrl.get(spec.url) ?? new Map<HttpMethod, RouteSpec>();
+    for (const m of methods) {
+      if (table.has(m)) throw new Error(`duplicate route ${m} ${spec.url}`);
+      table.set(m, spec);
+    }
+    byUrl.set(spec.url, table);
+  }
+
+  for (const [url, table] of byUrl) {
+    const fastifyMethods = new Set<string>(["GET", "POST", "PUT", "DELETE", "PATCH", "LIST", "HEAD"]);
+    app.route({
+      method: [...fastifyMethods],
+      url,
+      handler: (req, reply) => dispatch(req, reply, table),
+    });
+  }
+
+  app.get("/metrics", async (_req, reply) => {
+    reply.header("content-type", "text/plain; version=0.0.4; charset=utf-8");
+    return metrics.render(deps.gauges?.() ?? {});
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const err = new FleetError("FR_NOT_FOUND", `no route for ${req.method} ${req.url.split("?")[0]}`);
+    sendError(reply, deps.isSealed() && req.url.startsWith("/v1/") ? new FleetError("FR_SEALED") : err);
+  });
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _req, reply) => {
+    sendError(reply, fastifyErrorToFleet(error));
+  });
+
+  async function dispatch(req: FastifyRequest, reply: FastifyReply, table: Map<HttpMethod, RouteSpec>) {
+    const started = performance.now();
+    const query = (req.query ?? {}) as Record<string, string>;
+    let method = req.method as HttpMethod;
+    if (method === "GET" && (query.list === "true" || query.list === "1")) method = "LIST";
+    const spec = table.get(method) ?? (method === "HEAD" ? table.get("GET") : undefined);
+    const path = apiPath(req.url);
+    if (!spec) {
+      sendError(reply, new FleetError("FR_METHOD_NOT_ALLOWED", `${method} is not supported on ${path}`));
+      return reply;
+    }
+
+    const label = routeLabel(spec);
+    const requestId = randomUUID();
+    const token = readToken(req);
+    const extraAudit: Record<string, unknown> = {};
+    const rawBody = Buffer.isBuffer(req.body) ? req.body : undefined;
+    const body = rawBody ? {} : (req.body as Record<string, unknown> | undefined) ?? {};
+    let auth: RequestAuth | undefined;
+    const ctx: RouteContext = {
+      req,
+      reply,
+      requestId,
+      method,
+      path,
+      params: (req.params ?? {}) as Record<string, string>,
+      query,
+      body,
+      rawBody,
+      token,
+      get auth() {
+        return auth;
+      },
+      auditData: (fields) => Object.assign(extraAudit, fields),
+      auditEvent: (name, fields, data) =>
+        writeAudit({ type: "event", request: requestInfo(), event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) } }),
+    };
+    const policyPath = spec.policyPath ? safePolicyPath(spec, ctx) : path;
+    function requestInfo(): NonNullable<AuditRecord["request"]> {
+      return {
+        id: requestId,
+        operation: method.toLowerCase(),
+        path,
+        remote_address: req.ip,
+        ...(token ? { client_token: token } : {}),
+        ...(auth ? { client_token_accessor: auth.accessor } : {}),
+        policy_path: policyPath,
+      };
+    }
+    async function writeAudit(entry: AuditRecord): Promise<void> {
+      try {
+        await deps.audit.log(entry);
+      } catch (e) {
+        metrics.auditFailures++;
+        throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED" ? e : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
+      }
+    }
+
+    let result: RouteResult | undefined;
+    let failure: FleetError | undefined;
+    try {
+      if (deps.isSealed() && !spec.whileSealed) throw new FleetError("FR_SEALED");
+      if (spec.rateLimit && !limiter[spec.rateLimit].take(req.ip)) {
+        throw new FleetError("FR_RATE_LIMITED", `too many ${spec.rateLimit} attempts from ${req.ip}; retry in a minute`);
+      }
+      if (spec.auth === "token") {
+        if (!token) throw new FleetError("FR_MISSING_TOKEN", "no token: set the X-Vault-Token header");
+        try {
+          auth = await deps.authorizer.authenticate(token);
+        } catch (e) {
+          const fe = toFleetError(e);
+          await writeAudit({ type: "event", request: requestInfo(), event: { name: "auth.token_rejected", fields: { code: fe.code } } });
+          throw fe;
+        }
+        const capability = typeof spec.capability === "function" ? spec.capability(ctx) : (spec.capability ?? defaultCapability[method]);
+        if (!(await deps.authorizer.allowed(auth, policyPath, capability))) {
+          await writeAudit({
+            type: "event",
+            request: requestInfo(),
+            auth: authInfo(auth),
+            event: { name: "auth.denied", fields: { path: policyPath, capability } },
+          });
+          throw new FleetError("FR_PERMISSION_DENIED", `1 error occurred: permission denied`, { status: 403 });
+        }
+      }
+    } catch (e) {
+      failure = toFleetError(e);
+    }
+
+    // The request entry is written before the handler runs; without it the handler never runs.
+    try {
+      await writeAudit({
+        type: "request",
+        request: { ...requestInfo(), data: auditBody(body, spec.redact) },
+        ...(auth ? { auth: authInfo(auth) } : {}),
+        ...(failure ? { error: failure.message } : {}),
+      });
+    } catch (e) {
+      failure = toFleetError(e);
+      return finish(null);
+    }
+
+    if (!failure) {
+      try {
+        result = await spec.handler(ctx);
+      } catch (e) {
+        failure = toFleetError(e);
+        if (failure.status >= 500 && failure.code !== "FR_SEALED") req.log?.error?.({ err: e }, "request failed");
+      }
+    }
+    return finish(result ?? null);
+
+    async function finish(res: RouteResult | null) {
+      const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
+      const payload = failure ? errorBody(failure) : res ? renderResult(res, requestId) : undefined;
+      // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
+      if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
+        try {
+          await writeAudit({
+            type: "response",
+            request: requestInfo(),
+            ...(auth ? { auth: authInfo(auth) } : {}),
+            response: {
+              status,
+              ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
+              ...(res && res.kind === "envelope" && res.auth ? { auth: res.auth as { client_token?: string } } : {}),
+              ...(Object.keys(extraAudit).length ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } } : {}),
+            },
+            ...(failure ? { error: failure.message } : {}),
+          });
+        } catch (e) {
+          failure = toFleetError(e);
+          metrics.observe(label, 500, performance.now() - started);
+          return sendError(reply, failure);
+        }
+      }
+      metrics.observe(label, status, performance.now() - started);
+      if (failure) return sendError(reply, failure);
+      if (!res || res.kind === "empty") return reply.code(204).send();
+      reply.code(status);
+      if (res.kind === "raw") {
+        if (res.headers) reply.headers(res.headers);
+        if (res.contentType) reply.header("content-type", res.contentType);
+        if (req.method === "HEAD") return reply.send();
+        return reply.send(payload);
+      }
+      return reply.send(payload);
+    }
+  }
+
+  return app;
+}
+
+function payloadData(res: RouteResult | null): Record<string, unknown> | undefined {
+  if (res?.kind === "envelope" && res.data && typeof res.data === "object") return res.data as Record<string, unknown>;
+  return undefined;
+}
+
+function routeLabel(spec: RouteSpec): string {
+  return spec.url;
+}
+
+function safePolicyPath(spec: RouteSpec, ctx: RouteContext): string {
+  try {
+    return spec.policyPath!(ctx);
+  } catch {
+    return ctx.path;
+  }
+}
+
+function authInfo(auth: RequestAuth): NonNullable<AuditRecord["auth"]> {
+  return { accessor: auth.accessor, policies: [...auth.policies], display_name: auth.displayName };
+}
+
+function auditBody(body: Record<string, unknown>, redact: readonly string[] | undefined): Record<string, unknown> | undefined {
+  if (!body || Object.keys(body).length === 0) return undefined;
+  if (!redact?.length) return body;
+  const copy: Record<string, unknown> = { ...body };
+  for (const k of redact) if (k in copy) copy[k] = "[redacted]";
+  return copy;
+}
+
+/** The API path without /v1/ and the query string. */
+function apiPath(url: string): string {
+  const p = url.split("?")[0] ?? "";
+  let decoded = p;
+  try {
+    decoded = decodeURIComponent(p);
+  } catch {
+    /* keep it raw; routes validate their own parameters */
+  }
+  return decoded.replace(/^\/v1\//, "").replace(/^\/+/, "");
+}
+
+function readToken(req: FastifyRequest): string | undefined {
+  const h = req.headers["x-vault-token"];
+  if (typeof h === "string" && h) return h;
+  const a = req.headers.authorization;
+  if (typeof a === "string" && a.startsWith("Bearer ")) return a.slice(7).trim() || undefined;
+  return undefined;
+}
+
+function renderResult(res: RouteResult, requestId: string): unknown {
+  if (res.kind === "raw") return res.body;
+  if (res.kind === "empty") return undefined;
+  return {
+    request_id: requestId,
+    lease_id: "",
+    renewable: res.renewable ?? false,
+    lease_duration: res.leaseDuration ?? 0,
+    data: res.data ?? null,
+    wrap_info: null,
+    warnings: res.warnings?.length ? res.warnings : null,
+    auth: res.auth ?? null,
+  };
+}
+
+function errorBody(e: FleetError): unknown {
+  return { errors: e.publicMessages, code: e.code };
+}
+
+function sendError(reply: FastifyReply, e: FleetError): FastifyReply {
+  const status = e.status;
+  reply.code(status).header("content-type", "application/json; charset=utf-8");
+  if (status === 429) reply.header("retry-after", "60");
+  return reply.send(JSON.stringify(errorBody(e)));
+}
+
+function fastifyErrorToFleet(error: Error & { code?: string; statusCode?: number }): FleetError {
+  if (error instanceof FleetError) return error;
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new FleetError("FR_BODY_TOO_LARGE", error.message, { cause: error });
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new FleetError("FR_UNSUPPORTED_MEDIA_TYPE", error.message, { cause: error });
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new FleetError("FR_INVALID_JSON", error.message, { cause: error });
+    default:
+      if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+        return new FleetError("FR_BAD_REQUEST", error.message, { cause: error, status: error.statusCode });
+      }
+      return new FleetError("FR_INTERNAL", undefined, { cause: error });
+  }
+}
+
+/**
+ * JSON for everything (Vault clients do not always send a content type), raw bytes for the binary
+ * types some routes declare. A JSON body must be an object.
+ */
+function registerBodyParsers(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers();
+  const parseJson = (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    const text = typeof body === "string" ? body : body.toString("utf8");
+    if (text.trim() === "") return done(null, {});
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      return done(new FleetError("FR_INVALID_JSON", (e as Error).message));
+    }
+    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+      return done(new FleetError("FR_INVALID_JSON", "the body must be a JSON object"));
+    }
+    done(null, parsed);
+  };
+  app.addContentTypeParser("application/json", { parseAs: "string" }, parseJson);
+  for (const t of ["application/ocsp-request", "application/pkcs10", "application/octet-stream", "application/cbor", "application/pkix-cert"]) {
+    app.addContentTypeParser(t, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
+  }
+  app.addContentTypeParser("*", { parseAs: "string" }, parseJson);
+}

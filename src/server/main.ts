@@ -1,0 +1,279 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { join } from "node:path";
+import type { FastifyInstance } from "fastify";
+import { AuditLog } from "../audit/index.js";
+import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore } from "../auth/index.js";
+import { loadConfig, resolvePaths, type Config } from "../config/index.js";
+import { FleetError } from "../errors/index.js";
+import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js";
+import { Barrier, SealManager, sealMigrations } from "../seal/index.js";
+import { openStore, type MigrationSet, type Store } from "../store/index.js";
+import { systemClock, type Clock } from "../util/clock.js";
+import { buildApp } from "./app.js";
+import { Metrics } from "./metrics.js";
+import { sysRoutes } from "./sys-routes.js";
+import type { RouteSpec } from "./types.js";
+
+export const VERSION = "0.1.0";
+
+/** What every feature module gets from the core. */
+export interface CoreServices {
+  readonly config: Readonly<Config>;
+  readonly paths: ReturnType<typeof resolvePaths>;
+  readonly clock: Clock;
+  readonly store: Store;
+  readonly barrier: Barrier;
+  /** Keys whose software material is encrypted by the barrier (usable while unsealed). */
+  readonly keys: KeyManager;
+  readonly audit: AuditLog;
+  readonly tokens: TokenStore;
+  readonly policies: PolicyStore;
+}
+
+/** A feature module (pki, devices, secrets, …) plugs into the core through this. */
+export interface FeatureModule {
+  readonly name: string;
+  readonly migrations: MigrationSet;
+  routes(core: CoreServices): RouteSpec[];
+  /** Called after every unseal (and at start when already unsealed). */
+  onUnseal?(core: CoreServices): Promise<void>;
+  onSeal?(): Promise<void>;
+  stop?(): Promise<void>;
+}
+
+/** Feature modules registered by the composition root; later issues append here. */
+export const featureModules: FeatureModule[] = [];
+
+export interface ServerOptions {
+  configFile?: string | undefined;
+  dev?: boolean;
+  env?: NodeJS.ProcessEnv;
+  clock?: Clock;
+  /** Write progress lines (dev banner, listening address). */
+  log?: (line: string) => void;
+  /** Overrides applied under the file and environment (tests). */
+  defaults?: Record<string, unknown>;
+  modules?: FeatureModule[];
+}
+
+export interface Server {
+  readonly app: FastifyInstance;
+  readonly core: CoreServices;
+  readonly config: Readonly<Config>;
+  /** Root token, in dev mode only. */
+  readonly devRootToken: string | undefined;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const devDefaults = {
+  data_dir: "./.fleetroot-dev",
+  seal: { type: "dev" },
+  listen: "127.0.0.1:8200",
+};
+
+/** Composes the core from configuration; nothing listens until `listen()`. */
+export async function createServer(opts: ServerOptions = {}): Promise<Server> {
+  const dev = opts.dev ?? false;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? (() => undefined);
+  const config = loadConfig({
+    file: opts.configFile,
+    env: opts.env ?? process.env,
+    defaults: { ...(dev ? devDefaults : {}), ...(opts.defaults ?? {}) },
+  });
+  if (config.seal.type === "dev" && !dev) {
+    throw new FleetError("FR_SEAL_CONFIG", "seal type \"dev\" keeps the root key in plain text and is allowed only with --dev; use shamir or pkcs11");
+  }
+  checkTls(config);
+  const paths = resolvePaths(config);
+  mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+  const modules = opts.modules ?? featureModules;
+
+  const store = await openStore(paths.storage, {
+    migrations: [sealMigrations, authMigrations, ...modules.map((m) => m.migrations)],
+  });
+  const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
+  try {
+    const barrier = new Barrier(store, clock);
+    const keys = createKeyManager({ protector: barrier });
+    const plainKeys = createKeyManager();
+    cleanup.unshift(() => keys.close(), () => plainKeys.close());
+
+    // The audit key is not under the barrier: unseal attempts on a sealed server are audited too.
+    const auditSigner = await openOrGenerate(plainKeys, paths.auditKey);
+    const audit = await AuditLog.open({ path: paths.auditPath, signer: auditSigner, checkpointEvery: config.audit.checkpoint_every, clock });
+    cleanup.unshift(() => audit.close());
+
+    const seal = new SealManager({
+      store,
+      barrier,
+      config: config.seal,
+      clock,
+      dev,
+      ...(config.seal.type === "pkcs11" ? { wrapper: () => keys.openWrapper((config.seal as { key: string }).key) } : {}),
+    });
+    await seal.load();
+
+    const policies = new PolicyStore({ store, clock });
+    const tokens = new TokenStore({ store, protector: barrier, clock });
+    const authorizer = new Authorizer({ tokens, policies, clock });
+    const core: CoreServices = { config, paths, clock, store, barrier, keys, audit, tokens, policies };
+    const coreView = barrier.view("core/");
+
+    const afterUnseal = async () => {
+      const key = await coreView.get("audit-hmac-key");
+      audit.setHmacKey(key ?? undefined);
+      for (const m of modules) await m.onUnseal?.(core);
+    };
+    const afterSeal = async () => {
+      audit.setHmacKey(undefined);
+      for (const m of modules) await m.onSeal?.();
+    };
+
+    const routes: RouteSpec[] = [
+      ...sysRoutes({
+        clock,
+        version: VERSION,
+        clusterName: "fleetroot",
+        status: () => ({ ...seal.status(), version: VERSION }) as ReturnType<typeof seal.status> & { version: string },
+        init: async (req) => {
+          const out = await seal.init(req, async () => {
+            await coreView.put("audit-hmac-key", randomBytes(32));
+            return tokens.createRootToken();
+          });
+          if (!seal.status().sealed) await afterUnseal();
+          return { keys: out.keys, keys_base64: out.keys_base64, root_token: out.extra.token, recovery: config.seal.type !== "shamir" };
+        },
+        submitShare: async (key) => {
+          const wasSealed = seal.status().sealed;
+          const status = await seal.submitShare(key);
+          if (wasSealed && !status.sealed) await afterUnseal();
+          return { ...status, version: VERSION };
+        },
+        resetProgress: () => seal.resetProgress(),
+        seal: async () => {
+          await seal.seal();
+          await afterSeal();
+        },
+        auditHash: (input) => audit.hash(input),
+      }),
+      ...authRoutes({ tokens, policies, clock }),
+      ...modules.flatMap((m) => m.routes(core)),
+    ];
+
+    let devRootToken: string | undefined;
+    if (dev) devRootToken = await devInit(seal, coreView, tokens, paths.dataDir, log);
+    if (seal.status().initialized && seal.status().sealed && (await seal.autoUnseal())) {
+      log(`unsealed through the ${config.seal.type} seal`);
+    }
+    if (!seal.status().sealed) await afterUnseal();
+
+    const metrics = new Metrics();
+    const tls = config.tls
+      ? {
+          https: {
+            cert: readFileSync(config.tls.cert_file),
+            key: readFileSync(config.tls.key_file),
+            ...(config.tls.client_ca_file ? { ca: readFileSync(config.tls.client_ca_file), requestCert: true, rejectUnauthorized: false } : {}),
+          },
+        }
+      : {};
+    const app = buildApp({
+      clock,
+      routes,
+      isSealed: () => seal.status().sealed,
+      authorizer,
+      audit,
+      metrics,
+      limits: {
+        maxBodyBytes: config.limits.max_body_bytes,
+        unsealPerMinute: config.limits.unseal_per_minute,
+        loginPerMinute: config.limits.login_per_minute,
+      },
+      gauges: () => ({ fleetroot_sealed: seal.status().sealed ? 1 : 0 }),
+      ...(config.tls ? { fastify: tls } : {}),
+    });
+
+    let closed = false;
+    return {
+      app,
+      core,
+      config,
+      devRootToken,
+      async listen() {
+        const [host, port] = splitListen(config.listen);
+        await app.listen({ host, port });
+        const addr = app.server.address();
+        const actualPort = typeof addr === "object" && addr ? addr.port : port;
+        const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
+        log(`Fleetroot ${VERSION} listening on ${url}`);
+        return url;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        await app.close();
+        for (const m of modules) await m.stop?.().catch(() => undefined);
+        for (const c of cleanup) await c().catch(() => undefined);
+      },
+    };
+  } catch (e) {
+    for (const c of cleanup) await c().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function openOrGenerate(keys: KeyManager, uri: string): Promise<Signer> {
+  try {
+    return await keys.open(uri);
+  } catch (e) {
+    if (e instanceof FleetError && e.code === "FR_KEY_NOT_FOUND" && uri.startsWith("file:")) {
+      return keys.generate(uri, "ecdsa-p256");
+    }
+    throw e;
+  }
+}
+
+/** Dev mode: initialize on first start with one share and keep the root token in the data dir. */
+async function devInit(
+  seal: SealManager,
+  coreView: ReturnType<Barrier["view"]>,
+  tokens: TokenStore,
+  dataDir: string,
+  log: (line: string) => void,
+): Promise<string> {
+  const file = join(dataDir, "root-token");
+  if (!seal.status().initialized) {
+    const out = await seal.init({ secret_shares: 1, secret_threshold: 1 }, async () => {
+      await coreView.put("audit-hmac-key", randomBytes(32));
+      return tokens.createRootToken();
+    });
+    writeFileSync(file, out.extra.token + "\n", { mode: 0o600 });
+  }
+  const token = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
+  log("");
+  log("WARNING! DEV MODE IS ENABLED. The server runs unsealed with its root key in plain text under " + dataDir + ".");
+  log("Do not run dev mode in production, and do not store real secrets in it.");
+  log("");
+  log(`Root Token: ${token}`);
+  log(`(also in ${file}; export FLEETROOT_TOKEN=${token})`);
+  log("");
+  return token;
+}
+
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(":");
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ""), Number(listen.slice(i + 1))];
+}
+
+/** TLS is required on any address that is not loopback. */
+function checkTls(config: Config): void {
+  const [host] = splitListen(config.listen);
+  const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
+  if (!loopback && !config.tls) {
+    throw new FleetError("FR_CONFIG_INVALID", `listen ${config.listen} is not a loopback address: set tls.cert_file and tls.key_file`);
+  }
+}

@@ -1,0 +1,182 @@
+import { FleetError } from "../errors/index.js";
+import type { Clock } from "../util/clock.js";
+import { empty, raw, type RouteSpec } from "./types.js";
+
+/** Seal status in the shape of Vault's sys/seal-status. */
+export interface SealStatusBody {
+  type: string;
+  initialized: boolean;
+  sealed: boolean;
+  t: number;
+  n: number;
+  progress: number;
+  nonce: string;
+  version: string;
+  migration: boolean;
+  recovery_seal: boolean;
+  storage_type: string;
+  [k: string]: unknown;
+}
+
+/** What the sys routes need from the seal and the rest of the core; main.ts wires it. */
+export interface SysDeps {
+  clock: Clock;
+  version: string;
+  clusterName: string;
+  status(): SealStatusBody;
+  /** Initializes: returns the unseal key shares (hex and base64) and the root token. */
+  init(req: { secret_shares: number; secret_threshold: number }): Promise<{ keys: string[]; keys_base64: string[]; root_token: string; recovery: boolean }>;
+  submitShare(key: string): Promise<SealStatusBody>;
+  resetProgress(): void;
+  seal(): Promise<void>;
+  auditHash(input: string): string;
+}
+
+/**
+ * Vault-compatible sys/init, sys/unseal, sys/seal, sys/seal-status, sys/health and sys/audit-hash.
+ * Status codes and bodies follow Vault's API so hvac, node-vault and the vault CLI work unchanged.
+ */
+export function sysRoutes(deps: SysDeps): RouteSpec[] {
+  return [
+    {
+      method: "GET",
+      url: "/v1/sys/init",
+      auth: "none",
+      whileSealed: true,
+      handler: async () => raw({ initialized: deps.status().initialized }),
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/init",
+      auth: "none",
+      whileSealed: true,
+      handler: async (ctx) => {
+        const b = ctx.body;
+        const shares = intField(b.secret_shares ?? b.recovery_shares, "secret_shares", 5);
+        const threshold = intField(b.secret_threshold ?? b.recovery_threshold, "secret_threshold", 3);
+        if (b.pgp_keys || b.root_token_pgp_key) {
+          throw new FleetError("FR_VALIDATION", "PGP-encrypted key shares are not supported; omit pgp_keys and root_token_pgp_key");
+        }
+        const out = await deps.init({ secret_shares: shares, secret_threshold: threshold });
+        await ctx.auditEvent("seal.init", { shares, threshold, type: deps.status().type });
+        const body: Record<string, unknown> = { keys: out.keys, keys_base64: out.keys_base64, root_token: out.root_token };
+        if (out.recovery) {
+          body.recovery_keys = out.keys;
+          body.recovery_keys_base64 = out.keys_base64;
+        }
+        return raw(body);
+      },
+    },
+    {
+      method: "GET",
+      url: "/v1/sys/seal-status",
+      auth: "none",
+      whileSealed: true,
+      handler: async () => raw(deps.status()),
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/unseal",
+      auth: "none",
+      whileSealed: true,
+      rateLimit: "unseal",
+      redact: ["key"],
+      handler: async (ctx) => {
+        const b = ctx.body;
+        if (!deps.status().initialized) throw new FleetError("FR_NOT_INITIALIZED", "initialize it first with sys/init (fleetroot operator init)");
+        if (b.reset === true) {
+          deps.resetProgress();
+          await ctx.auditEvent("seal.unseal_reset");
+          return raw(deps.status());
+        }
+        if (typeof b.key !== "string" || !b.key) {
+          throw new FleetError("FR_VALIDATION", "missing unseal key: send {\"key\": \"<share>\"} or {\"reset\": true}");
+        }
+        const wasSealed = deps.status().sealed;
+        try {
+          const status = await deps.submitShare(b.key);
+          if (wasSealed && !status.sealed) await ctx.auditEvent("seal.unseal", { progress: status.progress });
+          else await ctx.auditEvent("seal.unseal_share", { progress: status.progress, threshold: status.t });
+          return raw(status);
+        } catch (e) {
+          const code = e instanceof FleetError ? e.code : "FR_INTERNAL";
+          await ctx.auditEvent("seal.unseal_failed", { code });
+          throw e;
+        }
+      },
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/seal",
+      auth: "token",
+      capability: "sudo",
+      handler: async (ctx) => {
+        await ctx.auditEvent("seal.seal", { accessor_known: ctx.auth !== undefined });
+        await deps.seal();
+        return empty();
+      },
+    },
+    {
+      method: ["GET", "HEAD"],
+      url: "/v1/sys/health",
+      auth: "none",
+      whileSealed: true,
+      handler: async (ctx) => {
+        const s = deps.status();
+        const q = ctx.query;
+        let status: number;
+        if (!s.initialized) status = codeFrom(q.uninitcode, 501);
+        else if (s.sealed) status = codeFrom(q.sealedcode, 503);
+        else status = codeFrom(q.activecode, 200);
+        const body = {
+          initialized: s.initialized,
+          sealed: s.sealed,
+          standby: false,
+          performance_standby: false,
+          replication_performance_mode: "disabled",
+          replication_dr_mode: "disabled",
+          server_time_utc: Math.floor(deps.clock.now().getTime() / 1000),
+          version: deps.version,
+          cluster_name: deps.clusterName,
+          cluster_id: "",
+        };
+        return raw(body, status, "application/json");
+      },
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/audit-hash/*",
+      auth: "token",
+      capability: "sudo",
+      policyPath: (ctx) => ctx.path,
+      handler: async (ctx) => auditHash(ctx.body, deps),
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/audit-hash",
+      auth: "token",
+      capability: "sudo",
+      handler: async (ctx) => auditHash(ctx.body, deps),
+    },
+  ];
+}
+
+function auditHash(body: Record<string, unknown>, deps: SysDeps) {
+  if (typeof body.input !== "string") throw new FleetError("FR_VALIDATION", 'missing "input": send {"input": "<string to hash>"}');
+  const hash = deps.auditHash(body.input);
+  return raw({ hash, data: { hash } });
+}
+
+function intField(v: unknown, name: string, dflt: number): number {
+  if (v === undefined || v === null) return dflt;
+  const n = typeof v === "string" ? Number(v) : v;
+  if (typeof n !== "number" || !Number.isInteger(n)) throw new FleetError("FR_VALIDATION", `${name} must be an integer`);
+  return n;
+}
+
+/** Vault's health query overrides: a status code in the query replaces the default one. */
+function codeFrom(v: string | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 200 && n <= 599 ? n : dflt;
+}

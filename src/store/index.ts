@@ -1,0 +1,50 @@
+import type { Kysely, Transaction } from "kysely";
+import { runMigrations } from "./migrate.js";
+import { openPostgres } from "./postgres.js";
+import { openSqlite } from "./sqlite.js";
+import type { Dialect, MigrationSet, Store } from "./types.js";
+import { parseStoreUrl } from "./url.js";
+
+export type { Dialect, MigrationSet, Store } from "./types.js";
+export { bigintType, blobType, dialectOf } from "./columns.js";
+export { parseStoreUrl, type StoreLocation } from "./url.js";
+
+export interface OpenStoreOptions {
+  /** Every module's migrations; they run in global name order. */
+  migrations: readonly MigrationSet[];
+  /** How long to wait for PostgreSQL to answer (and SQLite's busy timeout). Default 5000 ms. */
+  connectTimeoutMs?: number;
+}
+
+/** Opens `sqlite:PATH` or `postgres://…`, checks it answers, and applies pending migrations. */
+export async function openStore(url: string, opts: OpenStoreOptions): Promise<Store> {
+  const loc = parseStoreUrl(url);
+  const timeout = opts.connectTimeoutMs ?? 5000;
+  const db =
+    loc.dialect === "sqlite" ? openSqlite(loc.file, timeout) : await openPostgres(loc.url, loc, timeout);
+  try {
+    await runMigrations(db, opts.migrations);
+  } catch (e) {
+    await db.destroy().catch(() => {});
+    throw e;
+  }
+  return new SqlStore(loc.dialect, db);
+}
+
+class SqlStore implements Store {
+  private closed = false;
+  constructor(
+    readonly dialect: Dialect,
+    readonly db: Kysely<object>,
+  ) {}
+
+  transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute(fn);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.db.destroy();
+  }
+}

@@ -1,0 +1,44 @@
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter } from "kysely";
+import { fail } from "../errors/index.js";
+
+/**
+ * SQLite does run DDL inside transactions; Kysely's adapter says it does not, which would make its
+ * Migrator run migrations outside any transaction and leave a failed one half-applied.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+class FleetSqliteDialect extends SqliteDialect {
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
+  }
+}
+
+/** Opens a SQLite database: WAL, synchronous=FULL (seal data must survive power loss), foreign keys on. */
+export function openSqlite(file: string, busyTimeoutMs: number): Kysely<object> {
+  let db: Database.Database;
+  try {
+    if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+    db = new Database(file);
+  } catch (e) {
+    fail("FR_STORE_UNAVAILABLE", `cannot open SQLite database ${file}: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    db.pragma("foreign_keys = ON");
+  } catch (e) {
+    db.close();
+    fail("FR_STORE_UNAVAILABLE", `cannot use SQLite database ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return new Kysely<object>({ dialect: new FleetSqliteDialect({ database: db }) });
+}

@@ -1,0 +1,203 @@
+import { sql, type Kysely, type Migration } from "kysely";
+import net, { type AddressInfo, type Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { describeEachStore } from "../../test/helpers/stores.js";
+import { FleetError } from "../errors/index.js";
+import { bigintType, blobType, dialectOf, openStore, type MigrationSet } from "./index.js";
+
+// A type alias, not an interface: withTables<> needs an index-compatible type.
+type T = {
+  items: { id: string; n: number; data: Buffer; note: string | null };
+  fleetroot_migration: { name: string };
+};
+
+const createItems: Migration = {
+  async up(db: Kysely<unknown>) {
+    const d = dialectOf(db);
+    await db.schema
+      .createTable("items")
+      .addColumn("id", "text", (c) => c.primaryKey())
+      .addColumn("n", bigintType(d), (c) => c.notNull())
+      .addColumn("data", blobType(d), (c) => c.notNull())
+      .addColumn("note", "text")
+      .execute();
+  },
+};
+const base: MigrationSet = { "9000_items": createItems };
+
+async function tableExists(db: Kysely<object>, name: string, dialect: string): Promise<boolean> {
+  const q =
+    dialect === "sqlite"
+      ? sql<{ c: number }>`select count(*) as c from sqlite_master where type = 'table' and name = ${name}`
+      : sql<{
+          c: number;
+        }>`select count(*)::int as c from information_schema.tables where table_name = ${name}`;
+  const r = await q.execute(db);
+  return Number(r.rows[0]?.c) > 0;
+}
+
+function expectCode(e: unknown, code: string): FleetError {
+  expect(e).toBeInstanceOf(FleetError);
+  expect((e as FleetError).code).toBe(code);
+  return e as FleetError;
+}
+
+describeEachStore("store", (ctx) => {
+  it("applies migrations once and is idempotent on re-open", async () => {
+    await ctx.fresh();
+    let runs = 0;
+    const counted: MigrationSet = {
+      "9001_count": {
+        async up(db) {
+          runs++;
+          await db.schema.createTable("counted").addColumn("x", "text").execute();
+        },
+      },
+    };
+    const a = await ctx.open([base, counted]);
+    expect(a.dialect).toBe(ctx.dialect);
+    await a.close();
+    const b = await ctx.open([counted, base]);
+    expect(runs).toBe(1);
+    const applied = await b.db
+      .withTables<T>()
+      .selectFrom("fleetroot_migration")
+      .select("name")
+      .orderBy("name")
+      .execute();
+    expect(applied.map((r) => r.name)).toEqual(["9000_items", "9001_count"]);
+  });
+
+  it("a failing migration names itself and leaves no trace, earlier ones stay", async () => {
+    await ctx.fresh();
+    const broken: MigrationSet = {
+      "9002_broken": {
+        async up(db) {
+          await db.schema.createTable("half").addColumn("x", "text").execute();
+          await sql`insert into half (x) values ('written')`.execute(db);
+          await sql`select * from no_such_table`.execute(db);
+        },
+      },
+    };
+    const err = await ctx.open([base, broken]).catch((e: unknown) => e);
+    const fe = expectCode(err, "FR_STORE_MIGRATION");
+    expect(fe.message).toContain("9002_broken");
+
+    const s = await ctx.open([base]);
+    expect(await tableExists(s.db, "half", ctx.dialect)).toBe(false);
+    expect(await tableExists(s.db, "items", ctx.dialect)).toBe(true);
+    const applied = await s.db.withTables<T>().selectFrom("fleetroot_migration").select("name").execute();
+    expect(applied.map((r) => r.name)).toEqual(["9000_items"]);
+  });
+
+  it("rolls back a failed transaction completely", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const boom = new Error("boom");
+    await expect(
+      s.transaction(async (trx) => {
+        const t = trx.withTables<T>();
+        await t
+          .insertInto("items")
+          .values({ id: "a", n: 1, data: Buffer.from("x"), note: null })
+          .execute();
+        await t
+          .insertInto("items")
+          .values({ id: "b", n: 2, data: Buffer.from("y"), note: null })
+          .execute();
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect(await db.selectFrom("items").selectAll().execute()).toEqual([]);
+
+    const r = await s.transaction(async (trx) => {
+      await trx
+        .withTables<T>()
+        .insertInto("items")
+        .values({ id: "c", n: 3, data: Buffer.alloc(1), note: null })
+        .execute();
+      return "done";
+    });
+    expect(r).toBe("done");
+    expect((await db.selectFrom("items").select("id").execute()).map((x) => x.id)).toEqual(["c"]);
+  });
+
+  it("round-trips blob, bigint and text", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const data = Buffer.from([0, 1, 2, 255, 0, 128]);
+    const big = 1_767_225_600_123; // ms timestamp beyond 32 bits
+    const note = "ünïcødé \u{1F510} 'quoted'";
+    await db.insertInto("items").values({ id: "k", n: big, data, note }).execute();
+    const row = await db.selectFrom("items").selectAll().where("id", "=", "k").executeTakeFirstOrThrow();
+    expect(row.n).toBe(big);
+    expect(typeof row.n).toBe("number");
+    expect(Buffer.isBuffer(row.data)).toBe(true);
+    expect(Buffer.compare(row.data, data)).toBe(0);
+    expect(row.note).toBe(note);
+    const cnt = await db
+      .selectFrom("items")
+      .select((eb) => eb.fn.countAll().as("c"))
+      .executeTakeFirstOrThrow();
+    expect(Number(cnt.c)).toBe(1);
+    if (ctx.dialect === "postgres") {
+      // count(*) is int8 and sum() is numeric on PostgreSQL: both must come back as numbers.
+      const agg = await sql<{ c: unknown; s: unknown }>`select count(*) as c, sum(n) as s from items`.execute(
+        s.db,
+      );
+      expect(agg.rows[0]).toEqual({ c: 1, s: big });
+    }
+  });
+});
+
+describe("store errors", () => {
+  it("PostgreSQL unreachable is FR_STORE_UNAVAILABLE naming host:port, quickly, without the password", async () => {
+    const t0 = performance.now();
+    const err = await openStore("postgres://fr:s3cretpw@127.0.0.1:1/fleet", { migrations: [] }).catch(
+      (e: unknown) => e,
+    );
+    const fe = expectCode(err, "FR_STORE_UNAVAILABLE");
+    expect(fe.message).toContain("127.0.0.1:1");
+    expect(fe.message).not.toContain("s3cretpw");
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+
+  it("a server that never answers times out within connectTimeoutMs", async () => {
+    const sockets: Socket[] = [];
+    const srv = net.createServer((sock) => sockets.push(sock)); // accepts, never speaks
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const port = (srv.address() as AddressInfo).port;
+    try {
+      const t0 = performance.now();
+      const err = await openStore(`postgres://postgres@127.0.0.1:${port}/x`, {
+        migrations: [],
+        connectTimeoutMs: 300,
+      }).catch((e: unknown) => e);
+      expect(expectCode(err, "FR_STORE_UNAVAILABLE").message).toContain(`127.0.0.1:${port}`);
+      expect(performance.now() - t0).toBeLessThan(2000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+
+  it("an unsupported URL is FR_STORE_URL naming the scheme", async () => {
+    const err = await openStore("mysql://root@localhost/db", { migrations: [] }).catch((e: unknown) => e);
+    expect(expectCode(err, "FR_STORE_URL").message).toContain('"mysql"');
+    const err2 = await openStore("just-a-path.db", { migrations: [] }).catch((e: unknown) => e);
+    expectCode(err2, "FR_STORE_URL");
+  });
+
+  it("sqlite::memory: works", async () => {
+    const s = await openStore("sqlite::memory:", { migrations: [base] });
+    await s.db
+      .withTables<T>()
+      .insertInto("items")
+      .values({ id: "m", n: 1, data: Buffer.alloc(0), note: null })
+      .execute();
+    expect(await s.db.withTables<T>().selectFrom("items").select("id").execute()).toEqual([{ id: "m" }]);
+    await s.close();
+  });
+});
