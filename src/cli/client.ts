@@ -36,6 +36,11 @@ export class ApiClient {
     let url: URL;
     try {
       url = new URL(`/v1/${path.replace(/^\/+/, "")}`, this.opts.address);
+      // Vault's LIST verb travels as GET ?list=true, which every HTTP stack carries.
+      if (method === "LIST") {
+        method = "GET";
+        url.searchParams.set("list", "true");
+      }
     } catch {
       throw new CliError(`the server address "${this.opts.address}" is not a URL; set FLEETROOT_ADDR or --address`);
     }

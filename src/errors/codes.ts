@@ -67,6 +67,7 @@ export const codes = {
   // audit
   FR_AUDIT_FAILED: { status: 500, message: "the request could not be audited and was refused" },
   FR_AUDIT_TAMPERED: { status: 500, message: "the audit log fails verification" },
+  FR_AUDIT_FILE: { status: 500, message: "the audit log file cannot be opened or read" },
 
   // X.509 encoding (src/crypto)
   FR_PEM_INVALID: { status: 400, message: "the PEM text is malformed" },

@@ -23,7 +23,10 @@ export function defaultSchemeFor(alg: KeyAlgorithm): SignatureScheme {
 export function checkScheme(alg: KeyAlgorithm, scheme: SignatureScheme | undefined): SignatureScheme {
   if (scheme === undefined) return defaultSchemeFor(alg);
   if (!schemesByAlgorithm[alg].includes(scheme)) {
-    fail("FR_KEY_ALGORITHM", `a ${alg} key cannot sign with ${scheme}; use one of ${schemesFor(alg).join(", ")}`);
+    fail(
+      "FR_KEY_ALGORITHM",
+      `a ${alg} key cannot sign with ${scheme}; use one of ${schemesFor(alg).join(", ")}`,
+    );
   }
   return scheme;
 }
@@ -88,7 +91,10 @@ export function algorithmOf(key: KeyObject): KeyAlgorithm {
   if (type === "ec") {
     if (details?.namedCurve === "prime256v1") return "ecdsa-p256";
     if (details?.namedCurve === "secp384r1") return "ecdsa-p384";
-    fail("FR_KEY_ALGORITHM", `EC curve ${details?.namedCurve ?? "unknown"} is not supported; use P-256 or P-384`);
+    fail(
+      "FR_KEY_ALGORITHM",
+      `EC curve ${details?.namedCurve ?? "unknown"} is not supported; use P-256 or P-384`,
+    );
   }
   if (type === "rsa") {
     if (details?.modulusLength === 2048) return "rsa-2048";

@@ -3,7 +3,8 @@
  * the DER SEQUENCE { r INTEGER, s INTEGER } (RFC 5480 section 2.2 / SEC 1 appendix C.8).
  */
 export function ecdsaRawToDer(raw: Uint8Array): Uint8Array {
-  if (raw.length === 0 || raw.length % 2 !== 0) throw new RangeError(`raw ECDSA signature has odd length ${raw.length}`);
+  if (raw.length === 0 || raw.length % 2 !== 0)
+    throw new RangeError(`raw ECDSA signature has odd length ${raw.length}`);
   const half = raw.length / 2;
   const r = derInteger(raw.subarray(0, half));
   const s = derInteger(raw.subarray(half));

@@ -1,7 +1,7 @@
 import crypto, { type KeyObject } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
-import { fail } from "../errors/index.js";
+import { fail, FleetError } from "../errors/index.js";
 import { algorithmOf, checkScheme, defaultSchemeFor, nodeKeyGenParams, nodeSignArgs } from "./algorithms.js";
 import type { BackendOptions, KeyBackend } from "./backend.js";
 import type { KeyAlgorithm, KeyProtector, KeyWrapper, Signer } from "./types.js";
@@ -42,7 +42,12 @@ export class FileBackend implements KeyBackend<FileKeyUri> {
     const content = this.protector
       ? armor(await this.protector.encrypt(aadFor(parsed.path), pkcs8))
       : privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    await writeNewFile(parsed.path, content);
+    try {
+      await writeNewFile(parsed.path, content);
+    } catch (e) {
+      if (e instanceof FleetError) throw e;
+      fail("FR_KEY_BACKEND", `cannot write ${parsed.path}: ${(e as Error).message}`, { cause: e });
+    }
     return fileSigner(uri, privateKey);
   }
 
@@ -70,9 +75,13 @@ export class FileBackend implements KeyBackend<FileKeyUri> {
       try {
         der = await this.protector.decrypt(aadFor(file), body);
       } catch (e) {
-        return fail("FR_KEY_FORMAT", `${file} does not decrypt under the barrier (moved, altered or foreign)`, {
-          cause: e,
-        });
+        return fail(
+          "FR_KEY_FORMAT",
+          `${file} does not decrypt under the barrier (moved, altered or foreign)`,
+          {
+            cause: e,
+          },
+        );
       }
       return parsePrivateKey(file, { key: Buffer.from(der), format: "der", type: "pkcs8" });
     }
@@ -96,9 +105,9 @@ function fileSigner(uri: string, key: KeyObject): Signer {
     algorithm,
     publicKey,
     defaultScheme: defaultSchemeFor(algorithm),
-    sign(data, scheme) {
+    async sign(data, scheme) {
       const args = nodeSignArgs(checkScheme(algorithm, scheme), key);
-      return Promise.resolve(new Uint8Array(crypto.sign(args.algorithm, data, args.key)));
+      return new Uint8Array(crypto.sign(args.algorithm, data, args.key));
     },
   };
 }
@@ -117,11 +126,13 @@ function generateKeyPair(
 ): Promise<{ privateKey: KeyObject }> {
   return new Promise((resolve, reject) => {
     // The overloads are per literal type; the params come from nodeKeyGenParams, which pairs them.
-    (crypto.generateKeyPair as (t: string, o: object, cb: (e: Error | null, pub: KeyObject, priv: KeyObject) => void) => void)(
-      type,
-      params,
-      (err, _pub, privateKey) => (err ? reject(err) : resolve({ privateKey })),
-    );
+    (
+      crypto.generateKeyPair as (
+        t: string,
+        o: object,
+        cb: (e: Error | null, pub: KeyObject, priv: KeyObject) => void,
+      ) => void
+    )(type, params, (err, _pub, privateKey) => (err ? reject(err) : resolve({ privateKey })));
   });
 }
 
@@ -132,9 +143,9 @@ function armor(bytes: Uint8Array): string {
 }
 
 function unarmor(text: string): Uint8Array | null {
-  const m = new RegExp(`-----BEGIN ${encryptedKeyLabel}-----([\\s\\S]*?)-----END ${encryptedKeyLabel}-----`).exec(
-    text,
-  );
+  const m = new RegExp(
+    `-----BEGIN ${encryptedKeyLabel}-----([\\s\\S]*?)-----END ${encryptedKeyLabel}-----`,
+  ).exec(text);
   if (!m) return null;
   return new Uint8Array(Buffer.from((m[1] ?? "").replace(/\s+/g, ""), "base64"));
 }

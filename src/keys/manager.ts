@@ -33,14 +33,18 @@ export interface KeyManagerOptions {
 }
 
 /** The one place that maps a URI scheme to its backend. */
-const backendFactories: { [S in KeyUriScheme]: (o: BackendOptions) => KeyBackend<Extract<ParsedKeyUri, { scheme: S }>> } =
-  {
-    file: (o) => new FileBackend(o),
-    pkcs11: (o) => new Pkcs11Backend(o),
-  };
+const backendFactories: {
+  [S in KeyUriScheme]: (o: BackendOptions) => KeyBackend<Extract<ParsedKeyUri, { scheme: S }>>;
+} = {
+  file: (o) => new FileBackend(o),
+  pkcs11: (o) => new Pkcs11Backend(o),
+};
 
 export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
-  const options: BackendOptions = { protector: opts.protector, defaultPkcs11Module: opts.defaultPkcs11Module };
+  const options: BackendOptions = {
+    protector: opts.protector,
+    defaultPkcs11Module: opts.defaultPkcs11Module,
+  };
   const backends = new Map<KeyUriScheme, KeyBackend<ParsedKeyUri>>();
   let closed = false;
 
@@ -64,7 +68,10 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     },
     async generate(uri, algorithm) {
       if (!keyAlgorithms.includes(algorithm)) {
-        fail("FR_KEY_ALGORITHM", `"${String(algorithm)}" is not a key algorithm; use one of ${keyAlgorithms.join(", ")}`);
+        fail(
+          "FR_KEY_ALGORITHM",
+          `"${String(algorithm)}" is not a key algorithm; use one of ${keyAlgorithms.join(", ")}`,
+        );
       }
       const r = route(uri);
       return r.backend.generate(r.parsed, r.safeUri, algorithm);
@@ -75,7 +82,10 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     },
     async generateWrapper(uri, algorithm) {
       if (!wrapAlgorithms.includes(algorithm)) {
-        fail("FR_KEY_ALGORITHM", `"${String(algorithm)}" is not a wrap algorithm; use one of ${wrapAlgorithms.join(", ")}`);
+        fail(
+          "FR_KEY_ALGORITHM",
+          `"${String(algorithm)}" is not a wrap algorithm; use one of ${wrapAlgorithms.join(", ")}`,
+        );
       }
       const r = route(uri);
       return r.backend.generateWrapper(r.parsed, r.safeUri, algorithm);

@@ -204,8 +204,7 @@ function pinSourcePath(v: string): string {
 
 /** The URI with any pin-value removed, safe to log and to show in errors. */
 export function redactKeyUri(uri: string): string {
-  return uri.replace(/([?&])pin-value=[^&]*(&?)/gi, (_m, lead: string, tail: string) => (tail ? lead : "")).replace(
-    /[?&]$/,
-    "",
-  );
+  return uri
+    .replace(/([?&])pin-value=[^&]*(&?)/gi, (_m, lead: string, tail: string) => (tail ? lead : ""))
+    .replace(/[?&]$/, "");
 }

@@ -63,11 +63,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     bodyLimit: deps.limits.maxBodyBytes,
     logger: false,
-    disableRequestLogging: true,
     return503OnClosing: true,
     ...(deps.fastify ?? {}),
   } as FastifyServerOptions);
-  app.addHttpMethod("LIST", { hasBody: true });
 
   registerBodyParsers(app);
   const limiter = {
@@ -87,7 +85,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
 
   for (const [url, table] of byUrl) {
-    const fastifyMethods = new Set<string>(["GET", "POST", "PUT", "DELETE", "PATCH", "LIST", "HEAD"]);
+    // Node's HTTP parser has no LIST method: clients send GET ?list=true, and list-method.ts turns a
+    // raw LIST request into exactly that.
+    const fastifyMethods = new Set<string>(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]);
     app.route({
       method: [...fastifyMethods],
       url,

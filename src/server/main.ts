@@ -113,6 +113,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       config: config.seal,
       clock,
       dev,
+      version: VERSION,
       ...(config.seal.type === "pkcs11" ? { wrapper: () => keys.openWrapper((config.seal as { key: string }).key) } : {}),
     });
     await seal.load();
@@ -138,7 +139,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         clock,
         version: VERSION,
         clusterName: "fleetroot",
-        status: () => ({ ...seal.status(), version: VERSION }) as ReturnType<typeof seal.status> & { version: string },
+        status: () => seal.status(),
         init: async (req) => {
           const out = await seal.init(req, async () => {
             await coreView.put("audit-hmac-key", randomBytes(32));
@@ -151,7 +152,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
           const wasSealed = seal.status().sealed;
           const status = await seal.submitShare(key);
           if (wasSealed && !status.sealed) await afterUnseal();
-          return { ...status, version: VERSION };
+          return status;
         },
         resetProgress: () => seal.resetProgress(),
         seal: async () => {
@@ -209,7 +210,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         const addr = app.server.address();
         const actualPort = typeof addr === "object" && addr ? addr.port : port;
         const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
-        log(`Fleetroot ${VERSION} listening on ${url}`);
+        log(`Fleetroot ${VERSION} listening on ${url} (pid ${process.pid})`);
         return url;
       },
       async close() {

@@ -15,7 +15,6 @@ export interface SealStatusBody {
   migration: boolean;
   recovery_seal: boolean;
   storage_type: string;
-  [k: string]: unknown;
 }
 
 /** What the sys routes need from the seal and the rest of the core; main.ts wires it. */

@@ -47,10 +47,14 @@ export async function softHsmToken(label = "fleetroot-test"): Promise<SoftHsmTok
   const pin = crypto.randomBytes(4).toString("hex");
   const soPin = crypto.randomBytes(4).toString("hex");
   try {
-    await run("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", soPin], {
-      env: process.env,
-      timeout: 30_000,
-    });
+    await run(
+      "softhsm2-util",
+      ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", soPin],
+      {
+        env: process.env,
+        timeout: 30_000,
+      },
+    );
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { stderr?: string };
     if (err.code === "ENOENT") {
@@ -75,13 +79,41 @@ export async function softHsmToken(label = "fleetroot-test"): Promise<SoftHsmTok
 
 function ensureConf(): void {
   if (confDir) return;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleetroot-softhsm-"));
+  sweepStaleDirs();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${dirPrefix}${process.pid}-`));
   fs.mkdirSync(path.join(dir, "tokens"));
-  const lines = [`directories.tokendir = ${path.join(dir, "tokens")}`, "objectstore.backend = file", "log.level = ERROR"];
+  const lines = [
+    `directories.tokendir = ${path.join(dir, "tokens")}`,
+    "objectstore.backend = file",
+    "log.level = ERROR",
+  ];
   if (mechanisms) lines.push(`slots.mechanisms = ${mechanisms.join(",")}`);
   fs.writeFileSync(path.join(dir, "softhsm2.conf"), lines.join("\n") + "\n");
   // Must be set before any C_Initialize in this process: SoftHSM2 reads it once.
   process.env.SOFTHSM2_CONF = path.join(dir, "softhsm2.conf");
   process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
   confDir = dir;
+}
+
+const dirPrefix = "fleetroot-softhsm-";
+
+/**
+ * Test workers are often killed rather than exiting, so the exit hook does not always run: remove token
+ * directories left by processes that no longer exist (the directory name carries the owner's pid).
+ */
+function sweepStaleDirs(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = new RegExp(`^${dirPrefix}(\\d+)-`).exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
 }

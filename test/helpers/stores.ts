@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe } from "vitest";
 import { openStore, type Dialect, type MigrationSet, type Store } from "../../src/store/index.js";
 
 export interface StoreTestContext {
@@ -29,8 +29,17 @@ export function describeEachStore(name: string, fn: (ctx: StoreTestContext) => v
       const backend = dialect === "sqlite" ? new SqliteDatabases() : new PostgresDatabases();
       const stores: Store[] = [];
       let current = "";
+      let unavailable: unknown;
       beforeAll(async () => {
-        current = await backend.create();
+        try {
+          current = await backend.create();
+        } catch (e) {
+          // Not thrown here: vitest would mark the block's tests skipped. Each test fails instead.
+          unavailable = e;
+        }
+      });
+      beforeEach(() => {
+        if (unavailable) throw unavailable;
       });
       afterAll(async () => {
         for (const s of stores.splice(0)) await s.close().catch(() => {});
@@ -38,9 +47,13 @@ export function describeEachStore(name: string, fn: (ctx: StoreTestContext) => v
       });
       fn({
         dialect,
-        url: () => current,
+        url: () => {
+          if (unavailable) throw unavailable;
+          return current;
+        },
         fresh: async () => (current = await backend.create()),
         open: async (migrations = []) => {
+          if (unavailable) throw unavailable;
           if (!current) current = await backend.create();
           const store = await openStore(current, { migrations });
           stores.push(store);

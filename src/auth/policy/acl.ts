@@ -49,7 +49,9 @@ export class Acl {
         this.exact.set(path, perms);
         continue;
       }
-      const plusAt = hasPlus ? segs.slice(0, segs.indexOf("+")).join("/").length + (segs.indexOf("+") > 0 ? 1 : 0) : -1;
+      const plusAt = hasPlus
+        ? segs.slice(0, segs.indexOf("+")).join("/").length + (segs.indexOf("+") > 0 ? 1 : 0)
+        : -1;
       this.wild.push({
         path,
         perms,
@@ -82,14 +84,20 @@ export class Acl {
     if (capability === "list" && !p.endsWith("/")) p += "/";
     const perms = this.lookup(p, capability === "list");
     if (!perms || perms.caps.has("deny") || !perms.caps.has(capability)) return false;
-    if (capability === "create" || capability === "read" || capability === "update" || capability === "patch") {
+    if (
+      capability === "create" ||
+      capability === "read" ||
+      capability === "update" ||
+      capability === "patch"
+    ) {
       return paramsAllowed(perms, params);
     }
     return true;
   }
 
   private lookup(path: string, list: boolean): Perms | undefined {
-    const exact = this.exact.get(path) ?? (list && path.endsWith("/") ? this.exact.get(path.slice(0, -1)) : undefined);
+    const exact =
+      this.exact.get(path) ?? (list && path.endsWith("/") ? this.exact.get(path.slice(0, -1)) : undefined);
     if (exact) return exact;
     let best: WildRule | undefined;
     for (const w of this.wild) {

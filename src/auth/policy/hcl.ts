@@ -105,7 +105,16 @@ export function tokenize(src: string): Tok[] {
       if (ch === "\n") syntaxError(start, "the string is not closed before the end of the line");
       if (ch === "\\") {
         const e = src[i + 1];
-        const map: Record<string, string> = { n: "\n", t: "\t", r: "\r", '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f" };
+        const map: Record<string, string> = {
+          n: "\n",
+          t: "\t",
+          r: "\r",
+          '"': '"',
+          "\\": "\\",
+          "/": "/",
+          b: "\b",
+          f: "\f",
+        };
         if (e !== undefined && map[e] !== undefined) {
           out += map[e];
           i += 2;
@@ -143,7 +152,8 @@ export function parseDocument(src: string): Node {
   } else {
     doc = parseBody("eof", first.pos, 0);
   }
-  if (peek().kind !== "eof") syntaxError(peek().pos, `unexpected ${describe(peek())} after the end of the policy`);
+  if (peek().kind !== "eof")
+    syntaxError(peek().pos, `unexpected ${describe(peek())} after the end of the policy`);
   return doc;
 
   /** Entries until `close` ("}" or end of input). Commas between entries are optional, as in HCL. */
@@ -207,7 +217,8 @@ export function parseDocument(src: string): Node {
         if (peek().kind === "eof") syntaxError(t.pos, "the [ is never closed");
         items.push(parseValue(depth + 1));
         if (isPunct(peek(), ",")) next();
-        else if (!isPunct(peek(), "]")) syntaxError(peek().pos, `expected "," or "]", found ${describe(peek())}`);
+        else if (!isPunct(peek(), "]"))
+          syntaxError(peek().pos, `expected "," or "]", found ${describe(peek())}`);
       }
     }
     syntaxError(t.pos, `expected a value, found ${describe(t)}`);

@@ -8,12 +8,14 @@ import { DEFAULT_POLICY, DEFAULT_POLICY_TEXT, ROOT_POLICY } from "./builtin.js";
 import { type Policy, parsePolicy } from "./policy.js";
 
 export interface PolicyStoreOptions {
+  readonly store: Store;
+  readonly clock: Clock;
   /**
    * How long a parsed policy may be served from memory before it is read again (ms, default 1000).
    * Writes through this instance invalidate at once; the bound only matters for writes made by other
    * Fleetroot nodes sharing the database.
    */
-  cacheMs?: number;
+  readonly cacheMs?: number;
 }
 
 const NAME = /^[a-z0-9][a-z0-9_.@-]{0,127}$/;
@@ -35,12 +37,11 @@ export class PolicyStore {
   private readonly parsed = new Map<string, { policy: Policy | undefined; at: number }>();
   private readonly acls = new Map<string, { acl: Acl; at: number }>();
 
-  constructor(
-    store: Store,
-    private readonly clock: Clock,
-    opts: PolicyStoreOptions = {},
-  ) {
-    this.db = store.db.withTables<AuthTables>();
+  private readonly clock: Clock;
+
+  constructor(opts: PolicyStoreOptions) {
+    this.clock = opts.clock;
+    this.db = opts.store.db.withTables<AuthTables>();
     this.cacheMs = opts.cacheMs ?? 1000;
   }
 
@@ -48,7 +49,11 @@ export class PolicyStore {
   async read(raw: string): Promise<string | undefined> {
     const name = policyName(raw);
     if (name === ROOT_POLICY) return "";
-    const row = await this.db.selectFrom("auth_policy").select("text").where("name", "=", name).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("auth_policy")
+      .select("text")
+      .where("name", "=", name)
+      .executeTakeFirst();
     return row?.text ?? (name === DEFAULT_POLICY ? DEFAULT_POLICY_TEXT : undefined);
   }
 

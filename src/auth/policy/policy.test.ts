@@ -33,7 +33,14 @@ describe("policy parsing", () => {
       }`,
     );
     expect(p.rules.map((r) => r.path)).toEqual(["secret/data/app", "secret/old", "sys/*"]);
-    expect([...p.rules[1]!.capabilities].sort()).toEqual(["create", "delete", "list", "patch", "read", "update"]);
+    expect([...p.rules[1]!.capabilities].sort()).toEqual([
+      "create",
+      "delete",
+      "list",
+      "patch",
+      "read",
+      "update",
+    ]);
     expect([...p.rules[2]!.capabilities].sort()).toEqual(["read", "sudo"]);
   });
 
@@ -70,16 +77,22 @@ describe("policy parsing", () => {
     expect(syntaxErr(`path "a" {\n  capabilities = ["reed"]\n}`).message).toMatch(
       /line 2, column 19: unknown capability "reed"/,
     );
-    expect(syntaxErr(`path "a" {\n  capabilites = ["read"]\n}`).message).toMatch(/line 2, column 3: unknown key/);
-    expect(syntaxErr(`path "a" { capabilities = ["read"] }\npath "b" { capabilities = ["read"]`).message).toMatch(
-      /line 2, column 10: the \{ is never closed/,
+    expect(syntaxErr(`path "a" {\n  capabilites = ["read"]\n}`).message).toMatch(
+      /line 2, column 3: unknown key/,
     );
+    expect(
+      syntaxErr(`path "a" { capabilities = ["read"] }\npath "b" { capabilities = ["read"]`).message,
+    ).toMatch(/line 2, column 10: the \{ is never closed/);
     expect(syntaxErr(`path "a { }\n`).message).toMatch(/line 1, column 6: the string is not closed/);
     expect(syntaxErr(`path "a { }`).message).toMatch(/line 1, column 6: the string is never closed/);
     expect(syntaxErr(`/* open`).message).toMatch(/line 1, column 1: the \/\* comment is never closed/);
-    expect(syntaxErr(`{"path": {"a": {"capabilities": "read"}}}`).message).toMatch(/column 33: capabilities must be a list/);
+    expect(syntaxErr(`{"path": {"a": {"capabilities": "read"}}}`).message).toMatch(
+      /column 33: capabilities must be a list/,
+    );
     expect(syntaxErr(`path "a" { policy = "admin" }`).message).toMatch(/policy must be/);
-    expect(syntaxErr(`path "a/*/b" { capabilities = ["read"] }`).message).toMatch(/only as the last character/);
+    expect(syntaxErr(`path "a/*/b" { capabilities = ["read"] }`).message).toMatch(
+      /only as the last character/,
+    );
     expect(syntaxErr(`path "a" { }`).message).toMatch(/has no capabilities/);
     expect(syntaxErr(`path "a" { control_group = {} }`).message).toMatch(/not supported/);
     expect(syntaxErr(`token "a" { }`).message).toMatch(/unknown key "token"/);
@@ -114,12 +127,16 @@ describe("ACL evaluation", () => {
 
   it("treats a trailing * as a prefix match", () => {
     const a = acl(`path "secret/foo*" { capabilities = ["read"] }`);
-    for (const p of ["secret/foo", "secret/foobar", "secret/foo/bar/baz"]) expect(a.allows(p, "read")).toBe(true);
+    for (const p of ["secret/foo", "secret/foobar", "secret/foo/bar/baz"])
+      expect(a.allows(p, "read")).toBe(true);
     for (const p of ["secret/fo", "secret/bar/foo", "secretfoo"]) expect(a.allows(p, "read")).toBe(false);
   });
 
   it("matches + against exactly one segment", () => {
-    const a = acl(`path "secret/+/db" { capabilities = ["read"] }`, `path "kv/+/+/x*" { capabilities = ["update"] }`);
+    const a = acl(
+      `path "secret/+/db" { capabilities = ["read"] }`,
+      `path "kv/+/+/x*" { capabilities = ["update"] }`,
+    );
     expect(a.allows("secret/app/db", "read")).toBe(true);
     expect(a.allows("secret/other/db", "read")).toBe(true);
     expect(a.allows("secret/db", "read")).toBe(false);
@@ -141,7 +158,10 @@ describe("ACL evaluation", () => {
   });
 
   it("lets an exact path beat any glob", () => {
-    const a = acl(`path "secret/*" { capabilities = ["read", "update"] }`, `path "secret/a" { capabilities = ["list"] }`);
+    const a = acl(
+      `path "secret/*" { capabilities = ["read", "update"] }`,
+      `path "secret/a" { capabilities = ["list"] }`,
+    );
     expect(a.allows("secret/a", "read")).toBe(false);
     expect(a.capabilities("secret/a")).toEqual(["list"]);
     expect(a.allows("secret/b", "update")).toBe(true);
@@ -149,28 +169,49 @@ describe("ACL evaluation", () => {
 
   it("picks the most specific glob by Vault's priority rules", () => {
     // rule 1: the later first wildcard wins
-    let a = acl(`path "secret/*" { capabilities = ["read"] }`, `path "secret/app/*" { capabilities = ["update"] }`);
+    let a = acl(
+      `path "secret/*" { capabilities = ["read"] }`,
+      `path "secret/app/*" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/app/x")).toEqual(["update"]);
     expect(a.capabilities("secret/other")).toEqual(["read"]);
-    a = acl(`path "secret/+/x" { capabilities = ["read"] }`, `path "secret/a/+" { capabilities = ["update"] }`);
+    a = acl(
+      `path "secret/+/x" { capabilities = ["read"] }`,
+      `path "secret/a/+" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/a/x")).toEqual(["update"]);
     // rule 2: not ending in * beats ending in *
-    a = acl(`path "secret/+/x" { capabilities = ["read"] }`, `path "secret/+/x*" { capabilities = ["update"] }`);
+    a = acl(
+      `path "secret/+/x" { capabilities = ["read"] }`,
+      `path "secret/+/x*" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/a/x")).toEqual(["read"]);
     expect(a.capabilities("secret/a/xy")).toEqual(["update"]);
     // rule 3: fewer + segments win — Vault's own example: "secret/*" beats "secret/+/+/foo/*"
-    a = acl(`path "secret/*" { capabilities = ["read"] }`, `path "secret/+/+/foo/*" { capabilities = ["update"] }`);
+    a = acl(
+      `path "secret/*" { capabilities = ["read"] }`,
+      `path "secret/+/+/foo/*" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/a/b/foo/c")).toEqual(["read"]);
     // rule 4: longer wins
-    a = acl(`path "secret/+/a*" { capabilities = ["read"] }`, `path "secret/+/ab*" { capabilities = ["update"] }`);
+    a = acl(
+      `path "secret/+/a*" { capabilities = ["read"] }`,
+      `path "secret/+/ab*" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/x/abc")).toEqual(["update"]);
     // rule 5: lexically larger wins
-    a = acl(`path "secret/+/+/a" { capabilities = ["read"] }`, `path "secret/+/b/+" { capabilities = ["update"] }`);
+    a = acl(
+      `path "secret/+/+/a" { capabilities = ["read"] }`,
+      `path "secret/+/b/+" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/x/b/a")).toEqual(["update"]);
   });
 
   it("merges one path across policies and lets deny win", () => {
-    const a = acl(`path "secret/a" { capabilities = ["read"] }`, `path "secret/a" { capabilities = ["update"] }`);
+    const a = acl(
+      `path "secret/a" { capabilities = ["read"] }`,
+      `path "secret/a" { capabilities = ["update"] }`,
+    );
     expect(a.capabilities("secret/a")).toEqual(["read", "update"]);
     const d = acl(
       `path "secret/*" { capabilities = ["read", "update", "sudo"] }`,
@@ -182,15 +223,24 @@ describe("ACL evaluation", () => {
     // deny and grant in one block: deny wins there too
     expect(acl(`path "x" { capabilities = ["read", "deny"] }`).allows("x", "read")).toBe(false);
     // a more specific deny removes what a broader glob gave
-    const s = acl(`path "secret/*" { capabilities = ["read"] }`, `path "secret/private/*" { capabilities = ["deny"] }`);
+    const s = acl(
+      `path "secret/*" { capabilities = ["read"] }`,
+      `path "secret/private/*" { capabilities = ["deny"] }`,
+    );
     expect(s.allows("secret/public", "read")).toBe(true);
     expect(s.allows("secret/private/k", "read")).toBe(false);
   });
 
   it("grants list on a folder through exact and glob rules", () => {
-    expect(acl(`path "sys/policies/acl" { capabilities = ["list"] }`).allows("sys/policies/acl", "list")).toBe(true);
-    expect(acl(`path "sys/policies/acl/*" { capabilities = ["list"] }`).allows("sys/policies/acl", "list")).toBe(true);
-    expect(acl(`path "sys/policies/acl/*" { capabilities = ["read"] }`).allows("sys/policies/acl", "list")).toBe(false);
+    expect(
+      acl(`path "sys/policies/acl" { capabilities = ["list"] }`).allows("sys/policies/acl", "list"),
+    ).toBe(true);
+    expect(
+      acl(`path "sys/policies/acl/*" { capabilities = ["list"] }`).allows("sys/policies/acl", "list"),
+    ).toBe(true);
+    expect(
+      acl(`path "sys/policies/acl/*" { capabilities = ["read"] }`).allows("sys/policies/acl", "list"),
+    ).toBe(false);
   });
 
   it("lets the root policy do everything", () => {

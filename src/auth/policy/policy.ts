@@ -22,7 +22,16 @@ export interface Policy {
   readonly rules: readonly PathRule[];
 }
 
-export const CAPABILITIES: readonly Capability[] = ["create", "read", "update", "patch", "delete", "list", "sudo", "deny"];
+export const CAPABILITIES: readonly Capability[] = [
+  "create",
+  "read",
+  "update",
+  "patch",
+  "delete",
+  "list",
+  "sudo",
+  "deny",
+];
 const MAX_RULES = 4096;
 const MAX_PATH_CHARS = 1024;
 
@@ -44,10 +53,12 @@ export function parsePolicy(name: string, text: string): Policy {
   const rules: PathRule[] = [];
   for (const e of doc.entries) {
     if (e.key === "name") continue; // Vault tolerates a top-level name; the URL names the policy.
-    if (e.key !== "path") syntaxError(e.pos, `unknown key ${JSON.stringify(e.key)}; a policy holds only path blocks`);
+    if (e.key !== "path")
+      syntaxError(e.pos, `unknown key ${JSON.stringify(e.key)}; a policy holds only path blocks`);
     const blocks = e.value.kind === "list" ? e.value.items : [e.value];
     for (const b of blocks) {
-      if (b.kind !== "object") syntaxError(b.pos, 'a path block is written path "glob" { capabilities = [...] }');
+      if (b.kind !== "object")
+        syntaxError(b.pos, 'a path block is written path "glob" { capabilities = [...] }');
       for (const pe of b.entries) {
         if (rules.length >= MAX_RULES) syntaxError(pe.pos, `a policy holds at most ${MAX_RULES} path blocks`);
         rules.push(parseRule(pe));
@@ -59,7 +70,8 @@ export function parsePolicy(name: string, text: string): Policy {
 
 function parseRule(e: Entry): PathRule {
   const path = e.key.startsWith("/") ? e.key.slice(1) : e.key;
-  if (path.length > MAX_PATH_CHARS) syntaxError(e.pos, `the path is longer than ${MAX_PATH_CHARS} characters`);
+  if (path.length > MAX_PATH_CHARS)
+    syntaxError(e.pos, `the path is longer than ${MAX_PATH_CHARS} characters`);
   const star = path.indexOf("*");
   if (star >= 0 && star !== path.length - 1) {
     syntaxError(e.pos, `path ${JSON.stringify(path)}: "*" is allowed only as the last character`);
@@ -76,7 +88,10 @@ function parseRule(e: Entry): PathRule {
         sawCaps = true;
         for (const s of stringList(f.value, "capabilities")) {
           if (!(CAPABILITIES as readonly string[]).includes(s.value)) {
-            syntaxError(s.pos, `unknown capability ${JSON.stringify(s.value)}; use ${CAPABILITIES.join(", ")}`);
+            syntaxError(
+              s.pos,
+              `unknown capability ${JSON.stringify(s.value)}; use ${CAPABILITIES.join(", ")}`,
+            );
           }
           caps.add(s.value as Capability);
         }
@@ -85,7 +100,8 @@ function parseRule(e: Entry): PathRule {
       case "policy": {
         sawCaps = true;
         const v = f.value;
-        if (v.kind !== "string" || !legacy[v.value]) syntaxError(v.pos, 'policy must be "deny", "read", "write" or "sudo"');
+        if (v.kind !== "string" || !legacy[v.value])
+          syntaxError(v.pos, 'policy must be "deny", "read", "write" or "sudo"');
         for (const c of legacy[v.value]!) caps.add(c);
         break;
       }
@@ -101,7 +117,8 @@ function parseRule(e: Entry): PathRule {
       case "min_wrapping_ttl":
       case "max_wrapping_ttl": {
         const v = f.value;
-        if (v.kind !== "string" && v.kind !== "number") syntaxError(v.pos, `${f.key} must be a duration like "5m"`);
+        if (v.kind !== "string" && v.kind !== "number")
+          syntaxError(v.pos, `${f.key} must be a duration like "5m"`);
         const secs = wrapDuration(v.value, f.key, v.pos);
         if (f.key === "min_wrapping_ttl") rule.minWrappingTtl = secs;
         else rule.maxWrappingTtl = secs;
@@ -153,7 +170,8 @@ function paramMap(n: Node, field: string): Record<string, ParamValues> {
     if (o.kind !== "object") syntaxError(o.pos, `${field} maps parameter names to lists of values`);
     for (const e of o.entries) {
       const v = e.value;
-      if (v.kind !== "list") syntaxError(v.pos, `${field}: the value of ${JSON.stringify(e.key)} must be a list`);
+      if (v.kind !== "list")
+        syntaxError(v.pos, `${field}: the value of ${JSON.stringify(e.key)} must be a list`);
       const vals = v.items.map((i) => {
         if (i.kind !== "string" && i.kind !== "number" && i.kind !== "bool") {
           syntaxError(i.pos, `${field}: values must be strings, numbers or booleans`);

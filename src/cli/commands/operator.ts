@@ -88,19 +88,27 @@ function toInt(v: string, flag: string): number {
   return n;
 }
 
-/** Reads one line from stdin without echoing it when stdin is a terminal. */
+/** Reads one line from stdin; on a terminal the typed characters are not echoed. */
 async function readSecretLine(prompt: string): Promise<string> {
+  if (!process.stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    return (Buffer.concat(chunks).toString("utf8").split(/\r?\n/)[0] ?? "").trim();
+  }
   const { createInterface } = await import("node:readline");
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: process.stdin.isTTY });
-  if (process.stdin.isTTY) process.stderr.write(prompt);
-  const muted = rl as unknown as { _writeToOutput?: (s: string) => void };
-  muted._writeToOutput = () => undefined;
+  process.stderr.write(prompt);
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => undefined;
   return await new Promise<string>((resolve) => {
+    let answered = false;
     rl.once("line", (line) => {
+      answered = true;
       rl.close();
-      if (process.stdin.isTTY) process.stderr.write("\n");
+      process.stderr.write("\n");
       resolve(line.trim());
     });
-    rl.once("close", () => resolve(""));
+    rl.once("close", () => {
+      if (!answered) resolve("");
+    });
   });
 }

@@ -52,7 +52,10 @@ export class Pkcs11Backend implements KeyBackend<Pkcs11KeyUri> {
     requireType(parsed, ["private"], "a signing key");
     const spec = keyPairSpec(algorithm);
     s.requireMechanism(spec.mechanism, `generating ${algorithm}`);
-    s.requireMechanism(signMechanism(defaultSchemeFor(algorithm)).mechanism.mechanism, `signing with ${algorithm}`);
+    s.requireMechanism(
+      signMechanism(defaultSchemeFor(algorithm)).mechanism.mechanism,
+      `signing with ${algorithm}`,
+    );
     return s.run(async () => {
       try {
         const name = newKeyName(s, parsed);
@@ -77,7 +80,8 @@ export class Pkcs11Backend implements KeyBackend<Pkcs11KeyUri> {
     return s.run(() => {
       try {
         const secrets = parsed.type === "private" ? [] : findObjects(s, pkcs11js.CKO_SECRET_KEY, name);
-        if (secrets.length > 1) fail("FR_KEY_URI", `several secret keys match ${describeName(name)}; add id=`);
+        if (secrets.length > 1)
+          fail("FR_KEY_URI", `several secret keys match ${describeName(name)}; add id=`);
         if (secrets[0]) return secretWrapper(s, uri, secrets[0]);
         if (parsed.type === "secret-key") findOne(s, pkcs11js.CKO_SECRET_KEY, name, "secret key");
         const priv = findOne(s, pkcs11js.CKO_PRIVATE_KEY, name, "AES or RSA wrapping key");
@@ -139,7 +143,10 @@ export class Pkcs11Backend implements KeyBackend<Pkcs11KeyUri> {
 
   private async session(parsed: Pkcs11KeyUri): Promise<TokenSession> {
     const modulePath =
-      parsed.modulePath ?? this.opts.defaultPkcs11Module ?? process.env.FLEETROOT_PKCS11_MODULE ?? softHsmModule;
+      parsed.modulePath ??
+      this.opts.defaultPkcs11Module ??
+      process.env.FLEETROOT_PKCS11_MODULE ??
+      softHsmModule;
     const pin = await readPin(parsed);
     let m = this.modules.get(modulePath);
     if (!m) {
@@ -159,9 +166,13 @@ async function readPin(parsed: Pkcs11KeyUri): Promise<string> {
     // A PIN file usually ends with a newline that is not part of the PIN.
     return (await fs.readFile(parsed.pinSource, "utf8")).replace(/\r?\n$/, "");
   } catch (e) {
-    return fail("FR_KEY_PIN", `cannot read the PIN file ${parsed.pinSource}: ${(e as NodeJS.ErrnoException).code}`, {
-      cause: e,
-    });
+    return fail(
+      "FR_KEY_PIN",
+      `cannot read the PIN file ${parsed.pinSource}: ${(e as NodeJS.ErrnoException).code}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -174,7 +185,10 @@ function keyName(parsed: Pkcs11KeyUri, what: string): KeyName {
 
 function requireType(parsed: Pkcs11KeyUri, allowed: string[], what: string): void {
   if (parsed.type !== undefined && !allowed.includes(parsed.type)) {
-    fail("FR_KEY_URI", `the pkcs11 URI says type=${parsed.type}, but ${what} is type=${allowed.join(" or ")}`);
+    fail(
+      "FR_KEY_URI",
+      `the pkcs11 URI says type=${parsed.type}, but ${what} is type=${allowed.join(" or ")}`,
+    );
   }
 }
 
@@ -185,7 +199,10 @@ function newKeyName(s: TokenSession, parsed: Pkcs11KeyUri): { label: string; id:
     findObjects(s, null, { object: parsed.object, id: undefined }).length > 0 ||
     (parsed.id !== undefined && findObjects(s, null, { object: undefined, id: parsed.id }).length > 0);
   if (taken) {
-    fail("FR_KEY_EXISTS", `token "${s.label}" already holds a key with ${describeName({ object: parsed.object, id: parsed.id })}`);
+    fail(
+      "FR_KEY_EXISTS",
+      `token "${s.label}" already holds a key with ${describeName({ object: parsed.object, id: parsed.id })}`,
+    );
   }
   return { label: parsed.object, id: parsed.id ? Buffer.from(parsed.id) : crypto.randomBytes(16) };
 }

@@ -25,7 +25,8 @@ const mechanismNames = new Map<number, string>();
 /** "CKM_ECDSA" for 0x1041 and so on, for error messages. */
 export function mechanismName(mech: number): string {
   if (mechanismNames.size === 0) {
-    for (const [k, v] of Object.entries(pkcs11js)) if (k.startsWith("CKM_") && typeof v === "number") mechanismNames.set(v, k);
+    for (const [k, v] of Object.entries(pkcs11js))
+      if (k.startsWith("CKM_") && typeof v === "number") mechanismNames.set(v, k);
     mechanismNames.set(CKM_EDDSA, "CKM_EDDSA");
     mechanismNames.set(CKM_EC_EDWARDS_KEY_PAIR_GEN, "CKM_EC_EDWARDS_KEY_PAIR_GEN");
   }

@@ -27,7 +27,10 @@ export function keyPairSpec(alg: KeyAlgorithm | WrapAlgorithm): { mechanism: num
 }
 
 function ec(params: Buffer): { mechanism: number; publicAttrs: Template } {
-  return { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN, publicAttrs: [{ type: pkcs11js.CKA_EC_PARAMS, value: params }] };
+  return {
+    mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN,
+    publicAttrs: [{ type: pkcs11js.CKA_EC_PARAMS, value: params }],
+  };
 }
 
 function rsa(bits: number): { mechanism: number; publicAttrs: Template } {
@@ -44,7 +47,10 @@ function rsa(bits: number): { mechanism: number; publicAttrs: Template } {
  * The token mechanism for a scheme. ECDSA hashes in Node and signs the digest with plain CKM_ECDSA,
  * because SoftHSM2 2.6 and many HSMs lack CKM_ECDSA_SHA256; the token returns r||s.
  */
-export function signMechanism(scheme: SignatureScheme): { mechanism: Mechanism; prehash: "sha256" | "sha384" | null } {
+export function signMechanism(scheme: SignatureScheme): {
+  mechanism: Mechanism;
+  prehash: "sha256" | "sha384" | null;
+} {
   const p = schemeParams(scheme);
   switch (p.family) {
     case "ecdsa":
@@ -54,7 +60,9 @@ export function signMechanism(scheme: SignatureScheme): { mechanism: Mechanism; 
       return { mechanism: { mechanism: CKM_EDDSA }, prehash: null };
     case "rsa-pkcs1":
       return {
-        mechanism: { mechanism: p.hash === "sha384" ? pkcs11js.CKM_SHA384_RSA_PKCS : pkcs11js.CKM_SHA256_RSA_PKCS },
+        mechanism: {
+          mechanism: p.hash === "sha384" ? pkcs11js.CKM_SHA384_RSA_PKCS : pkcs11js.CKM_SHA256_RSA_PKCS,
+        },
         prehash: null,
       };
     case "rsa-pss": {

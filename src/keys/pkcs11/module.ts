@@ -40,7 +40,10 @@ export class TokenSession {
   /** FR_KEY_MECHANISM unless the token lists the mechanism; `purpose` says what it was needed for. */
   requireMechanism(mech: number, purpose: string): void {
     if (!this.mechanisms.has(mech)) {
-      fail("FR_KEY_MECHANISM", `token "${this.label}" does not support ${mechanismName(mech)} (needed for ${purpose})`);
+      fail(
+        "FR_KEY_MECHANISM",
+        `token "${this.label}" does not support ${mechanismName(mech)} (needed for ${purpose})`,
+      );
     }
   }
 }

@@ -33,7 +33,8 @@ export function findOne(s: TokenSession, cls: number, name: KeyName, what: strin
   if (found.length === 0) {
     fail("FR_KEY_NOT_FOUND", `no ${what} with ${describeName(name)} on token "${s.label}"`);
   }
-  if (found.length > 1) fail("FR_KEY_URI", `several ${what}s match ${describeName(name)}; add id= to the URI`);
+  if (found.length > 1)
+    fail("FR_KEY_URI", `several ${what}s match ${describeName(name)}; add id= to the URI`);
   return found[0]!;
 }
 
@@ -74,7 +75,11 @@ export function readPublicKey(s: TokenSession, pub: Handle): { algorithm: KeyAlg
     };
   } else if (keyType === pkcs11js.CKK_EC) {
     const params = attr(s, pub, pkcs11js.CKA_EC_PARAMS);
-    const crv = params.equals(curveParams["P-256"]) ? "P-256" : params.equals(curveParams["P-384"]) ? "P-384" : null;
+    const crv = params.equals(curveParams["P-256"])
+      ? "P-256"
+      : params.equals(curveParams["P-384"])
+        ? "P-384"
+        : null;
     if (!crv) return fail("FR_KEY_ALGORITHM", `the token key uses an EC curve Fleetroot does not support`);
     const size = crv === "P-256" ? 32 : 48;
     const point = ecPoint(attr(s, pub, pkcs11js.CKA_EC_POINT), 1 + 2 * size);
@@ -87,7 +92,10 @@ export function readPublicKey(s: TokenSession, pub: Handle): { algorithm: KeyAlg
     }
     jwk = { kty: "OKP", crv: "Ed25519", x: b64u(ecPoint(attr(s, pub, pkcs11js.CKA_EC_POINT), 32)) };
   } else {
-    return fail("FR_KEY_ALGORITHM", `the token key has key type 0x${keyType.toString(16)}, which cannot sign here`);
+    return fail(
+      "FR_KEY_ALGORITHM",
+      `the token key has key type 0x${keyType.toString(16)}, which cannot sign here`,
+    );
   }
   const key = crypto.createPublicKey({ key: jwk, format: "jwk" });
   return { algorithm: algorithmOf(key), spki: new Uint8Array(key.export({ type: "spki", format: "der" })) };

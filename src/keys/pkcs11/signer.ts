@@ -23,7 +23,7 @@ export function pkcs11Signer(
     algorithm,
     publicKey,
     defaultScheme: defaultSchemeFor(algorithm),
-    sign(data, scheme) {
+    async sign(data, scheme) {
       const chosen = checkScheme(algorithm, scheme);
       const { mechanism, prehash } = signMechanism(chosen);
       s.requireMechanism(mechanism.mechanism, `${chosen} on ${uri}`);

@@ -1,7 +1,7 @@
 import crypto from "node:crypto";
 import { fail } from "../../errors/index.js";
 import type { KeyWrapper } from "../types.js";
-import { mapPkcs11Error } from "./errors.js";
+import { mapPkcs11Error, mapUnwrapError } from "./errors.js";
 import type { Handle } from "./lib.js";
 import { gcmMechanism, oaepMechanism, oaepOverhead } from "./mechanisms.js";
 import type { TokenSession } from "./module.js";
@@ -13,7 +13,7 @@ const tagBytes = 16;
 export function aesWrapper(s: TokenSession, uri: string, key: Handle): KeyWrapper {
   return {
     uri,
-    wrap(plaintext) {
+    async wrap(plaintext) {
       const iv = crypto.randomBytes(ivBytes);
       return s.run(async () => {
         try {
@@ -26,7 +26,7 @@ export function aesWrapper(s: TokenSession, uri: string, key: Handle): KeyWrappe
         }
       });
     },
-    unwrap(wrapped) {
+    async unwrap(wrapped) {
       if (wrapped.length < ivBytes + tagBytes) {
         fail("FR_KEY_FORMAT", `the wrapped value is ${wrapped.length} bytes, too short for AES-GCM`);
       }
@@ -37,7 +37,7 @@ export function aesWrapper(s: TokenSession, uri: string, key: Handle): KeyWrappe
           const body = buf.subarray(ivBytes);
           return new Uint8Array(await s.lib.C_DecryptAsync(s.handle, body, Buffer.alloc(body.length)));
         } catch (e) {
-          throw mapPkcs11Error(e, `unwrapping with ${uri}`);
+          throw mapUnwrapError(e, `unwrapping with ${uri}`);
         }
       });
     },
@@ -54,7 +54,7 @@ export function rsaWrapper(
 ): KeyWrapper {
   return {
     uri,
-    wrap(plaintext) {
+    async wrap(plaintext) {
       if (plaintext.length > modulusBytes - oaepOverhead) {
         fail("FR_KEY_FORMAT", `RSA-OAEP with this key wraps at most ${modulusBytes - oaepOverhead} bytes`);
       }
@@ -69,9 +69,12 @@ export function rsaWrapper(
         }
       });
     },
-    unwrap(wrapped) {
+    async unwrap(wrapped) {
       if (wrapped.length !== modulusBytes) {
-        fail("FR_KEY_FORMAT", `the wrapped value is ${wrapped.length} bytes; this RSA key makes ${modulusBytes}`);
+        fail(
+          "FR_KEY_FORMAT",
+          `the wrapped value is ${wrapped.length} bytes; this RSA key makes ${modulusBytes}`,
+        );
       }
       return s.run(async () => {
         try {
@@ -80,7 +83,7 @@ export function rsaWrapper(
             await s.lib.C_DecryptAsync(s.handle, Buffer.from(wrapped), Buffer.alloc(modulusBytes)),
           );
         } catch (e) {
-          throw mapPkcs11Error(e, `unwrapping with ${uri}`);
+          throw mapUnwrapError(e, `unwrapping with ${uri}`);
         }
       });
     },

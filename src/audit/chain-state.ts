@@ -1,0 +1,67 @@
+import type { FileHandle } from "node:fs/promises";
+import { fail } from "../errors/index.js";
+import { AUDIT_FORMAT } from "./format.js";
+import { endOfLastLine, firstLine, linesBackward } from "./file-lines.js";
+import { lineHash } from "./format.js";
+
+/** Where an existing log's chain stands, read from its tail so that opening a large log stays cheap. */
+export interface ChainState {
+  seq: number;
+  head: string;
+  /** Lines after the last checkpoint (genesis included when there is no checkpoint yet). */
+  sinceCheckpoint: number;
+}
+
+/**
+ * Reads the chain state of a non-empty log. A last line without its "\n" is a write that was cut short (crash,
+ * full disk): its log() call was rejected, so it is not an entry, and it is cut off here before appending.
+ * Returns undefined when nothing complete is left (the log starts afresh).
+ */
+export async function readChainState(
+  fh: FileHandle,
+  size: number,
+  keyId: string,
+  path: string,
+): Promise<ChainState | undefined> {
+  const end = await endOfLastLine(fh, size);
+  if (end < size) await fh.truncate(end);
+  if (end === 0) return undefined;
+
+  const first = await firstLine(fh, end);
+  const genesis = first ? parseObject(first) : undefined;
+  if (genesis?.type !== "genesis" || genesis.format !== AUDIT_FORMAT) {
+    fail("FR_AUDIT_TAMPERED", `${path} does not start with a ${AUDIT_FORMAT} genesis line; run \`fleetroot audit verify ${path}\``);
+  }
+  if (genesis.key_id !== keyId) {
+    fail(
+      "FR_AUDIT_FILE",
+      `${path} was started with audit key ${String(genesis.key_id)} but the configured key is ${keyId}; ` +
+        "configure the original audit key, or move the file aside to start a new log",
+    );
+  }
+
+  let last: { seq: number; head: string } | undefined;
+  let lastCheckpointSeq = 0;
+  for await (const bytes of linesBackward(fh, end)) {
+    const line = parseObject(bytes);
+    if (!line || !Number.isSafeInteger(line.seq)) {
+      fail("FR_AUDIT_TAMPERED", `${path} has a malformed line near its end; run \`fleetroot audit verify ${path}\``);
+    }
+    last ??= { seq: line.seq as number, head: lineHash(bytes) };
+    if (line.type === "checkpoint") {
+      lastCheckpointSeq = line.seq as number;
+      break;
+    }
+  }
+  if (!last) return undefined;
+  return { seq: last.seq, head: last.head, sinceCheckpoint: last.seq - lastCheckpointSeq };
+}
+
+function parseObject(bytes: Buffer): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(bytes.toString("utf8"));
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

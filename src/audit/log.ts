@@ -1,0 +1,289 @@
+import { createSecretKey, type KeyObject } from "node:crypto";
+import { open, stat, type FileHandle } from "node:fs/promises";
+import { dirname } from "node:path";
+import { FleetError, fail } from "../errors/index.js";
+import type { Signer } from "../keys/types.js";
+import { readChainState, type ChainState } from "./chain-state.js";
+import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
+import { hmacSha256, redactEntry, sealedHasher, type StringHasher } from "./redact.js";
+import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
+
+/** Upper bound on entries per write + fdatasync, so one batch's latency stays bounded under a flood. */
+const MAX_BATCH = 4096;
+
+type Pending =
+  | { kind: "entry"; body: string; time: string; resolve(): void; reject(e: unknown): void }
+  | { kind: "checkpoint"; reason: CheckpointReason; resolve(): void; reject(e: unknown): void };
+
+/**
+ * The append-only, hash-chained audit log. log() resolves only once its line is on disk (fdatasync);
+ * concurrent calls share one write + sync (group commit). Any write failure fails the log closed: every
+ * pending and later call rejects with FR_AUDIT_FAILED until the log is reopened.
+ */
+export class AuditLog {
+  private readonly keyId: string;
+  private readonly every: number;
+  private seq: number;
+  private head: string;
+  private sinceCheckpoint: number;
+  /** Written at the front of the first batch: the genesis line of a new file, or the signed reopen checkpoint. */
+  private preamble: "genesis" | "open" | undefined;
+  private queue: Pending[] = [];
+  private flushing = false;
+  private entriesQueued = 0;
+  private failure: FleetError | undefined;
+  private closed = false;
+  private hmacKey: KeyObject | undefined;
+  private hasher: StringHasher = sealedHasher;
+  private writes = 0;
+  private linesWritten = 0;
+
+  private constructor(
+    private readonly opts: AuditOptions,
+    private readonly fh: FileHandle,
+    state: ChainState | undefined,
+  ) {
+    this.keyId = keyIdOf(opts.signer.publicKey);
+    this.every = opts.checkpointEvery ?? 1000;
+    this.seq = state?.seq ?? 0;
+    this.head = state?.head ?? GENESIS_PREV;
+    this.sinceCheckpoint = state?.sinceCheckpoint ?? 0;
+    this.preamble = state ? "open" : "genesis";
+  }
+
+  /** Opens (or creates, mode 0600) the log at opts.path and continues its chain from the file's tail. */
+  static async open(opts: AuditOptions): Promise<AuditLog> {
+    const every = opts.checkpointEvery ?? 1000;
+    if (!Number.isSafeInteger(every) || every < 1) {
+      fail("FR_CONFIG_INVALID", `audit checkpointEvery must be a positive integer, not ${String(every)}`);
+    }
+    const existed = await stat(opts.path).then(
+      () => true,
+      () => false,
+    );
+    let fh: FileHandle;
+    try {
+      fh = await open(opts.path, "a+", 0o600);
+    } catch (e) {
+      fail(
+        "FR_AUDIT_FILE",
+        `cannot open audit log ${opts.path} for appending (${errText(e)}); ` +
+          "the path must name a file in an existing directory the server can write",
+        { cause: e },
+      );
+    }
+    try {
+      const st = await fh.stat();
+      const state = st.isFile() && st.size > 0 ? await readChainState(fh, st.size, keyIdOf(opts.signer.publicKey), opts.path) : undefined;
+      if (!existed) await syncDirectory(dirname(opts.path));
+      return new AuditLog(opts, fh, state);
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      if (e instanceof FleetError) throw e;
+      fail("FR_AUDIT_FILE", `cannot read audit log ${opts.path} (${errText(e)})`, { cause: e });
+    }
+  }
+
+  /** Sets the per-install HMAC key after unseal; undefined (on seal) makes sensitive strings "[sealed]". */
+  setHmacKey(key: Uint8Array | undefined): void {
+    if (key === undefined) {
+      this.hmacKey = undefined;
+      this.hasher = sealedHasher;
+      return;
+    }
+    if (key.length < 16) fail("FR_INTERNAL", `the audit HMAC key must be at least 16 bytes, not ${key.length}`);
+    const k = createSecretKey(Buffer.from(key));
+    this.hmacKey = k;
+    this.hasher = (v) => hmacSha256(k, v);
+  }
+
+  /** "hmac-sha256:<hex>" of `value` under the audit HMAC key, as sys/audit-hash returns it. */
+  hash(value: string): string {
+    if (!this.hmacKey) fail("FR_SEALED", "the audit HMAC key is available only while unsealed");
+    return hmacSha256(this.hmacKey, value);
+  }
+
+  /** Appends one entry; resolves once it is durable, rejects with FR_AUDIT_FAILED when it cannot be written. */
+  async log(entry: AuditEntry): Promise<void> {
+    this.assertWritable();
+    // Redact and serialize now: the HMAC key in force and the caller's objects as they are at call time count.
+    const body = JSON.stringify(redactEntry(entry, this.hasher));
+    const time = this.opts.clock.now().toISOString();
+    this.entriesQueued++;
+    return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, resolve, reject }));
+  }
+
+  /** Writes a signed checkpoint now (unless nothing was written since the last one) and waits until durable. */
+  async checkpoint(): Promise<void> {
+    this.assertWritable();
+    return this.enqueue((resolve, reject) => ({ kind: "checkpoint", reason: "request", resolve, reject }));
+  }
+
+  /** Flushes pending entries, writes the final "close" checkpoint and closes the file. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    let error: unknown = this.failure;
+    // A reopened log that wrote nothing stays byte-for-byte as it was.
+    if (!error && !(this.preamble === "open" && this.entriesQueued === 0)) {
+      await this.enqueue((resolve, reject) => ({ kind: "checkpoint", reason: "close", resolve, reject })).catch((e: unknown) => {
+        error = e;
+      });
+    }
+    await this.fh.close().catch(() => undefined);
+    if (error) throw error;
+  }
+
+  /** Seq of the last line assigned; 0 for a new, still empty log. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  /** Durable writes (one fdatasync each) and lines they carried: lines / writes is the group-commit batch size. */
+  get stats(): { writes: number; lines: number } {
+    return { writes: this.writes, lines: this.linesWritten };
+  }
+
+  /** The error that failed the log closed, if any. */
+  get failed(): FleetError | undefined {
+    return this.failure;
+  }
+
+  private assertWritable(): void {
+    if (this.failure) throw this.failure;
+    if (this.closed) fail("FR_AUDIT_FAILED", `the audit log ${this.opts.path} is closed`);
+  }
+
+  private enqueue(make: (resolve: () => void, reject: (e: unknown) => void) => Pending): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push(make(resolve, reject));
+      void this.pump();
+    });
+  }
+
+  /** The single writer: takes everything queued, writes it with one write + fdatasync, repeats. */
+  private async pump(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0 && !this.failure) {
+        const batch = this.queue.splice(0, MAX_BATCH);
+        const seqBefore = this.seq;
+        try {
+          const text = await this.render(batch);
+          if (text.length > 0) {
+            await this.writeDurably(Buffer.from(text, "utf8"));
+            this.writes++;
+            this.linesWritten += this.seq - seqBefore;
+          }
+        } catch (e) {
+          this.failure = new FleetError(
+            "FR_AUDIT_FAILED",
+            `cannot write the audit log ${this.opts.path} (${errText(e)}); ` +
+              "requests are refused until the log is writable and the server reopens it",
+            { cause: e },
+          );
+          for (const p of batch) p.reject(this.failure);
+          break;
+        }
+        for (const p of batch) p.resolve();
+      }
+      if (this.failure) for (const p of this.queue.splice(0)) p.reject(this.failure);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** Turns a batch into chained lines, in queue order; seq and prev advance only here, so the chain is strict. */
+  private async render(batch: Pending[]): Promise<string> {
+    let text = "";
+    if (this.preamble === "genesis") text += this.append(this.genesisBody(), this.opts.clock.now().toISOString());
+    else if (this.preamble === "open") text += await this.checkpointLine("open");
+    this.preamble = undefined;
+    for (const p of batch) {
+      if (p.kind === "entry") {
+        text += this.append(p.body, p.time);
+        if (this.sinceCheckpoint >= this.every) text += await this.checkpointLine("interval");
+      } else if (this.sinceCheckpoint > 0 || p.reason === "close") {
+        text += await this.checkpointLine(p.reason);
+      }
+    }
+    return text;
+  }
+
+  private append(body: string, time: string): string {
+    const line = chainLine(++this.seq, time, this.head, body);
+    this.head = lineHash(line);
+    this.sinceCheckpoint++;
+    return line + "\n";
+  }
+
+  private genesisBody(): string {
+    const s = this.opts.signer;
+    return JSON.stringify({
+      type: "genesis",
+      format: AUDIT_FORMAT,
+      key_id: this.keyId,
+      key_algorithm: s.algorithm,
+      public_key: Buffer.from(s.publicKey).toString("base64"),
+    });
+  }
+
+  private async checkpointLine(reason: CheckpointReason): Promise<string> {
+    const signer: Signer = this.opts.signer;
+    const fields = {
+      seq: this.seq + 1,
+      time: this.opts.clock.now().toISOString(),
+      prev: this.head,
+      count: this.sinceCheckpoint,
+      reason,
+      key_id: this.keyId,
+      algorithm: signer.defaultScheme,
+    };
+    const signature = await signer.sign(checkpointPayload(fields), signer.defaultScheme);
+    const line = JSON.stringify({
+      seq: fields.seq,
+      time: fields.time,
+      prev: fields.prev,
+      type: "checkpoint",
+      count: fields.count,
+      reason,
+      key_id: fields.key_id,
+      algorithm: fields.algorithm,
+      signature: Buffer.from(signature).toString("base64"),
+    });
+    this.seq = fields.seq;
+    this.head = lineHash(line);
+    this.sinceCheckpoint = 0;
+    return line + "\n";
+  }
+
+  private async writeDurably(buf: Buffer): Promise<void> {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
+      if (bytesWritten <= 0) throw new Error("the write made no progress");
+      off += bytesWritten;
+    }
+    await this.fh.datasync();
+  }
+}
+
+/** Makes a newly created file's directory entry durable too; filesystems that cannot fsync a directory are let be. */
+async function syncDirectory(dir: string): Promise<void> {
+  let d: FileHandle | undefined;
+  try {
+    d = await open(dir, "r");
+    await d.sync();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== "EINVAL" && code !== "EISDIR" && code !== "EPERM") throw e;
+  } finally {
+    await d?.close();
+  }
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ? `${err.code}: ${err.message}` : String((e as Error)?.message ?? e);
+}

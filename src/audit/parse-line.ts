@@ -1,0 +1,55 @@
+import type { SignatureScheme } from "../keys/types.js";
+import { isSignatureScheme } from "./format.js";
+import type { CheckpointReason } from "./types.js";
+
+/** The chain fields every line has; `obj` is the whole parsed line. */
+export interface ParsedLine {
+  seq: number;
+  prev: string;
+  time: string;
+  type: string;
+  obj: Record<string, unknown>;
+}
+
+export interface ParsedCheckpoint {
+  count: number;
+  reason: CheckpointReason;
+  key_id: string;
+  algorithm: SignatureScheme;
+  signature: Buffer;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const reasons: ReadonlySet<string> = new Set(["interval", "request", "open", "close"]);
+
+/** Parses one line's chain fields; a string says what is wrong. */
+export function parseLine(bytes: Buffer): ParsedLine | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    return "not valid JSON";
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return "not a JSON object";
+  const obj = v as Record<string, unknown>;
+  const { seq, prev, time, type } = obj;
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) return "seq is missing or not a positive integer";
+  if (typeof prev !== "string" || !HEX64.test(prev)) return "prev is missing or not 64 hex digits";
+  if (typeof time !== "string" || time.includes("\n")) return "time is missing or invalid";
+  if (typeof type !== "string") return "type is missing";
+  return { seq, prev, time, type, obj };
+}
+
+/** The checkpoint fields of a line whose type is "checkpoint"; a string says what is wrong. */
+export function parseCheckpoint(obj: Record<string, unknown>): ParsedCheckpoint | string {
+  const { count, reason, key_id, algorithm, signature } = obj;
+  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return "checkpoint count is invalid";
+  if (typeof reason !== "string" || !reasons.has(reason)) return "checkpoint reason is invalid";
+  if (typeof key_id !== "string" || !HEX64.test(key_id)) return "checkpoint key_id is invalid";
+  if (!isSignatureScheme(algorithm)) return `checkpoint algorithm ${JSON.stringify(algorithm)} is not supported`;
+  if (typeof signature !== "string" || signature.length === 0 || !BASE64.test(signature)) {
+    return "checkpoint signature is missing or not base64";
+  }
+  return { count, reason: reason as CheckpointReason, key_id, algorithm, signature: Buffer.from(signature, "base64") };
+}

@@ -1,0 +1,149 @@
+import { execFileSync } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "../util/clock.js";
+import { AuditLog } from "./log.js";
+import { redactEntry, SEALED_VALUE, TOO_DEEP_VALUE } from "./redact.js";
+import { testSigner } from "./test-signer.js";
+import type { AuditEntry } from "./types.js";
+
+const key = Buffer.from("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f", "hex");
+let dir: string;
+let log: AuditLog;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "fr-audit-redact-"));
+  log = await AuditLog.open({ path: join(dir, "audit.log"), signer: testSigner(), clock: new ManualClock() });
+});
+afterEach(async () => {
+  await log.close().catch(() => undefined);
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("hash", () => {
+  it("matches HMAC-SHA256 computed by openssl, in Vault's hmac-sha256:<hex> form", () => {
+    log.setHmacKey(key);
+    const value = "s.Xk3Rl9 token / ünïcode";
+    const out = execFileSync("openssl", ["mac", "-digest", "SHA256", "-macopt", `hexkey:${key.toString("hex")}`, "HMAC"], {
+      input: Buffer.from(value, "utf8"),
+    })
+      .toString()
+      .trim()
+      .toLowerCase();
+    expect(log.hash(value)).toBe(`hmac-sha256:${out}`);
+    expect(log.hash(value)).toBe("hmac-sha256:" + createHmac("sha256", key).update(value).digest("hex"));
+  });
+
+  it("is stable across calls and across a reopen with the same key, and differs under another key", async () => {
+    log.setHmacKey(key);
+    const a = log.hash("root");
+    expect(log.hash("root")).toBe(a);
+    const again = await AuditLog.open({ path: join(dir, "other.log"), signer: testSigner(), clock: new ManualClock() });
+    again.setHmacKey(Uint8Array.from(key));
+    expect(again.hash("root")).toBe(a);
+    again.setHmacKey(randomBytes(32));
+    expect(again.hash("root")).not.toBe(a);
+    await again.close();
+  });
+
+  it("refuses with FR_SEALED while no key is set, and after the key is cleared", () => {
+    expect(() => log.hash("x")).toThrow(expect.objectContaining({ code: "FR_SEALED" }));
+    log.setHmacKey(key);
+    log.setHmacKey(undefined);
+    expect(() => log.hash("x")).toThrow(expect.objectContaining({ code: "FR_SEALED" }));
+  });
+
+  it("refuses a key too short to be one", () => {
+    expect(() => log.setHmacKey(new Uint8Array(4))).toThrow(expect.objectContaining({ code: "FR_INTERNAL" }));
+  });
+});
+
+describe("redactEntry", () => {
+  const h = (v: string) => `H(${v})`;
+  const entry: AuditEntry = {
+    type: "request",
+    request: {
+      id: "req-1",
+      operation: "update",
+      path: "secret/data/app",
+      remote_address: "127.0.0.1",
+      client_token: "tok",
+      client_token_accessor: "acc",
+      policy_path: "secret/data/app",
+      data: { password: "pw", nested: [{ k: "v" }, 7, true, null], n: 3 },
+    },
+    auth: { accessor: "acc2", policies: ["default", "ops"], display_name: "token-ops", client_token: "tok2" },
+    response: { status: 200, data: { serial: "01:02", list: ["a", ["b"]] }, auth: { client_token: "tok3", accessor: "acc3" } },
+    error: "permission denied",
+    event: { name: "token.create", fields: { ttl: 60, ok: true, who: "ops", accessor: "acc4" }, data: { secret_id: "sid" } },
+  };
+
+  it("hashes every sensitive string and leaves ids, paths, operations, statuses, policies and fields plain", () => {
+    expect(redactEntry(entry, h)).toEqual({
+      type: "request",
+      request: {
+        id: "req-1",
+        operation: "update",
+        path: "secret/data/app",
+        remote_address: "127.0.0.1",
+        client_token: "H(tok)",
+        client_token_accessor: "H(acc)",
+        policy_path: "secret/data/app",
+        data: { password: "H(pw)", nested: [{ k: "H(v)" }, 7, true, null], n: 3 },
+      },
+      auth: { accessor: "H(acc2)", policies: ["default", "ops"], display_name: "token-ops", client_token: "H(tok2)" },
+      response: { status: 200, data: { serial: "H(01:02)", list: ["H(a)", ["H(b)"]] }, auth: { client_token: "H(tok3)", accessor: "H(acc3)" } },
+      error: "permission denied",
+      event: { name: "token.create", fields: { ttl: 60, ok: true, who: "ops", accessor: "H(acc4)" }, data: { secret_id: "H(sid)" } },
+    });
+  });
+
+  it("does not modify the caller's entry", () => {
+    const copy = structuredClone(entry);
+    redactEntry(entry, h);
+    expect(entry).toEqual(copy);
+  });
+
+  it("treats fields it does not know as sensitive, so a new field cannot leak", () => {
+    const odd = { type: "event", event: { name: "x", extra: "secret" }, headers: { cookie: "c" } } as unknown as AuditEntry;
+    expect(redactEntry(odd, h)).toEqual({ type: "event", event: { name: "x", extra: "H(secret)" }, headers: { cookie: "H(c)" } });
+  });
+
+  it("bounds nesting depth instead of recursing without end", () => {
+    let deep: Record<string, unknown> = { leaf: "s" };
+    for (let i = 0; i < 5000; i++) deep = { d: deep };
+    const out = JSON.stringify(redactEntry({ type: "event", event: { name: "deep", data: deep } }, h));
+    expect(out).toContain(TOO_DEEP_VALUE);
+    expect(out).not.toContain('"s"');
+  });
+
+  it("refuses entry types reserved for the log itself", () => {
+    const bad = { type: "checkpoint" } as unknown as AuditEntry;
+    expect(() => redactEntry(bad, h)).toThrow(expect.objectContaining({ code: "FR_INTERNAL" }));
+  });
+});
+
+describe("what reaches the file", () => {
+  it("never contains a planted secret, with or without the HMAC key", async () => {
+    const secrets = ["PLANTED-token-6f1e", "PLANTED-accessor-77aa", "PLANTED-password-c0de", "PLANTED-wrapped-9b9b", "PLANTED-evt-4242"];
+    const make = (): AuditEntry => ({
+      type: "response",
+      request: { id: "r", operation: "create", path: "auth/token/create", client_token: secrets[0], client_token_accessor: secrets[1], data: { password: secrets[2] } },
+      auth: { accessor: secrets[1], policies: ["root"], client_token: secrets[0] },
+      response: { status: 200, data: { wrap: [secrets[3]] }, auth: { client_token: secrets[0], accessor: secrets[1] } },
+      event: { name: "token.create", fields: { client_token: secrets[0] as string }, data: { x: secrets[4] } },
+    });
+    await log.log(make()); // sealed: "[sealed]"
+    log.setHmacKey(key);
+    await log.log(make());
+    await log.close();
+    const text = await readFile(join(dir, "audit.log"), "utf8");
+    for (const s of secrets) expect(text).not.toContain(s);
+    expect(text).toContain(SEALED_VALUE);
+    expect(text).toContain(log.hash(secrets[0] as string));
+    expect(text).toContain('"path":"auth/token/create"');
+  });
+});

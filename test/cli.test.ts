@@ -1,0 +1,109 @@
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createServer, type Server } from "../src/server/main.js";
+import { cli } from "./helpers/cli.js";
+
+describe("fleetroot CLI against a running server", () => {
+  const dir = mkdtempSync(join(tmpdir(), "fr-cli-"));
+  let server: Server;
+  let addr = "";
+  let root = "";
+  let shares: string[] = [];
+  const env = () => ({ FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: root });
+
+  beforeAll(async () => {
+    server = await createServer({ env: {}, defaults: { data_dir: dir, listen: "127.0.0.1:0", seal: { type: "shamir" }, audit: { checkpoint_every: 5 } } });
+    addr = await server.listen();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("--help explains every command group; usage errors exit 2", async () => {
+    const help = await cli(["--help"]);
+    expect(help.code).toBe(0);
+    for (const group of ["operator", "token", "policy", "audit", "server"]) expect(help.stdout).toContain(group);
+    const sub = await cli(["token", "create", "--help"]);
+    expect(sub.code).toBe(0);
+    expect(sub.stdout).toContain("--policy");
+    expect((await cli(["no-such-command"])).code).toBe(2);
+    expect((await cli(["token", "create", "--bogus-flag"])).code).toBe(2);
+  });
+
+  it("operator init, status (exit 2 while sealed), unseal", async () => {
+    const init = await cli(["operator", "init", "--key-shares", "3", "--key-threshold", "2", "--format", "json"], { FLEETROOT_ADDR: addr });
+    expect(init.code, init.stderr).toBe(0);
+    const body = JSON.parse(init.stdout);
+    shares = body.keys_base64;
+    root = body.root_token;
+    expect(shares).toHaveLength(3);
+
+    const sealed = await cli(["operator", "status"], { FLEETROOT_ADDR: addr });
+    expect(sealed.code).toBe(2);
+    expect(sealed.stdout).toMatch(/Sealed\s+true/);
+
+    expect((await cli(["operator", "unseal", shares[0]!], { FLEETROOT_ADDR: addr })).code).toBe(0);
+    const second = await cli(["operator", "unseal"], { FLEETROOT_ADDR: addr }, { input: `${shares[2]}\n` });
+    expect(second.code, second.stderr).toBe(0);
+    const status = await cli(["operator", "status", "--format", "json"], { FLEETROOT_ADDR: addr });
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).sealed).toBe(false);
+  });
+
+  it("policy write/read/list/delete and token create/lookup/renew/revoke", async () => {
+    const policyFile = join(dir, "readers.hcl");
+    writeFileSync(policyFile, 'path "secret/data/readers/*" { capabilities = ["read"] }\n');
+    expect((await cli(["policy", "write", "readers", policyFile], env())).code).toBe(0);
+    expect((await cli(["policy", "read", "readers"], env())).stdout).toContain("secret/data/readers/*");
+    expect((await cli(["policy", "list"], env())).stdout).toContain("readers");
+
+    const created = await cli(["token", "create", "--policy", "readers", "--ttl", "1h", "--format", "json"], env());
+    expect(created.code, created.stderr).toBe(0);
+    const token = JSON.parse(created.stdout).auth.client_token as string;
+    const lookup = await cli(["token", "lookup", "--format", "json"], { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: token });
+    expect(JSON.parse(lookup.stdout).data.policies).toContain("readers");
+    expect((await cli(["token", "renew"], { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: token })).code).toBe(0);
+    expect((await cli(["token", "revoke", token], env())).code).toBe(0);
+    const after = await cli(["token", "lookup"], { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: token });
+    expect(after.code).toBe(1);
+    expect(after.stderr).toContain("permission denied");
+
+    const bad = await cli(["policy", "write", "broken", "-"], env(), { input: 'path "x" { capabilities = ["fly"] }' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/fly/);
+    expect((await cli(["policy", "delete", "readers"], env())).code).toBe(0);
+  });
+
+  it("errors are one clear line with exit 1: unreachable server, missing token", async () => {
+    const down = await cli(["operator", "status"], { FLEETROOT_ADDR: "http://127.0.0.1:1" });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("cannot reach the server");
+    expect(down.stderr).not.toMatch(/at .*\.ts:\d+/);
+    const noToken = await cli(["token", "create"], { FLEETROOT_ADDR: addr });
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toContain("FLEETROOT_TOKEN");
+  });
+
+  it("audit verify passes on the live log and names the line after an edit", async () => {
+    await server.core.audit.checkpoint();
+    const log = join(dir, "audit.log");
+    const ok = await cli(["audit", "verify", log]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain("OK");
+
+    const copy = join(dir, "edited.log");
+    const lines = readFileSync(log, "utf8").split("\n");
+    lines[4] = lines[4]!.replace('"operation":"', '"operation":"x');
+    writeFileSync(copy, lines.join("\n"));
+    const bad = await cli(["audit", "verify", copy]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("line 5");
+
+    const tail = await cli(["audit", "tail", "--no-follow", "-n", "2", log]);
+    expect(tail.code).toBe(0);
+    expect(tail.stdout.trim().split("\n")).toHaveLength(2);
+    copyFileSync(log, join(dir, "unused.log"));
+  });
+});
