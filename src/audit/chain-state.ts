@@ -1,8 +1,7 @@
 import type { FileHandle } from "node:fs/promises";
 import { fail } from "../errors/index.js";
-import { AUDIT_FORMAT } from "./format.js";
 import { endOfLastLine, firstLine, linesBackward } from "./file-lines.js";
-import { lineHash } from "./format.js";
+import { AUDIT_FORMAT, lineHash } from "./format.js";
 
 /** Where an existing log's chain stands, read from its tail so that opening a large log stays cheap. */
 export interface ChainState {
@@ -24,13 +23,18 @@ export async function readChainState(
   path: string,
 ): Promise<ChainState | undefined> {
   const end = await endOfLastLine(fh, size);
-  if (end < size) await fh.truncate(end);
-  if (end === 0) return undefined;
+  if (end === 0) {
+    await fh.truncate(0); // only a cut-short genesis line: start afresh
+    return undefined;
+  }
 
   const first = await firstLine(fh, end);
   const genesis = first ? parseObject(first) : undefined;
   if (genesis?.type !== "genesis" || genesis.format !== AUDIT_FORMAT) {
-    fail("FR_AUDIT_TAMPERED", `${path} does not start with a ${AUDIT_FORMAT} genesis line; run \`fleetroot audit verify ${path}\``);
+    fail(
+      "FR_AUDIT_TAMPERED",
+      `${path} does not start with a ${AUDIT_FORMAT} genesis line; run \`fleetroot audit verify ${path}\``,
+    );
   }
   if (genesis.key_id !== keyId) {
     fail(
@@ -45,7 +49,10 @@ export async function readChainState(
   for await (const bytes of linesBackward(fh, end)) {
     const line = parseObject(bytes);
     if (!line || !Number.isSafeInteger(line.seq)) {
-      fail("FR_AUDIT_TAMPERED", `${path} has a malformed line near its end; run \`fleetroot audit verify ${path}\``);
+      fail(
+        "FR_AUDIT_TAMPERED",
+        `${path} has a malformed line near its end; run \`fleetroot audit verify ${path}\``,
+      );
     }
     last ??= { seq: line.seq as number, head: lineHash(bytes) };
     if (line.type === "checkpoint") {
@@ -54,13 +61,17 @@ export async function readChainState(
     }
   }
   if (!last) return undefined;
+  // Cut the torn bytes only once the file is known to be ours, so a refused open changes nothing.
+  if (end < size) await fh.truncate(end);
   return { seq: last.seq, head: last.head, sinceCheckpoint: last.seq - lastCheckpointSeq };
 }
 
 function parseObject(bytes: Buffer): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(bytes.toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    return typeof v === "object" && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }

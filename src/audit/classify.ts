@@ -87,10 +87,16 @@ export async function classifyBreak(reader: LineReader, b: Break): Promise<Verif
         message: `line ${L - 1} was changed: line ${L} records a different hash for it`,
       };
     }
-    return { line: L, seq: b.seq, kind: "edited", message: `line ${L} was changed: its prev does not match line ${L - 1}` };
+    return {
+      line: L,
+      seq: b.seq,
+      kind: "edited",
+      message: `line ${L} was changed: its prev does not match line ${L - 1}`,
+    };
   }
   if (b.seq > b.expectedSeq) {
-    const gap = b.seq - b.expectedSeq === 1 ? `seq ${b.expectedSeq} is` : `seqs ${b.expectedSeq}-${b.seq - 1} are`;
+    const gap =
+      b.seq - b.expectedSeq === 1 ? `seq ${b.expectedSeq} is` : `seqs ${b.expectedSeq}-${b.seq - 1} are`;
     return {
       line: L,
       seq: b.expectedSeq,

@@ -50,7 +50,9 @@ export function chainLine(seq: number, time: string, prev: string, body: string)
   return `{"seq":${seq},"time":${JSON.stringify(time)},"prev":"${prev}",${body.slice(1)}`;
 }
 
-const schemes: Readonly<Record<SignatureScheme, { hash: string | null; padding?: number; saltLength?: number }>> = {
+const schemes: Readonly<
+  Record<SignatureScheme, { hash: string | null; padding?: number; saltLength?: number }>
+> = {
   "ecdsa-sha256": { hash: "sha256" },
   "ecdsa-sha384": { hash: "sha384" },
   ed25519: { hash: null },
@@ -69,7 +71,12 @@ export function publicKeyFromSpki(spki: Uint8Array): KeyObject {
 }
 
 /** Checks a checkpoint signature (ECDSA in DER, as Signer returns it). False on any mismatch or bad input. */
-export function verifySignature(key: KeyObject, scheme: SignatureScheme, data: Uint8Array, sig: Uint8Array): boolean {
+export function verifySignature(
+  key: KeyObject,
+  scheme: SignatureScheme,
+  data: Uint8Array,
+  sig: Uint8Array,
+): boolean {
   const s = schemes[scheme];
   try {
     return verify(

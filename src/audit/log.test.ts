@@ -16,7 +16,11 @@ let path: string;
 const clock = new ManualClock();
 const signer = testSigner();
 const ev = (i: number): AuditEntry => ({ type: "event", event: { name: "test.event", fields: { i } } });
-const lines = async () => (await readFile(path, "utf8")).trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = async () =>
+  (await readFile(path, "utf8"))
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "fr-audit-log-"));
@@ -37,18 +41,46 @@ describe("AuditLog", () => {
     await log.close();
     const raw = (await readFile(path, "utf8")).trimEnd().split("\n");
     const all = raw.map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(all[0]).toMatchObject({ seq: 1, prev: GENESIS_PREV, type: "genesis", public_key: Buffer.from(signer.publicKey).toString("base64") });
+    expect(all[0]).toMatchObject({
+      seq: 1,
+      prev: GENESIS_PREV,
+      type: "genesis",
+      public_key: Buffer.from(signer.publicKey).toString("base64"),
+    });
     all.forEach((l, i) => {
       expect(l.seq).toBe(i + 1);
       if (i > 0) expect(l.prev).toBe(lineHash(raw[i - 1] as string));
     });
     // genesis + 7 entries; interval checkpoints after every 3 lines, then the close checkpoint
-    expect(all.map((l) => l.type === "checkpoint" ? `cp:${String(l.reason)}:${String(l.count)}` : String(l.type))).toEqual([
-      "genesis", "event", "event", "cp:interval:3", "event", "event", "event", "cp:interval:3", "event", "event", "cp:close:2",
+    expect(
+      all.map((l) =>
+        l.type === "checkpoint" ? `cp:${String(l.reason)}:${String(l.count)}` : String(l.type),
+      ),
+    ).toEqual([
+      "genesis",
+      "event",
+      "event",
+      "cp:interval:3",
+      "event",
+      "event",
+      "event",
+      "cp:interval:3",
+      "event",
+      "event",
+      "cp:close:2",
     ]);
-    expect(all[1]).toMatchObject({ time: new Date(Date.UTC(2026, 0, 1) + 1000).toISOString(), event: { fields: { i: 0 } } });
+    expect(all[1]).toMatchObject({
+      time: new Date(Date.UTC(2026, 0, 1) + 1000).toISOString(),
+      event: { fields: { i: 0 } },
+    });
     const v = await verifyAuditLog(path, {});
-    expect(v).toMatchObject({ ok: true, entries: 7, checkpoints: 3, lastCheckpointSeq: 11, keySource: "genesis" });
+    expect(v).toMatchObject({
+      ok: true,
+      entries: 7,
+      checkpoints: 3,
+      lastCheckpointSeq: 11,
+      keySource: "genesis",
+    });
     expect(v.unsignedTail).toBeUndefined();
     expect((await stat(path)).mode & 0o777).toBe(0o600);
   });
@@ -63,10 +95,19 @@ describe("AuditLog", () => {
     await log.close();
     const all = await lines();
     expect(all.map((l) => [l.seq, l.type, l.reason])).toEqual([
-      [1, "genesis", undefined], [2, "event", undefined], [3, "checkpoint", "close"],
-      [4, "checkpoint", "open"], [5, "event", undefined], [6, "checkpoint", "close"],
+      [1, "genesis", undefined],
+      [2, "event", undefined],
+      [3, "checkpoint", "close"],
+      [4, "checkpoint", "open"],
+      [5, "event", undefined],
+      [6, "checkpoint", "close"],
     ]);
-    expect(await verifyAuditLog(path, { publicKey: signer.publicKey, strict: true })).toMatchObject({ ok: true, entries: 2, checkpoints: 3, keySource: "option" });
+    expect(await verifyAuditLog(path, { publicKey: signer.publicKey, strict: true })).toMatchObject({
+      ok: true,
+      entries: 2,
+      checkpoints: 3,
+      keySource: "option",
+    });
   });
 
   it("leaves a reopened log untouched when nothing is logged", async () => {
@@ -99,9 +140,11 @@ describe("AuditLog", () => {
     const seenOnDisk: boolean[] = [];
     await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        log.log({ type: "request", request: { id: `req-${i}`, operation: "read", path: "sys/health" } }).then(() => {
-          seenOnDisk[i] = readFileSync(path, "utf8").includes(`"id":"req-${i}"`);
-        }),
+        log
+          .log({ type: "request", request: { id: `req-${i}`, operation: "read", path: "sys/health" } })
+          .then(() => {
+            seenOnDisk[i] = readFileSync(path, "utf8").includes(`"id":"req-${i}"`);
+          }),
       ),
     );
     expect(seenOnDisk.filter(Boolean)).toHaveLength(200);
@@ -110,7 +153,11 @@ describe("AuditLog", () => {
     const ids = all.filter((l) => l.type === "request").map((l) => (l.request as { id: string }).id);
     expect(ids).toEqual(Array.from({ length: 200 }, (_, i) => `req-${i}`));
     expect(all.map((l) => l.seq)).toEqual(all.map((_, i) => i + 1));
-    expect(await verifyAuditLog(path, { strict: true })).toMatchObject({ ok: true, entries: 200, checkpoints: 5 });
+    expect(await verifyAuditLog(path, { strict: true })).toMatchObject({
+      ok: true,
+      entries: 200,
+      checkpoints: 5,
+    });
   });
 
   it("writes a checkpoint on request only when something is new, and refuses entries after close", async () => {
@@ -125,7 +172,9 @@ describe("AuditLog", () => {
   });
 
   it("rejects an invalid checkpointEvery", async () => {
-    await expect(AuditLog.open({ path, signer, clock, checkpointEvery: 0 })).rejects.toMatchObject({ code: "FR_CONFIG_INVALID" });
+    await expect(AuditLog.open({ path, signer, clock, checkpointEvery: 0 })).rejects.toMatchObject({
+      code: "FR_CONFIG_INVALID",
+    });
   });
 });
 
@@ -146,7 +195,10 @@ describe("fail closed", () => {
 
   it("fails closed when the signer fails (HSM gone): nothing of the batch is acknowledged", async () => {
     let broken = false;
-    const flaky: Signer = { ...signer, sign: (d, s) => (broken ? Promise.reject(new Error("token removed")) : signer.sign(d, s)) };
+    const flaky: Signer = {
+      ...signer,
+      sign: (d, s) => (broken ? Promise.reject(new Error("token removed")) : signer.sign(d, s)),
+    };
     const log = await AuditLog.open({ path, signer: flaky, clock, checkpointEvery: 2 });
     await log.log(ev(1)); // genesis + 1 entry: the first checkpoint is written
     broken = true;
@@ -157,7 +209,9 @@ describe("fail closed", () => {
     await expect(log.log(ev(4))).rejects.toMatchObject({ code: "FR_AUDIT_FAILED" });
     const written = await lines();
     expect(written.map((l) => l.type)).toEqual(["genesis", "event", "checkpoint", "event"]);
-    expect(written.some((l) => (l.event as { fields?: { i?: number } } | undefined)?.fields?.i === 3)).toBe(false);
+    expect(written.some((l) => (l.event as { fields?: { i?: number } } | undefined)?.fields?.i === 3)).toBe(
+      false,
+    );
     await log.close().catch(() => undefined);
   });
 
@@ -169,15 +223,22 @@ describe("fail closed", () => {
   });
 
   it("fails to open when the directory does not exist", async () => {
-    await expect(AuditLog.open({ path: join(dir, "missing", "audit.log"), signer, clock })).rejects.toMatchObject({ code: "FR_AUDIT_FILE" });
+    await expect(
+      AuditLog.open({ path: join(dir, "missing", "audit.log"), signer, clock }),
+    ).rejects.toMatchObject({ code: "FR_AUDIT_FILE" });
   });
 
-  it.skipIf(process.getuid?.() === 0)("fails to open when the directory was made read-only first (non-root only)", async () => {
-    const ro = join(dir, "ro");
-    await mkdir(ro);
-    await chmod(ro, 0o500);
-    await expect(AuditLog.open({ path: join(ro, "audit.log"), signer, clock })).rejects.toMatchObject({ code: "FR_AUDIT_FILE" });
-  });
+  it.skipIf(process.getuid?.() === 0)(
+    "fails to open when the directory was made read-only first (non-root only)",
+    async () => {
+      const ro = join(dir, "ro");
+      await mkdir(ro);
+      await chmod(ro, 0o500);
+      await expect(AuditLog.open({ path: join(ro, "audit.log"), signer, clock })).rejects.toMatchObject({
+        code: "FR_AUDIT_FILE",
+      });
+    },
+  );
 
   it("refuses to continue a log started with another audit key", async () => {
     const log = await AuditLog.open({ path, signer, clock });

@@ -34,7 +34,8 @@ export function parseLine(bytes: Buffer): ParsedLine | string {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return "not a JSON object";
   const obj = v as Record<string, unknown>;
   const { seq, prev, time, type } = obj;
-  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1) return "seq is missing or not a positive integer";
+  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 1)
+    return "seq is missing or not a positive integer";
   if (typeof prev !== "string" || !HEX64.test(prev)) return "prev is missing or not 64 hex digits";
   if (typeof time !== "string" || time.includes("\n")) return "time is missing or invalid";
   if (typeof type !== "string") return "type is missing";
@@ -44,12 +45,20 @@ export function parseLine(bytes: Buffer): ParsedLine | string {
 /** The checkpoint fields of a line whose type is "checkpoint"; a string says what is wrong. */
 export function parseCheckpoint(obj: Record<string, unknown>): ParsedCheckpoint | string {
   const { count, reason, key_id, algorithm, signature } = obj;
-  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0) return "checkpoint count is invalid";
+  if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0)
+    return "checkpoint count is invalid";
   if (typeof reason !== "string" || !reasons.has(reason)) return "checkpoint reason is invalid";
   if (typeof key_id !== "string" || !HEX64.test(key_id)) return "checkpoint key_id is invalid";
-  if (!isSignatureScheme(algorithm)) return `checkpoint algorithm ${JSON.stringify(algorithm)} is not supported`;
+  if (!isSignatureScheme(algorithm))
+    return `checkpoint algorithm ${JSON.stringify(algorithm)} is not supported`;
   if (typeof signature !== "string" || signature.length === 0 || !BASE64.test(signature)) {
     return "checkpoint signature is missing or not base64";
   }
-  return { count, reason: reason as CheckpointReason, key_id, algorithm, signature: Buffer.from(signature, "base64") };
+  return {
+    count,
+    reason: reason as CheckpointReason,
+    key_id,
+    algorithm,
+    signature: Buffer.from(signature, "base64"),
+  };
 }

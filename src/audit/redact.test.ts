@@ -27,9 +27,13 @@ describe("hash", () => {
   it("matches HMAC-SHA256 computed by openssl, in Vault's hmac-sha256:<hex> form", () => {
     log.setHmacKey(key);
     const value = "s.Xk3Rl9 token / ünïcode";
-    const out = execFileSync("openssl", ["mac", "-digest", "SHA256", "-macopt", `hexkey:${key.toString("hex")}`, "HMAC"], {
-      input: Buffer.from(value, "utf8"),
-    })
+    const out = execFileSync(
+      "openssl",
+      ["mac", "-digest", "SHA256", "-macopt", `hexkey:${key.toString("hex")}`, "HMAC"],
+      {
+        input: Buffer.from(value, "utf8"),
+      },
+    )
       .toString()
       .trim()
       .toLowerCase();
@@ -41,7 +45,11 @@ describe("hash", () => {
     log.setHmacKey(key);
     const a = log.hash("root");
     expect(log.hash("root")).toBe(a);
-    const again = await AuditLog.open({ path: join(dir, "other.log"), signer: testSigner(), clock: new ManualClock() });
+    const again = await AuditLog.open({
+      path: join(dir, "other.log"),
+      signer: testSigner(),
+      clock: new ManualClock(),
+    });
     again.setHmacKey(Uint8Array.from(key));
     expect(again.hash("root")).toBe(a);
     again.setHmacKey(randomBytes(32));
@@ -76,9 +84,17 @@ describe("redactEntry", () => {
       data: { password: "pw", nested: [{ k: "v" }, 7, true, null], n: 3 },
     },
     auth: { accessor: "acc2", policies: ["default", "ops"], display_name: "token-ops", client_token: "tok2" },
-    response: { status: 200, data: { serial: "01:02", list: ["a", ["b"]] }, auth: { client_token: "tok3", accessor: "acc3" } },
+    response: {
+      status: 200,
+      data: { serial: "01:02", list: ["a", ["b"]] },
+      auth: { client_token: "tok3", accessor: "acc3" },
+    },
     error: "permission denied",
-    event: { name: "token.create", fields: { ttl: 60, ok: true, who: "ops", accessor: "acc4" }, data: { secret_id: "sid" } },
+    event: {
+      name: "token.create",
+      fields: { ttl: 60, ok: true, who: "ops", accessor: "acc4" },
+      data: { secret_id: "sid" },
+    },
   };
 
   it("hashes every sensitive string and leaves ids, paths, operations, statuses, policies and fields plain", () => {
@@ -94,10 +110,23 @@ describe("redactEntry", () => {
         policy_path: "secret/data/app",
         data: { password: "H(pw)", nested: [{ k: "H(v)" }, 7, true, null], n: 3 },
       },
-      auth: { accessor: "H(acc2)", policies: ["default", "ops"], display_name: "token-ops", client_token: "H(tok2)" },
-      response: { status: 200, data: { serial: "H(01:02)", list: ["H(a)", ["H(b)"]] }, auth: { client_token: "H(tok3)", accessor: "H(acc3)" } },
+      auth: {
+        accessor: "H(acc2)",
+        policies: ["default", "ops"],
+        display_name: "token-ops",
+        client_token: "H(tok2)",
+      },
+      response: {
+        status: 200,
+        data: { serial: "H(01:02)", list: ["H(a)", ["H(b)"]] },
+        auth: { client_token: "H(tok3)", accessor: "H(acc3)" },
+      },
       error: "permission denied",
-      event: { name: "token.create", fields: { ttl: 60, ok: true, who: "ops", accessor: "H(acc4)" }, data: { secret_id: "H(sid)" } },
+      event: {
+        name: "token.create",
+        fields: { ttl: 60, ok: true, who: "ops", accessor: "H(acc4)" },
+        data: { secret_id: "H(sid)" },
+      },
     });
   });
 
@@ -108,8 +137,16 @@ describe("redactEntry", () => {
   });
 
   it("treats fields it does not know as sensitive, so a new field cannot leak", () => {
-    const odd = { type: "event", event: { name: "x", extra: "secret" }, headers: { cookie: "c" } } as unknown as AuditEntry;
-    expect(redactEntry(odd, h)).toEqual({ type: "event", event: { name: "x", extra: "H(secret)" }, headers: { cookie: "H(c)" } });
+    const odd = {
+      type: "event",
+      event: { name: "x", extra: "secret" },
+      headers: { cookie: "c" },
+    } as unknown as AuditEntry;
+    expect(redactEntry(odd, h)).toEqual({
+      type: "event",
+      event: { name: "x", extra: "H(secret)" },
+      headers: { cookie: "H(c)" },
+    });
   });
 
   it("bounds nesting depth instead of recursing without end", () => {
@@ -128,13 +165,34 @@ describe("redactEntry", () => {
 
 describe("what reaches the file", () => {
   it("never contains a planted secret, with or without the HMAC key", async () => {
-    const secrets = ["PLANTED-token-6f1e", "PLANTED-accessor-77aa", "PLANTED-password-c0de", "PLANTED-wrapped-9b9b", "PLANTED-evt-4242"];
+    const secrets = [
+      "PLANTED-token-6f1e",
+      "PLANTED-accessor-77aa",
+      "PLANTED-password-c0de",
+      "PLANTED-wrapped-9b9b",
+      "PLANTED-evt-4242",
+    ];
     const make = (): AuditEntry => ({
       type: "response",
-      request: { id: "r", operation: "create", path: "auth/token/create", client_token: secrets[0], client_token_accessor: secrets[1], data: { password: secrets[2] } },
+      request: {
+        id: "r",
+        operation: "create",
+        path: "auth/token/create",
+        client_token: secrets[0],
+        client_token_accessor: secrets[1],
+        data: { password: secrets[2] },
+      },
       auth: { accessor: secrets[1], policies: ["root"], client_token: secrets[0] },
-      response: { status: 200, data: { wrap: [secrets[3]] }, auth: { client_token: secrets[0], accessor: secrets[1] } },
-      event: { name: "token.create", fields: { client_token: secrets[0] as string }, data: { x: secrets[4] } },
+      response: {
+        status: 200,
+        data: { wrap: [secrets[3]] },
+        auth: { client_token: secrets[0], accessor: secrets[1] },
+      },
+      event: {
+        name: "token.create",
+        fields: { client_token: secrets[0] as string },
+        data: { x: secrets[4] },
+      },
     });
     await log.log(make()); // sealed: "[sealed]"
     log.setHmacKey(key);

@@ -35,9 +35,22 @@ const sensitiveKeys: ReadonlySet<string> = new Set(["client_token", "client_toke
 const entryTypes: ReadonlySet<string> = new Set(["request", "response", "event"]);
 
 /** A copy of `entry` ready to write: sensitive strings replaced by `hash(value)`. The input is not modified. */
-export function redactEntry(entry: AuditEntry, hash: StringHasher): Record<string, unknown> {
+export function redactEntry(entry: AuditEntry, hashValue: StringHasher): Record<string, unknown> {
+  // A token or accessor often appears more than once in one entry: hash each distinct string once.
+  const memo = new Map<string, string>();
+  const hash: StringHasher = (v) => {
+    let h = memo.get(v);
+    if (h === undefined) {
+      h = hashValue(v);
+      memo.set(v, h);
+    }
+    return h;
+  };
   if (!entryTypes.has(entry.type)) {
-    fail("FR_INTERNAL", `audit entry type must be request, response or event, not ${JSON.stringify(entry.type)}`);
+    fail(
+      "FR_INTERNAL",
+      `audit entry type must be request, response or event, not ${JSON.stringify(entry.type)}`,
+    );
   }
   const out: Record<string, unknown> = { type: entry.type };
   for (const [key, value] of Object.entries(entry)) {
@@ -54,7 +67,8 @@ function redactSection(plain: ReadonlySet<string>, section: unknown, hash: Strin
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(section)) {
     if (value === undefined) continue;
-    out[key] = plain.has(key) && !sensitiveKeys.has(key) ? keepPlain(value, hash, 2) : hashAll(value, hash, 2);
+    out[key] =
+      plain.has(key) && !sensitiveKeys.has(key) ? keepPlain(value, hash, 2) : hashAll(value, hash, 2);
   }
   return out;
 }
@@ -101,7 +115,13 @@ function scalar(value: unknown, hash: StringHasher, sensitive: boolean): unknown
       // Dates and other objects with toJSON: hash what JSON.stringify would have written.
       if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
         const json: unknown = (value as { toJSON(): unknown }).toJSON();
-        return typeof json === "string" ? (sensitive ? hash(json) : json) : sensitive ? hash(String(json)) : json;
+        return typeof json === "string"
+          ? sensitive
+            ? hash(json)
+            : json
+          : sensitive
+            ? hash(String(json))
+            : json;
       }
       return sensitive ? hash(String(value)) : String(value);
     default:

@@ -28,7 +28,12 @@ async function until(pred: () => boolean, ms = 5000): Promise<void> {
 
 describe("tailAuditLog", () => {
   it("prints the last N lines, then follows new entries until aborted", async () => {
-    const log = await AuditLog.open({ path, signer: testSigner(), clock: new ManualClock(), checkpointEvery: 1000 });
+    const log = await AuditLog.open({
+      path,
+      signer: testSigner(),
+      clock: new ManualClock(),
+      checkpointEvery: 1000,
+    });
     for (let i = 0; i < 30; i++) await log.log({ type: "event", event: { name: `e${i}` } });
     const fileLines = (await readFile(path, "utf8")).trimEnd().split("\n");
 
@@ -38,7 +43,13 @@ describe("tailAuditLog", () => {
 
     const followed: string[] = [];
     const ac = new AbortController();
-    const done = tailAuditLog(path, { lines: 2, follow: true, signal: ac.signal, intervalMs: 20, onLine: (l) => followed.push(l) });
+    const done = tailAuditLog(path, {
+      lines: 2,
+      follow: true,
+      signal: ac.signal,
+      intervalMs: 20,
+      onLine: (l) => followed.push(l),
+    });
     await until(() => followed.length === 2);
     await log.log({ type: "event", event: { name: "appended-later" } });
     await until(() => followed.length === 3);
@@ -53,7 +64,13 @@ describe("tailAuditLog", () => {
     await writeFile(path, "one\n");
     const got: string[] = [];
     const ac = new AbortController();
-    const done = tailAuditLog(path, { lines: 10, follow: true, signal: ac.signal, intervalMs: 10, onLine: (l) => got.push(l) });
+    const done = tailAuditLog(path, {
+      lines: 10,
+      follow: true,
+      signal: ac.signal,
+      intervalMs: 10,
+      onLine: (l) => got.push(l),
+    });
     await until(() => got.length === 1);
     await appendFile(path, '{"half":');
     await new Promise((r) => setTimeout(r, 60));
@@ -66,7 +83,9 @@ describe("tailAuditLog", () => {
   });
 
   it("fails with FR_AUDIT_FILE when there is no log", async () => {
-    await expect(tailAuditLog(join(dir, "none.log"), { onLine: () => undefined })).rejects.toMatchObject({ code: "FR_AUDIT_FILE" });
+    await expect(tailAuditLog(join(dir, "none.log"), { onLine: () => undefined })).rejects.toMatchObject({
+      code: "FR_AUDIT_FILE",
+    });
   });
 });
 

@@ -24,14 +24,19 @@ const defaults: Record<KeyAlgorithm, SignatureScheme> = {
 
 function generate(a: KeyAlgorithm): { privateKey: KeyObject; publicKey: KeyObject } {
   if (a === "ed25519") return generateKeyPairSync("ed25519");
-  if (a.startsWith("rsa")) return generateKeyPairSync("rsa", { modulusLength: a === "rsa-2048" ? 2048 : 3072 });
+  if (a.startsWith("rsa"))
+    return generateKeyPairSync("rsa", { modulusLength: a === "rsa-2048" ? 2048 : 3072 });
   return generateKeyPairSync("ec", { namedCurve: a === "ecdsa-p256" ? "P-256" : "P-384" });
 }
 
 function signWith(key: KeyObject, s: SignatureScheme, data: Uint8Array): Uint8Array {
   const hash = s === "ed25519" ? null : s.endsWith("384") ? "sha384" : "sha256";
   if (s.startsWith("rsa-pss")) {
-    return sign(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: hash === "sha384" ? 48 : 32 });
+    return sign(hash, data, {
+      key,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: hash === "sha384" ? 48 : 32,
+    });
   }
   return sign(hash, data, { key, dsaEncoding: "der" });
 }

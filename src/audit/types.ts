@@ -17,7 +17,11 @@ export interface AuditEntry {
   auth?: { accessor?: string; policies?: string[]; display_name?: string; client_token?: string };
   response?: { status: number; data?: unknown; auth?: { client_token?: string; accessor?: string } };
   error?: string;
-  event?: { name: string; fields?: Record<string, string | number | boolean>; data?: Record<string, unknown> };
+  event?: {
+    name: string;
+    fields?: Record<string, string | number | boolean>;
+    data?: Record<string, unknown>;
+  };
 }
 
 export interface AuditOptions {
@@ -34,13 +38,7 @@ export interface AuditOptions {
 export type CheckpointReason = "interval" | "request" | "open" | "close";
 
 export type ProblemKind =
-  | "edited"
-  | "removed"
-  | "reordered"
-  | "inserted"
-  | "bad-signature"
-  | "malformed"
-  | "unsigned-tail";
+  "edited" | "removed" | "reordered" | "inserted" | "bad-signature" | "malformed" | "unsigned-tail";
 
 export interface VerifyProblem {
   /** 1-based line number in the file. */

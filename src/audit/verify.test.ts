@@ -22,7 +22,10 @@ beforeAll(async () => {
   const log = await AuditLog.open({ path: file, signer, clock: new ManualClock(), checkpointEvery: 5 });
   log.setHmacKey(new Uint8Array(32).fill(7));
   for (let i = 1; i <= 20; i++) {
-    await log.log({ type: "request", request: { id: `req-${i}`, operation: "read", path: `secret/data/${i}`, client_token: "t" } });
+    await log.log({
+      type: "request",
+      request: { id: `req-${i}`, operation: "read", path: `secret/data/${i}`, client_token: "t" },
+    });
   }
   await log.close();
   pristine = (await readFile(file, "utf8")).trimEnd().split("\n");
@@ -69,26 +72,58 @@ describe("verifyAuditLog on a clean log", () => {
     await write(pristine);
     expect(typeAt(6)).toBe("checkpoint");
     const v = await verify();
-    expect(v).toMatchObject({ ok: true, lines: 26, entries: 20, checkpoints: 5, lastCheckpointSeq: 26, lastSeq: 26, keySource: "genesis" });
+    expect(v).toMatchObject({
+      ok: true,
+      lines: 26,
+      entries: 20,
+      checkpoints: 5,
+      lastCheckpointSeq: 26,
+      lastSeq: 26,
+      keySource: "genesis",
+    });
     expect(v.keyId).toBe(keyIdOf(signer.publicKey));
     expect(v.problem).toBeUndefined();
-    expect(await verify({ publicKey: signer.publicKey, strict: true })).toMatchObject({ ok: true, keySource: "option" });
+    expect(await verify({ publicKey: signer.publicKey, strict: true })).toMatchObject({
+      ok: true,
+      keySource: "option",
+    });
   });
 
-  it.each<KeyAlgorithm>(["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072"])("verifies checkpoints signed with %s", async (alg) => {
-    const s = testSigner(alg);
-    const log = await AuditLog.open({ path, signer: s, clock: new ManualClock(), checkpointEvery: 2 });
-    for (let i = 0; i < 3; i++) await log.log({ type: "event", event: { name: "e" } });
-    await log.close();
-    expect(await verify({ publicKey: s.publicKey, strict: true })).toMatchObject({ ok: true, entries: 3, checkpoints: 3 });
-  });
+  it.each<KeyAlgorithm>(["ecdsa-p256", "ecdsa-p384", "ed25519", "rsa-2048", "rsa-3072"])(
+    "verifies checkpoints signed with %s",
+    async (alg) => {
+      const s = testSigner(alg);
+      const log = await AuditLog.open({ path, signer: s, clock: new ManualClock(), checkpointEvery: 2 });
+      for (let i = 0; i < 3; i++) await log.log({ type: "event", event: { name: "e" } });
+      await log.close();
+      expect(await verify({ publicKey: s.publicKey, strict: true })).toMatchObject({
+        ok: true,
+        entries: 3,
+        checkpoints: 3,
+      });
+    },
+  );
 
   it("writes checkpoint signatures that openssl verifies over the documented byte string", async () => {
     const cp = obj(pristine[5] as string) as unknown as CheckpointFields & { signature: string };
     await writeFile(join(dir, "payload.bin"), checkpointPayload(cp));
     await writeFile(join(dir, "sig.der"), Buffer.from(cp.signature, "base64"));
-    await writeFile(join(dir, "pub.pem"), createPublicKey({ key: Buffer.from(signer.publicKey), format: "der", type: "spki" }).export({ type: "spki", format: "pem" }));
-    const out = execFileSync("openssl", ["dgst", "-sha256", "-verify", join(dir, "pub.pem"), "-signature", join(dir, "sig.der"), join(dir, "payload.bin")]);
+    await writeFile(
+      join(dir, "pub.pem"),
+      createPublicKey({ key: Buffer.from(signer.publicKey), format: "der", type: "spki" }).export({
+        type: "spki",
+        format: "pem",
+      }),
+    );
+    const out = execFileSync("openssl", [
+      "dgst",
+      "-sha256",
+      "-verify",
+      join(dir, "pub.pem"),
+      "-signature",
+      join(dir, "sig.der"),
+      join(dir, "payload.bin"),
+    ]);
     expect(out.toString()).toContain("Verified OK");
   });
 });
@@ -169,7 +204,13 @@ describe("verifyAuditLog names the first tampered line", () => {
 
   it("inserted forged line with the next seq and a correct prev: kind inserted, that line", async () => {
     const ls = [...pristine];
-    const forged = JSON.stringify({ seq: 10, time: "2026-01-01T00:00:00.000Z", prev: lineHash(ls[8] as string), type: "event", event: { name: "fake" } });
+    const forged = JSON.stringify({
+      seq: 10,
+      time: "2026-01-01T00:00:00.000Z",
+      prev: lineHash(ls[8] as string),
+      type: "event",
+      event: { name: "fake" },
+    });
     ls.splice(9, 0, forged); // becomes line 10
     await write(ls);
     expect((await verify()).problem).toMatchObject({ line: 10, kind: "inserted" });
@@ -178,14 +219,27 @@ describe("verifyAuditLog names the first tampered line", () => {
   it("inserted forged lines with a made-up prev: kind inserted, that line", async () => {
     for (const seq of [10, 999]) {
       const ls = [...pristine];
-      ls.splice(9, 0, JSON.stringify({ seq, time: "2026-01-01T00:00:00.000Z", prev: "cd".repeat(32), type: "event", event: { name: "fake" } }));
+      ls.splice(
+        9,
+        0,
+        JSON.stringify({
+          seq,
+          time: "2026-01-01T00:00:00.000Z",
+          prev: "cd".repeat(32),
+          type: "event",
+          event: { name: "fake" },
+        }),
+      );
       await write(ls);
       expect((await verify()).problem).toMatchObject({ line: 10, kind: "inserted" });
     }
   });
 
   it("a line inserted before the genesis line: line 1, kind inserted", async () => {
-    await write([JSON.stringify({ seq: 1, time: "x", prev: "ef".repeat(32), type: "event", event: { name: "fake" } }), ...pristine]);
+    await write([
+      JSON.stringify({ seq: 1, time: "x", prev: "ef".repeat(32), type: "event", event: { name: "fake" } }),
+      ...pristine,
+    ]);
     expect((await verify()).problem).toMatchObject({ line: 1, kind: "inserted" });
   });
 
@@ -194,7 +248,7 @@ describe("verifyAuditLog names the first tampered line", () => {
     const cp = obj(ls[11] as string);
     expect(cp.type).toBe("checkpoint");
     const sig = Buffer.from(cp.signature as string, "base64");
-    sig[sig.length - 1] ^= 1;
+    sig.writeUInt8((sig.at(-1) ?? 0) ^ 1, sig.length - 1);
     cp.signature = sig.toString("base64");
     ls[11] = JSON.stringify(cp);
     await write(ls);
@@ -216,7 +270,11 @@ describe("verifyAuditLog names the first tampered line", () => {
 
     await write(await rechain(edited, attacker, true));
     // the file alone is self-consistent: only a key from outside the file tells the forgery apart
-    expect(await verify()).toMatchObject({ ok: true, keySource: "genesis", keyId: keyIdOf(attacker.publicKey) });
+    expect(await verify()).toMatchObject({
+      ok: true,
+      keySource: "genesis",
+      keyId: keyIdOf(attacker.publicKey),
+    });
     const v = await verify({ publicKey: signer.publicKey });
     expect(v).toMatchObject({ ok: false, keySource: "option", problem: { line: 6, kind: "bad-signature" } });
   });
@@ -237,13 +295,25 @@ describe("unsigned tail", () => {
     await write(pristine.slice(0, 9)); // last checkpoint at line 6, lines 7-9 unsigned
     const v = await verify();
     expect(v).toMatchObject({ ok: true, entries: 7, unsignedTail: { line: 7, seq: 7, count: 3 } });
-    expect(await verify({ strict: true })).toMatchObject({ ok: false, problem: { line: 7, seq: 7, kind: "unsigned-tail" } });
+    expect(await verify({ strict: true })).toMatchObject({
+      ok: false,
+      problem: { line: 7, seq: 7, kind: "unsigned-tail" },
+    });
   });
 
   it("is a failure when lines were appended after a clean close", async () => {
     await write(pristine);
-    const extra = JSON.stringify({ seq: 27, time: "2026-01-02T00:00:00.000Z", prev: lineHash(pristine[25] as string), type: "event", event: { name: "late" } });
+    const extra = JSON.stringify({
+      seq: 27,
+      time: "2026-01-02T00:00:00.000Z",
+      prev: lineHash(pristine[25] as string),
+      type: "event",
+      event: { name: "late" },
+    });
     await appendFile(path, extra + "\n");
-    expect(await verify()).toMatchObject({ ok: false, problem: { line: 27, seq: 27, kind: "unsigned-tail" } });
+    expect(await verify()).toMatchObject({
+      ok: false,
+      problem: { line: 27, seq: 27, kind: "unsigned-tail" },
+    });
   });
 });

@@ -2,7 +2,14 @@ import type { KeyObject } from "node:crypto";
 import { open, type FileHandle } from "node:fs/promises";
 import { fail } from "../errors/index.js";
 import { classifyBreak } from "./classify.js";
-import { AUDIT_FORMAT, GENESIS_PREV, checkpointPayload, keyIdOf, publicKeyFromSpki, verifySignature } from "./format.js";
+import {
+  AUDIT_FORMAT,
+  GENESIS_PREV,
+  checkpointPayload,
+  keyIdOf,
+  publicKeyFromSpki,
+  verifySignature,
+} from "./format.js";
 import { LineReader, MAX_LINE_BYTES, type RawLine } from "./line-reader.js";
 import { parseCheckpoint, parseLine, type ParsedLine } from "./parse-line.js";
 import type { CheckpointReason, VerifyOptions, VerifyProblem, VerifyResult } from "./types.js";
@@ -34,18 +41,33 @@ class Verifier {
   private key: KeyObject | undefined;
   private prevHash = GENESIS_PREV;
   private prevPrevHash: string | undefined;
-  private lastCheckpoint: { seq: number; reason: CheckpointReason | undefined } = { seq: 0, reason: undefined };
+  private lastCheckpoint: { seq: number; reason: CheckpointReason | undefined } = {
+    seq: 0,
+    reason: undefined,
+  };
 
   constructor(
     private readonly reader: LineReader,
     private readonly opts: VerifyOptions,
   ) {
-    this.result = { ok: true, lines: 0, entries: 0, checkpoints: 0, lastCheckpointSeq: 0, lastSeq: 0, keySource: "none" };
+    this.result = {
+      ok: true,
+      lines: 0,
+      entries: 0,
+      checkpoints: 0,
+      lastCheckpointSeq: 0,
+      lastSeq: 0,
+      keySource: "none",
+    };
     if (opts.publicKey) {
       try {
         this.useKey(opts.publicKey, "option");
       } catch (e) {
-        fail("FR_KEY_FORMAT", "the public key given to verify the audit log is not a DER SubjectPublicKeyInfo", { cause: e });
+        fail(
+          "FR_KEY_FORMAT",
+          "the public key given to verify the audit log is not a DER SubjectPublicKeyInfo",
+          { cause: e },
+        );
       }
     }
   }
@@ -59,7 +81,15 @@ class Verifier {
       this.prevHash = this.reader.hash(raw);
     }
     if (this.result.lines === 0) {
-      return { ...this.result, ok: false, problem: { line: 1, kind: "malformed", message: "the file is empty: an audit log starts with a genesis line" } };
+      return {
+        ...this.result,
+        ok: false,
+        problem: {
+          line: 1,
+          kind: "malformed",
+          message: "the file is empty: an audit log starts with a genesis line",
+        },
+      };
     }
     const { lastSeq } = this.result;
     const cp = this.lastCheckpoint.seq;
@@ -82,10 +112,13 @@ class Verifier {
   /** Checks one line against the chain and its own rules; returns the problem, if any. */
   private async check(raw: RawLine): Promise<VerifyProblem | undefined> {
     const L = raw.no;
-    if (raw.overlong) return { line: L, kind: "malformed", message: `line ${L} is longer than ${MAX_LINE_BYTES} bytes` };
+    if (raw.overlong)
+      return { line: L, kind: "malformed", message: `line ${L} is longer than ${MAX_LINE_BYTES} bytes` };
     const line = parseLine(raw.bytes);
     if (typeof line === "string") {
-      const cut = raw.terminated ? "" : " (the file ends inside it: a write was cut short; the server drops it on reopen)";
+      const cut = raw.terminated
+        ? ""
+        : " (the file ends inside it: a write was cut short; the server drops it on reopen)";
       return { line: L, kind: "malformed", message: `line ${L}: ${line}${cut}` };
     }
     const expectedSeq = this.result.lastSeq + 1;
@@ -118,7 +151,8 @@ class Verifier {
     const bad = (message: string): VerifyProblem => ({ line: L, seq: line.seq, kind: "malformed", message });
     const { type, format, key_id, public_key } = line.obj;
     if (type !== "genesis") return bad(`line 1 must be the genesis line, not type ${JSON.stringify(type)}`);
-    if (format !== AUDIT_FORMAT) return bad(`the genesis line names format ${JSON.stringify(format)}, not ${AUDIT_FORMAT}`);
+    if (format !== AUDIT_FORMAT)
+      return bad(`the genesis line names format ${JSON.stringify(format)}, not ${AUDIT_FORMAT}`);
     if (typeof public_key !== "string") return bad("the genesis line has no public_key");
     const spki = Buffer.from(public_key, "base64");
     if (key_id !== keyIdOf(spki)) return bad("the genesis key_id is not the SHA-256 of its public_key");
@@ -138,20 +172,42 @@ class Verifier {
       return undefined;
     }
     if (line.type === "genesis") {
-      return { line: L, seq: line.seq, kind: "malformed", message: `line ${L} is a second genesis line; only line 1 may be one` };
+      return {
+        line: L,
+        seq: line.seq,
+        kind: "malformed",
+        message: `line ${L} is a second genesis line; only line 1 may be one`,
+      };
     }
     if (line.type !== "checkpoint") {
-      return { line: L, seq: line.seq, kind: "malformed", message: `line ${L} has unknown type ${JSON.stringify(line.type)}` };
+      return {
+        line: L,
+        seq: line.seq,
+        kind: "malformed",
+        message: `line ${L} has unknown type ${JSON.stringify(line.type)}`,
+      };
     }
     const cp = parseCheckpoint(line.obj);
-    if (typeof cp === "string") return { line: L, seq: line.seq, kind: "malformed", message: `line ${L}: ${cp}` };
+    if (typeof cp === "string")
+      return { line: L, seq: line.seq, kind: "malformed", message: `line ${L}: ${cp}` };
     const expectedCount = line.seq - this.lastCheckpoint.seq - 1;
     if (cp.count !== expectedCount) {
-      return { line: L, seq: line.seq, kind: "malformed", message: `checkpoint on line ${L} counts ${cp.count} lines, not ${expectedCount}` };
+      return {
+        line: L,
+        seq: line.seq,
+        kind: "malformed",
+        message: `checkpoint on line ${L} counts ${cp.count} lines, not ${expectedCount}`,
+      };
     }
-    const sig = (message: string): VerifyProblem => ({ line: L, seq: line.seq, kind: "bad-signature", message });
+    const sig = (message: string): VerifyProblem => ({
+      line: L,
+      seq: line.seq,
+      kind: "bad-signature",
+      message,
+    });
     if (!this.key) return sig("no public key to check the checkpoint with");
-    if (cp.key_id !== this.result.keyId) return sig(`checkpoint on line ${L} names key ${cp.key_id}, not ${this.result.keyId}`);
+    if (cp.key_id !== this.result.keyId)
+      return sig(`checkpoint on line ${L} names key ${cp.key_id}, not ${this.result.keyId}`);
     const payload = checkpointPayload({ seq: line.seq, time: line.time, prev: line.prev, ...cp });
     if (!verifySignature(this.key, cp.algorithm, payload, cp.signature)) {
       return sig(`the signature of the checkpoint on line ${L} does not verify under key ${cp.key_id}`);

@@ -30,7 +30,11 @@ const schemeFamily: Record<SignatureScheme, "ec" | "ed25519" | "rsa"> = {
 function pssParams(hashOid: string, saltLength: number): Buffer {
   const hash = algorithmIdentifier(hashOid, NULL);
   return encode(
-    seq(explicit(0, hash), explicit(1, algorithmIdentifier(OID.mgf1, hash)), explicit(2, integer(saltLength))),
+    seq(
+      explicit(0, hash),
+      explicit(1, algorithmIdentifier(OID.mgf1, hash)),
+      explicit(2, integer(saltLength)),
+    ),
   );
 }
 

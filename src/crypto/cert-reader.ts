@@ -16,7 +16,12 @@ export interface CertificateParts {
   readonly subjectKeyId: Uint8Array | undefined;
 }
 
-const limits = { maxBytes: 64 * 1024, maxDepth: 32, code: "FR_DER_INVALID", what: "the certificate" } as const;
+const limits = {
+  maxBytes: 64 * 1024,
+  maxDepth: 32,
+  code: "FR_DER_INVALID",
+  what: "the certificate",
+} as const;
 
 export function certificateParts(der: Uint8Array): CertificateParts {
   const r = new DerReader(der, limits);

@@ -1,11 +1,11 @@
 import "reflect-metadata";
-import { X509Certificate as PeculiarCert, SubjectAlternativeNameExtension } from "@peculiar/x509";
+import { X509Certificate as PeculiarCert, type SubjectAlternativeNameExtension } from "@peculiar/x509";
 import { X509Certificate } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import type { KeyAlgorithm, SignatureScheme } from "../keys/types.js";
 import { isFleetError } from "../errors/index.js";
 import { buildCertificate, certificateParts, keyIdentifier, toPem } from "./index.js";
-import { type TestChain, buildTestChain, leafSans, runPeer, tempDir, testKey } from "./test-helpers.js";
+import { type TestChain, buildTestChain, runPeer, tempDir, testKey } from "./test-helpers.js";
 
 const dir = tempDir("fleetroot-x509-");
 afterAll(() => dir.remove());
@@ -67,7 +67,9 @@ describe.each(cases)("chain %s", (name, algorithm, scheme, sigName) => {
     expect(text).toContain("OCSP - URI:http://127.0.0.1:8200/v1/pki/ocsp");
     expect(text).toContain("URI:http://127.0.0.1:8200/v1/pki/crl");
     if (scheme === "rsa-pss-sha256") {
-      expect(text).toMatch(/Hash Algorithm: sha256[\s\S]*Mask Algorithm: mgf1 with sha256[\s\S]*Salt Length: 0x20/);
+      expect(text).toMatch(
+        /Hash Algorithm: sha256[\s\S]*Mask Algorithm: mgf1 with sha256[\s\S]*Salt Length: 0x20/,
+      );
     }
   });
 
@@ -79,7 +81,9 @@ describe.each(cases)("chain %s", (name, algorithm, scheme, sigName) => {
     expect(node.serialNumber.toLowerCase()).toBe("c0ffee");
     expect(peculiar.subject).toBe("CN=drone-7");
     expect(peculiar.issuer).toBe(int.subject);
-    expect(Buffer.from(certificateParts(chain.leaf.der).issuer)).toEqual(Buffer.from(certificateParts(chain.int.der).subject));
+    expect(Buffer.from(certificateParts(chain.leaf.der).issuer)).toEqual(
+      Buffer.from(certificateParts(chain.int.der).subject),
+    );
     expect(Math.abs(peculiar.notAfter.getTime() - new Date(node.validTo).getTime())).toBeLessThan(1000);
     expect(Buffer.from(peculiar.publicKey.rawData)).toEqual(Buffer.from(chain.leaf.key.signer.publicKey));
     const san = peculiar.getExtension("2.5.29.17") as SubjectAlternativeNameExtension | null;
@@ -121,27 +125,47 @@ describe("certificate template checks", () => {
     notAfter: new Date(Date.UTC(2027, 0, 1)),
     publicKey: key.signer.publicKey,
   };
-  const code = async (p: Promise<unknown>) => p.then(() => "none", (e: unknown) => (isFleetError(e) ? e.code : String(e)));
+  const code = async (p: Promise<unknown>) =>
+    p.then(
+      () => "none",
+      (e: unknown) => (isFleetError(e) ? e.code : String(e)),
+    );
 
   it("refuses serials over 20 octets, zero and negative (RFC 5280 4.1.2.2)", async () => {
-    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(21, 1) }, key.signer))).toBe("FR_CERT_TEMPLATE");
-    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(20, 0xff) }, key.signer))).toBe("FR_CERT_TEMPLATE");
+    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(21, 1) }, key.signer))).toBe(
+      "FR_CERT_TEMPLATE",
+    );
+    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(20, 0xff) }, key.signer))).toBe(
+      "FR_CERT_TEMPLATE",
+    );
     expect(await code(buildCertificate({ ...base, serial: 0n }, key.signer))).toBe("FR_CERT_TEMPLATE");
     expect(await code(buildCertificate({ ...base, serial: -5n }, key.signer))).toBe("FR_CERT_TEMPLATE");
-    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(20, 0x7f) }, key.signer))).toBe("none");
+    expect(await code(buildCertificate({ ...base, serial: Buffer.alloc(20, 0x7f) }, key.signer))).toBe(
+      "none",
+    );
   });
 
   it("refuses an empty subject without SAN, a wrong self-signer and reversed validity", async () => {
     expect(await code(buildCertificate({ ...base, subject: [] }, key.signer))).toBe("FR_CERT_TEMPLATE");
     expect(await code(buildCertificate(base, testKey("ecdsa-p256").signer))).toBe("FR_CERT_TEMPLATE");
-    expect(await code(buildCertificate({ ...base, notAfter: base.notBefore }, key.signer))).toBe("FR_CERT_TEMPLATE");
-    expect(await code(buildCertificate({ ...base, san: { ip: ["300.1.1.1"] } }, key.signer))).toBe("FR_CERT_TEMPLATE");
-    expect(await code(buildCertificate(base, { ...key.signer, defaultScheme: "ed25519" }))).toBe("FR_KEY_ALGORITHM");
+    expect(await code(buildCertificate({ ...base, notAfter: base.notBefore }, key.signer))).toBe(
+      "FR_CERT_TEMPLATE",
+    );
+    expect(await code(buildCertificate({ ...base, san: { ip: ["300.1.1.1"] } }, key.signer))).toBe(
+      "FR_CERT_TEMPLATE",
+    );
+    expect(await code(buildCertificate(base, { ...key.signer, defaultScheme: "ed25519" }))).toBe(
+      "FR_KEY_ALGORITHM",
+    );
   });
 
   it("writes UTCTime before 2050 and GeneralizedTime from 2050 (RFC 5280 4.1.2.5)", async () => {
     const der = await buildCertificate(
-      { ...base, notBefore: new Date(Date.UTC(2049, 11, 31, 23, 59, 59)), notAfter: new Date(Date.UTC(2050, 0, 1)) },
+      {
+        ...base,
+        notBefore: new Date(Date.UTC(2049, 11, 31, 23, 59, 59)),
+        notAfter: new Date(Date.UTC(2050, 0, 1)),
+      },
       key.signer,
     );
     const hex = der.toString("hex");

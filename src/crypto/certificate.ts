@@ -131,8 +131,12 @@ export function createIssuanceTemplate(issuer: IssuerProfile, signer: Signer): I
     if (!(notAfter > notBefore)) fail("FR_CERT_TEMPLATE", "notAfter must be later than notBefore");
     const subject = encodeName(tpl.subject);
     const emptySubject = subject.length === 2;
-    const hasSan = !!(tpl.san && (tpl.san.dns?.length || tpl.san.uri?.length || tpl.san.ip?.length || tpl.san.email?.length));
-    if (emptySubject && !hasSan) fail("FR_CERT_TEMPLATE", "a certificate with an empty subject needs subjectAltName (4.1.2.6)");
+    const hasSan = !!(
+      tpl.san &&
+      (tpl.san.dns?.length || tpl.san.uri?.length || tpl.san.ip?.length || tpl.san.email?.length)
+    );
+    if (emptySubject && !hasSan)
+      fail("FR_CERT_TEMPLATE", "a certificate with an empty subject needs subjectAltName (4.1.2.6)");
     const exts: DerNode[] = [profileExtensions(tpl, profileCache)];
     exts.push(subjectKeyIdentifier(tpl.subjectKeyId ?? keyIdentifier(tpl.publicKey, method)));
     // A self-signed certificate's AKI equals its own SKI, which is already the constant part.
@@ -170,11 +174,13 @@ export function createIssuanceTemplate(issuer: IssuerProfile, signer: Signer): I
 
 /** basicConstraints, keyUsage and extKeyUsage, which repeat across a role's certificates: cached. */
 function profileExtensions(tpl: CertificateTemplate, cache: Map<string, Buffer>): Buffer {
-  const usages = tpl.keyUsage ?? (tpl.ca ? ["keyCertSign", "cRLSign", "digitalSignature"] : ["digitalSignature"]);
+  const usages =
+    tpl.keyUsage ?? (tpl.ca ? ["keyCertSign", "cRLSign", "digitalSignature"] : ["digitalSignature"]);
   const key = `${tpl.ca ? `ca:${tpl.ca.pathLen ?? "-"}` : "ee"}|${usages.join(",")}|${(tpl.extKeyUsage ?? []).join(",")}`;
   let hit = cache.get(key);
   if (!hit) {
-    if (tpl.ca && !usages.includes("keyCertSign")) fail("FR_CERT_TEMPLATE", "a CA certificate needs the keyCertSign usage (4.2.1.3)");
+    if (tpl.ca && !usages.includes("keyCertSign"))
+      fail("FR_CERT_TEMPLATE", "a CA certificate needs the keyCertSign usage (4.2.1.3)");
     if (!tpl.ca && usages.some((u) => u === "keyCertSign")) {
       fail("FR_CERT_TEMPLATE", "keyCertSign is only for CA certificates (4.2.1.9)");
     }
@@ -201,13 +207,23 @@ function sameKey(a: Uint8Array, b: Uint8Array): boolean {
  * signer must hold the certificate's own key. For many certificates from one issuer, use
  * `createIssuanceTemplate` once and call `issue` per certificate.
  */
-export async function buildCertificate(tpl: StandaloneCertificateTemplate, issuerSigner: Signer): Promise<Buffer> {
+export async function buildCertificate(
+  tpl: StandaloneCertificateTemplate,
+  issuerSigner: Signer,
+): Promise<Buffer> {
   let issuer: IssuerProfile = tpl.issuer ?? {};
   if (!issuer.certificate && !issuer.nameDer) {
     if (!sameKey(tpl.publicKey, issuerSigner.publicKey)) {
-      fail("FR_CERT_TEMPLATE", "a self-signed certificate must be signed by its own key; give the issuer otherwise");
+      fail(
+        "FR_CERT_TEMPLATE",
+        "a self-signed certificate must be signed by its own key; give the issuer otherwise",
+      );
     }
-    issuer = { ...issuer, nameDer: encodeName(tpl.subject), keyIdentifier: issuer.keyIdentifier ?? tpl.subjectKeyId };
+    issuer = {
+      ...issuer,
+      nameDer: encodeName(tpl.subject),
+      keyIdentifier: issuer.keyIdentifier ?? tpl.subjectKeyId,
+    };
   }
   return createIssuanceTemplate(issuer, issuerSigner).issue(tpl);
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isFleetError } from "../errors/index.js";
 import { type CrlEntry, buildCrl, certificateParts, encodeCrlEntry, fromPem, toPem } from "./index.js";
@@ -10,7 +11,7 @@ const CRL_URL = "http://127.0.0.1:8200/v1/pki/crl";
 const HOUR = 3_600_000;
 let chain: TestChain;
 let goodLeaf: Buffer;
-const f: Record<string, string> = {};
+const f = { root: "", int: "", cas: "", leaf: "", good: "", crl: "" };
 
 beforeAll(async () => {
   chain = await buildTestChain("ecdsa-p256", undefined, "ecdsa-p256", { crl: CRL_URL });
@@ -28,7 +29,11 @@ beforeAll(async () => {
   f.good = dir.write("good.pem", pem(goodLeaf));
 });
 
-function crlFor(issuer: { der: Buffer; key: TestChain["root"]["key"] }, entries: CrlEntry[], extra: object = {}) {
+function crlFor(
+  issuer: { der: Buffer; key: TestChain["root"]["key"] },
+  entries: CrlEntry[],
+  extra: object = {},
+) {
   const parts = certificateParts(issuer.der);
   const now = Date.now();
   return buildCrl(
@@ -51,7 +56,11 @@ describe("CRL", () => {
       chain.int,
       [
         { serial: 0x77n, revokedAt: new Date(Date.now() - 2 * HOUR) },
-        { serial: certificateParts(chain.leaf.der).serial, revokedAt: new Date(Date.now() - HOUR), reason: "keyCompromise" },
+        {
+          serial: certificateParts(chain.leaf.der).serial,
+          revokedAt: new Date(Date.now() - HOUR),
+          reason: "keyCompromise",
+        },
       ],
       { idp: { uris: [CRL_URL], onlyContainsUserCerts: true } },
     );
@@ -64,13 +73,31 @@ describe("CRL", () => {
     expect(check.stdout).toMatch(/Serial Number: 77\n\s+Revocation Date:[^\n]*\n\s+Serial Number: C0FFEE/);
 
     const revoked = runPeer("openssl", [
-      "verify", "-x509_strict", "-crl_check", "-CAfile", f.root, "-untrusted", f.int, "-CRLfile", f.crl, f.leaf,
+      "verify",
+      "-x509_strict",
+      "-crl_check",
+      "-CAfile",
+      f.root,
+      "-untrusted",
+      f.int,
+      "-CRLfile",
+      f.crl,
+      f.leaf,
     ]);
     expect(revoked.status).not.toBe(0);
     expect(revoked.output).toContain("certificate revoked");
 
     const ok = runPeer("openssl", [
-      "verify", "-x509_strict", "-crl_check", "-CAfile", f.root, "-untrusted", f.int, "-CRLfile", f.crl, f.good,
+      "verify",
+      "-x509_strict",
+      "-crl_check",
+      "-CAfile",
+      f.root,
+      "-untrusted",
+      f.int,
+      "-CRLfile",
+      f.crl,
+      f.good,
     ]);
     expect(ok.output).toContain(": OK");
     expect(ok.status).toBe(0);
@@ -78,27 +105,68 @@ describe("CRL", () => {
 
   it("-crl_check_all with a root CRL for the intermediate: revoked leaf fails, other leaf passes", async () => {
     const rootCrl = await crlFor(chain.root, []);
-    const both = dir.write("both.crl.pem", toPem(rootCrl, "X509 CRL") + (await import("node:fs")).readFileSync(f.crl ?? "", "utf8"));
-    const args = (leaf: string) => ["verify", "-x509_strict", "-crl_check_all", "-CAfile", f.root, "-untrusted", f.int, "-CRLfile", both, leaf];
-    const ok = runPeer("openssl", args(f.good ?? ""));
+    const both = dir.write("both.crl.pem", toPem(rootCrl, "X509 CRL") + readFileSync(f.crl, "utf8"));
+    const args = (leaf: string) => [
+      "verify",
+      "-x509_strict",
+      "-crl_check_all",
+      "-CAfile",
+      f.root,
+      "-untrusted",
+      f.int,
+      "-CRLfile",
+      both,
+      leaf,
+    ];
+    const ok = runPeer("openssl", args(f.good));
     expect(ok.output).toContain(": OK");
     expect(ok.status).toBe(0);
-    const revoked = runPeer("openssl", args(f.leaf ?? ""));
+    const revoked = runPeer("openssl", args(f.leaf));
     expect(revoked.status).not.toBe(0);
     expect(revoked.output).toContain("certificate revoked");
   });
 
   it("gnutls certtool verifies the CRL signature", () => {
-    const r = runPeer("certtool", ["--verify-crl", "--load-ca-certificate", f.int ?? "", "--infile", f.crl ?? ""]);
+    const r = runPeer("certtool", ["--verify-crl", "--load-ca-certificate", f.int, "--infile", f.crl]);
     expect(r.output).toContain("Verification output: Verified.");
     expect(r.status).toBe(0);
   });
 
+  it("gnutls certtool refuses the revoked leaf because of the CRL and accepts the other", () => {
+    const chainOf = (leaf: string) =>
+      dir.write(
+        `chain-${leaf.length}-${Math.random()}.pem`,
+        readFileSync(leaf, "utf8") + readFileSync(f.int, "utf8"),
+      );
+    const args = (file: string) => [
+      "--verify",
+      "--verify-profile=medium",
+      "--load-ca-certificate",
+      f.root,
+      "--load-crl",
+      f.crl,
+      "--infile",
+      file,
+    ];
+    const revoked = runPeer("certtool", args(chainOf(f.leaf)));
+    expect(revoked.output).toContain(
+      "Chain verification output: Not verified. The certificate is NOT trusted. The certificate chain is revoked.",
+    );
+    expect(revoked.status).not.toBe(0);
+    const ok = runPeer("certtool", args(chainOf(f.good)));
+    expect(ok.output).toContain("Chain verification output: Verified. The certificate is trusted.");
+    expect(ok.status).toBe(0);
+  });
+
   it("a delta CRL carries a critical deltaCRLIndicator with the base CRL number", async () => {
-    const delta = await crlFor(chain.int, [{ serial: 0x99n, revokedAt: Date.now(), reason: "removeFromCRL" }], {
-      crlNumber: 8,
-      deltaOf: 7,
-    });
+    const delta = await crlFor(
+      chain.int,
+      [{ serial: 0x99n, revokedAt: Date.now(), reason: "removeFromCRL" }],
+      {
+        crlNumber: 8,
+        deltaOf: 7,
+      },
+    );
     const text = runPeer("openssl", ["crl", "-inform", "DER", "-noout", "-text"], delta).stdout;
     expect(text).toMatch(/X509v3 Delta CRL Indicator: critical\s+7/);
     expect(text).toMatch(/X509v3 CRL Number:\s+8/);
@@ -109,13 +177,15 @@ describe("CRL", () => {
     const entry = encodeCrlEntry({ serial: 5n, revokedAt: Date.UTC(2026, 0, 1), reason: "unspecified" });
     // SEQUENCE { INTEGER 5, UTCTime } and nothing else
     expect(entry.toString("hex")).toBe("3012020105170d" + Buffer.from("260101000000Z").toString("hex"));
-    const err = await crlFor(chain.int, [{ serial: 5n, revokedAt: 0, reason: "removeFromCRL" }]).catch((e: unknown) => e);
+    const err = await crlFor(chain.int, [{ serial: 5n, revokedAt: 0, reason: "removeFromCRL" }]).catch(
+      (e: unknown) => e,
+    );
     expect(isFleetError(err) && err.code).toBe("FR_VALIDATION");
   });
 
   it("an empty CRL omits revokedCertificates and still verifies", async () => {
     const crl = await crlFor(chain.int, []);
-    const r = runPeer("openssl", ["crl", "-inform", "DER", "-CAfile", f.cas ?? "", "-noout", "-text"], crl);
+    const r = runPeer("openssl", ["crl", "-inform", "DER", "-CAfile", f.cas, "-noout", "-text"], crl);
     expect(r.output).toContain("verify OK");
     expect(r.stdout).toContain("No Revoked Certificates.");
   });
@@ -127,14 +197,18 @@ describe("CRL", () => {
       const serial = Buffer.alloc(16);
       serial.writeUInt32BE(i + 1, 12);
       serial[0] = 0x40 | (i & 0x3f);
-      entries.push({ serial, revokedAt: base + i * 1000, ...(i % 3 ? { reason: "superseded" as const } : {}) });
+      entries.push({
+        serial,
+        revokedAt: base + i * 1000,
+        ...(i % 3 ? { reason: "superseded" as const } : {}),
+      });
     }
     const t0 = performance.now();
     const crl = await crlFor(chain.int, entries);
     const ms = performance.now() - t0;
     expect(ms).toBeLessThan(1000);
     const file = dir.write("big.crl", crl);
-    const r = runPeer("openssl", ["crl", "-inform", "DER", "-in", file, "-CAfile", f.cas ?? "", "-noout", "-text"]);
+    const r = runPeer("openssl", ["crl", "-inform", "DER", "-in", file, "-CAfile", f.cas, "-noout", "-text"]);
     expect(r.output).toContain("verify OK");
     expect(r.stdout.match(/Serial Number:/g)?.length).toBe(100_000);
     // PEM round trip with the label OpenSSL requires

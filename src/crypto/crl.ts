@@ -50,7 +50,10 @@ export type CrlReason = keyof typeof crlReasons;
 export function reasonCode(reason: CrlReason): number {
   const code = crlReasons[reason] as number | undefined;
   if (code === undefined) {
-    fail("FR_VALIDATION", `unknown revocation reason "${reason}"; use one of ${Object.keys(crlReasons).join(", ")}`);
+    fail(
+      "FR_VALIDATION",
+      `unknown revocation reason "${reason}"; use one of ${Object.keys(crlReasons).join(", ")}`,
+    );
   }
   return code;
 }
@@ -90,7 +93,8 @@ const reasonExtensions = new Map<number, Buffer>();
 /** crlEntryExtensions holding only a reasonCode; one shared encoding per reason. */
 function reasonExtension(reason: CrlReason | undefined, delta: boolean): Buffer | undefined {
   if (reason === undefined || reason === "unspecified") return undefined;
-  if (reason === "removeFromCRL" && !delta) fail("FR_VALIDATION", "removeFromCRL is only allowed in delta CRLs (5.3.1)");
+  if (reason === "removeFromCRL" && !delta)
+    fail("FR_VALIDATION", "removeFromCRL is only allowed in delta CRLs (5.3.1)");
   const code = reasonCode(reason);
   let ext = reasonExtensions.get(code);
   if (!ext) {
@@ -111,7 +115,13 @@ function revokedMs(e: CrlEntry): number {
 }
 
 /** Writes one revokedCertificates entry; returns the offset after it. */
-function writeEntry(buf: Buffer, off: number, serial: Uint8Array, ms: number, ext: Buffer | undefined): number {
+function writeEntry(
+  buf: Buffer,
+  off: number,
+  serial: Uint8Array,
+  ms: number,
+  ext: Buffer | undefined,
+): number {
   const len = entryContentLength(serial, ms, ext);
   buf[off] = Tag.SEQUENCE;
   off = writeLength(buf, off + 1, len);
@@ -144,7 +154,10 @@ function entrySize(e: CrlEntry | Uint8Array, delta: boolean): number {
 }
 
 function crlExtensions(spec: CrlSpec): DerNode {
-  const exts: DerNode[] = [authorityKeyIdentifier(spec.issuerSki), extension(OID.crlNumber, false, crlInteger(spec.crlNumber))];
+  const exts: DerNode[] = [
+    authorityKeyIdentifier(spec.issuerSki),
+    extension(OID.crlNumber, false, crlInteger(spec.crlNumber)),
+  ];
   if (spec.deltaOf !== undefined) exts.push(extension(OID.deltaCrlIndicator, true, crlInteger(spec.deltaOf)));
   if (spec.idp) {
     const parts: DerNode[] = [];
@@ -152,7 +165,10 @@ function crlExtensions(spec: CrlSpec): DerNode {
     if (spec.idp.onlyContainsUserCerts) parts.push(implicitPrimitive(1, Buffer.from([0xff])));
     if (spec.idp.onlyContainsCACerts) parts.push(implicitPrimitive(2, Buffer.from([0xff])));
     if (spec.idp.onlyContainsUserCerts && spec.idp.onlyContainsCACerts) {
-      fail("FR_VALIDATION", "an issuing distribution point cannot be limited to both user and CA certificates");
+      fail(
+        "FR_VALIDATION",
+        "an issuing distribution point cannot be limited to both user and CA certificates",
+      );
     }
     exts.push(extension(OID.issuingDistributionPoint, true, seq(...parts)));
   }
@@ -175,7 +191,8 @@ export async function buildCrl(spec: CrlSpec, signer: Signer): Promise<Buffer> {
   const alg = signatureAlgorithm(signer, spec.scheme);
   const delta = spec.deltaOf !== undefined;
   const thisMs = spec.thisUpdate.getTime();
-  if (!(spec.nextUpdate.getTime() > thisMs)) fail("FR_VALIDATION", "nextUpdate must be later than thisUpdate");
+  if (!(spec.nextUpdate.getTime() > thisMs))
+    fail("FR_VALIDATION", "nextUpdate must be later than thisUpdate");
 
   // version v2, signature, issuer, thisUpdate, nextUpdate (5.1.2.1 to 5.1.2.5)
   const headContent = Buffer.concat([
@@ -216,7 +233,8 @@ export async function buildCrl(spec: CrlSpec, signer: Signer): Promise<Buffer> {
   if (off !== tbsStart + tbsSize) fail("FR_INTERNAL", "CRL size computation mismatch");
 
   const signature = bitString(await signer.sign(out.subarray(tbsStart, off), alg.scheme));
-  if (alg.der.length + signature.length > MAX_SIGNATURE_TAIL) fail("FR_INTERNAL", "signature larger than reserved");
+  if (alg.der.length + signature.length > MAX_SIGNATURE_TAIL)
+    fail("FR_INTERNAL", "signature larger than reserved");
   out.set(alg.der, off);
   off += alg.der.length;
   out.set(signature, off);

@@ -8,7 +8,8 @@ import { runPeer, tempDir } from "./test-helpers.js";
 const dir = tempDir("fleetroot-csr-");
 afterAll(() => dir.remove());
 
-const SAN_EXT = "subjectAltName=DNS:drone-9.fleet.example,URI:spiffe://fleet.example/drone/9,IP:10.9.9.9,IP:fd00::9,email:ops@fleet.example";
+const SAN_EXT =
+  "subjectAltName=DNS:drone-9.fleet.example,URI:spiffe://fleet.example/drone/9,IP:10.9.9.9,IP:fd00::9,email:ops@fleet.example";
 
 /** Makes a key and a CSR with openssl; returns the CSR file content (PEM) and the key file. */
 function opensslCsr(name: string, keyArgs: string[], extra: string[] = []): { pem: string; key: string } {
@@ -17,7 +18,17 @@ function opensslCsr(name: string, keyArgs: string[], extra: string[] = []): { pe
   const gen = runPeer("openssl", ["genpkey", ...keyArgs, "-out", key]);
   expect(gen.status).toBe(0);
   const r = runPeer("openssl", [
-    "req", "-new", "-key", key, "-subj", `/C=DE/O=Fleet/CN=${name}`, "-addext", SAN_EXT, "-out", out, ...extra,
+    "req",
+    "-new",
+    "-key",
+    key,
+    "-subj",
+    `/C=DE/O=Fleet/CN=${name}`,
+    "-addext",
+    SAN_EXT,
+    "-out",
+    out,
+    ...extra,
   ]);
   expect(r.stderr).toBe("");
   return { pem: readFileSync(out, "utf8"), key };
@@ -32,23 +43,35 @@ function codeOf(fn: () => unknown): string {
   }
 }
 
-const rsa = opensslCsr("rsa", ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"], [
-  "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0",
-  "-addext", "keyUsage=critical,digitalSignature,keyCertSign",
-  "-addext", "extendedKeyUsage=clientAuth,1.3.6.1.4.1.99999.7",
-]);
+const rsa = opensslCsr(
+  "rsa",
+  ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+  [
+    "-addext",
+    "basicConstraints=critical,CA:TRUE,pathlen:0",
+    "-addext",
+    "keyUsage=critical,digitalSignature,keyCertSign",
+    "-addext",
+    "extendedKeyUsage=clientAuth,1.3.6.1.4.1.99999.7",
+  ],
+);
 
 describe("CSR from openssl req -new", () => {
   const variants: [string, () => string, Partial<ParsedCsr["key"]>, string][] = [
     ["RSA PKCS#1", () => rsa.pem, { type: "rsa", bits: 2048 }, "rsa-pkcs1"],
+    ["RSA-PSS signature", () => readFileSync(pssCsr(), "utf8"), { type: "rsa", bits: 2048 }, "rsa-pss"],
     [
-      "RSA-PSS signature",
-      () => readFileSync(pssCsr(), "utf8"),
-      { type: "rsa", bits: 2048 },
-      "rsa-pss",
+      "EC P-256",
+      () => opensslCsr("p256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]).pem,
+      { type: "ec", curve: "P-256" },
+      "ecdsa",
     ],
-    ["EC P-256", () => opensslCsr("p256", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]).pem, { type: "ec", curve: "P-256" }, "ecdsa"],
-    ["EC P-384", () => opensslCsr("p384", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], ["-sha384"]).pem, { type: "ec", curve: "P-384" }, "ecdsa"],
+    [
+      "EC P-384",
+      () => opensslCsr("p384", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384"], ["-sha384"]).pem,
+      { type: "ec", curve: "P-384" },
+      "ecdsa",
+    ],
     ["Ed25519", () => opensslCsr("ed25519", ["-algorithm", "ED25519"]).pem, { type: "ed25519" }, "ed25519"],
   ];
 
@@ -56,7 +79,11 @@ describe("CSR from openssl req -new", () => {
     const csr = parseCsr(make());
     expect(csr.key).toMatchObject(key);
     expect(csr.signatureAlgorithm.family).toBe(family);
-    expect(csr.subject.attributes.map((a) => `${a.type}=${a.value}`)).toEqual(["C=DE", "O=Fleet", expect.stringMatching(/^CN=/)]);
+    expect(csr.subject.attributes.map((a) => `${a.type}=${a.value}`)).toEqual([
+      "C=DE",
+      "O=Fleet",
+      expect.stringMatching(/^CN=/),
+    ]);
     expect(csr.san).toEqual({
       dns: ["drone-9.fleet.example"],
       uri: ["spiffe://fleet.example/drone/9"],
@@ -112,7 +139,10 @@ describe("malformed CSR input gives a FleetError, never a stack trace", () => {
     ["trailing bytes", Buffer.concat([der, Buffer.from([0, 0])])],
     ["indefinite length", Buffer.from([0x30, 0x80, 0x30, 0x00, 0x00, 0x00])],
     ["wrong PEM label", toPem(der, "CERTIFICATE")],
-    ["PEM with broken base64", "-----BEGIN CERTIFICATE REQUEST-----\n%%%%\n-----END CERTIFICATE REQUEST-----\n"],
+    [
+      "PEM with broken base64",
+      "-----BEGIN CERTIFICATE REQUEST-----\n%%%%\n-----END CERTIFICATE REQUEST-----\n",
+    ],
     ["mismatched PEM end", "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END X509 CRL-----\n"],
     ["huge CSR", Buffer.concat([Buffer.from([0x30, 0x83, 0x10, 0x00, 0x00]), Buffer.alloc(0x100000, 0x41)])],
     ["empty", Buffer.alloc(0)],
@@ -133,8 +163,21 @@ function nest(depth: number): string {
 function pssCsr(): string {
   const out = join(dir.path, "pss.csr");
   const r = runPeer("openssl", [
-    "req", "-new", "-key", rsa.key, "-subj", "/C=DE/O=Fleet/CN=pss", "-addext", SAN_EXT, "-sha256",
-    "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32", "-out", out,
+    "req",
+    "-new",
+    "-key",
+    rsa.key,
+    "-subj",
+    "/C=DE/O=Fleet/CN=pss",
+    "-addext",
+    SAN_EXT,
+    "-sha256",
+    "-sigopt",
+    "rsa_padding_mode:pss",
+    "-sigopt",
+    "rsa_pss_saltlen:32",
+    "-out",
+    out,
   ]);
   expect(r.status).toBe(0);
   return out;

@@ -8,7 +8,13 @@
 import { type KeyObject, constants, createPublicKey, verify } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CertificationRequest } from "@peculiar/asn1-csr";
-import { BasicConstraints, ExtendedKeyUsage, Extensions, Name, SubjectAlternativeName } from "@peculiar/asn1-x509";
+import {
+  BasicConstraints,
+  ExtendedKeyUsage,
+  Extensions,
+  type Name,
+  SubjectAlternativeName,
+} from "@peculiar/asn1-x509";
 import { FleetError, fail, isFleetError } from "../errors/index.js";
 import { DerReader } from "./der-reader.js";
 import { type KeyUsage, keyUsageBits } from "./extensions.js";
@@ -52,7 +58,12 @@ export interface ParsedCsr {
   readonly publicKey: Buffer;
   readonly key: CsrKey;
   /** Requested subject alternative names. */
-  readonly san: { readonly dns: string[]; readonly uri: string[]; readonly ip: string[]; readonly email: string[] };
+  readonly san: {
+    readonly dns: string[];
+    readonly uri: string[];
+    readonly ip: string[];
+    readonly email: string[];
+  };
   /** Requested basicConstraints, keyUsage and extKeyUsage (undefined when not requested). */
   readonly requested: {
     readonly ca?: { readonly pathLen?: number };
@@ -60,7 +71,11 @@ export interface ParsedCsr {
     readonly extKeyUsage?: readonly string[];
   };
   /** Every requested extension, raw. */
-  readonly extensions: readonly { readonly oid: string; readonly critical: boolean; readonly value: Buffer }[];
+  readonly extensions: readonly {
+    readonly oid: string;
+    readonly critical: boolean;
+    readonly value: Buffer;
+  }[];
 }
 
 export interface CsrLimits {
@@ -73,7 +88,8 @@ const CSR_LABELS: readonly PemLabel[] = ["CERTIFICATE REQUEST", "NEW CERTIFICATE
 /** Parses a CSR from DER or PEM. Does not verify its signature: call `verifyCsrSignature`. */
 export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): ParsedCsr {
   const maxBytes = limits.maxBytes ?? 64 * 1024;
-  if (input.length > maxBytes * 2) fail("FR_CSR_INVALID", `the CSR is larger than the ${maxBytes}-byte limit`);
+  if (input.length > maxBytes * 2)
+    fail("FR_CSR_INVALID", `the CSR is larger than the ${maxBytes}-byte limit`);
   let der: Buffer;
   try {
     der = derFrom(input, CSR_LABELS);
@@ -100,7 +116,9 @@ export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): Pa
   try {
     csr = AsnConvert.parse(der, CertificationRequest);
   } catch (e) {
-    throw new FleetError("FR_CSR_INVALID", `the CSR does not follow RFC 2986: ${(e as Error).message}`, { cause: e });
+    throw new FleetError("FR_CSR_INVALID", `the CSR does not follow RFC 2986: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   const publicKey = Buffer.from(r.raw(spkiEl as NonNullable<typeof spkiEl>));
   const extensions = requestedExtensions(csr);
@@ -109,7 +127,10 @@ export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): Pa
     info: Buffer.from(r.raw(info)),
     signature: Buffer.from(csr.signature),
     signatureAlgorithm: signatureAlgorithmOf(csr),
-    subject: { der: Buffer.from(r.raw(subjectEl as NonNullable<typeof subjectEl>)), attributes: subjectAttributes(csr) },
+    subject: {
+      der: Buffer.from(r.raw(subjectEl as NonNullable<typeof subjectEl>)),
+      attributes: subjectAttributes(csr),
+    },
     publicKey,
     key: describeKey(publicKey),
     san: sanOf(extensions),
@@ -121,7 +142,9 @@ export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): Pa
 function subjectAttributes(csr: CertificationRequest): CsrAttributeValue[] {
   const name: Name = csr.certificationRequestInfo.subject;
   const out: CsrAttributeValue[] = [];
-  for (const rdn of name) for (const atv of rdn) out.push({ oid: atv.type, type: attributeName(atv.type), value: atv.value.toString() });
+  for (const rdn of name)
+    for (const atv of rdn)
+      out.push({ oid: atv.type, type: attributeName(atv.type), value: atv.value.toString() });
   return out;
 }
 
@@ -129,11 +152,17 @@ function keyObject(spki: Uint8Array): KeyObject {
   try {
     return createPublicKey({ key: Buffer.from(spki), format: "der", type: "spki" });
   } catch (e) {
-    throw new FleetError("FR_CSR_ALGORITHM", "the CSR's public key is malformed or of an unsupported type", { cause: e });
+    throw new FleetError("FR_CSR_ALGORITHM", "the CSR's public key is malformed or of an unsupported type", {
+      cause: e,
+    });
   }
 }
 
-const curves: Record<string, CsrKey["curve"]> = { prime256v1: "P-256", secp384r1: "P-384", secp521r1: "P-521" };
+const curves: Record<string, CsrKey["curve"]> = {
+  prime256v1: "P-256",
+  secp384r1: "P-384",
+  secp521r1: "P-521",
+};
 
 function describeKey(spki: Buffer): CsrKey {
   const k = keyObject(spki);
@@ -144,14 +173,21 @@ function describeKey(spki: Buffer): CsrKey {
       return { type: k.asymmetricKeyType, bits: d.modulusLength ?? 0 };
     case "ec": {
       const curve = curves[d.namedCurve ?? ""];
-      if (!curve) fail("FR_CSR_ALGORITHM", `the EC curve ${d.namedCurve ?? "(explicit parameters)"} is not supported; use P-256, P-384 or P-521`);
+      if (!curve)
+        fail(
+          "FR_CSR_ALGORITHM",
+          `the EC curve ${d.namedCurve ?? "(explicit parameters)"} is not supported; use P-256, P-384 or P-521`,
+        );
       return { type: "ec", curve };
     }
     case "ed25519":
     case "ed448":
       return { type: k.asymmetricKeyType };
     default:
-      return fail("FR_CSR_ALGORITHM", `${k.asymmetricKeyType ?? "this"} keys are not supported; use RSA, EC or Ed25519`);
+      return fail(
+        "FR_CSR_ALGORITHM",
+        `${k.asymmetricKeyType ?? "this"} keys are not supported; use RSA, EC or Ed25519`,
+      );
   }
 }
 
@@ -177,7 +213,10 @@ function signatureAlgorithmOf(csr: CertificationRequest): CsrSignatureAlgorithm 
   const simple = simpleAlgorithms[id];
   if (simple) return simple;
   if (id !== OID.rsassaPss) {
-    fail("FR_CSR_ALGORITHM", `signature algorithm ${id} is not supported (SHA-1 and unknown algorithms are refused)`);
+    fail(
+      "FR_CSR_ALGORITHM",
+      `signature algorithm ${id} is not supported (SHA-1 and unknown algorithms are refused)`,
+    );
   }
   const params = csr.signatureAlgorithm.parameters;
   if (!params) fail("FR_CSR_ALGORITHM", "RSASSA-PSS without parameters (SHA-1 defaults) is not supported");
@@ -189,7 +228,12 @@ function signatureAlgorithmOf(csr: CertificationRequest): CsrSignatureAlgorithm 
  * signature hash because node:crypto uses one digest for both; the trailer field must be 1.
  */
 function pssParams(der: Uint8Array): { hash: "sha256" | "sha384" | "sha512"; saltLength: number } {
-  const r = new DerReader(der, { maxBytes: 256, maxDepth: 6, code: "FR_CSR_INVALID", what: "the RSASSA-PSS parameters" });
+  const r = new DerReader(der, {
+    maxBytes: 256,
+    maxDepth: 6,
+    code: "FR_CSR_INVALID",
+    what: "the RSASSA-PSS parameters",
+  });
   const fields = new Map(r.children(r.expect(r.root(), 0x30, "RSASSA-PSS-params")).map((f) => [f.tag, f]));
   const algOf = (el: ReturnType<typeof r.at> | undefined, what: string) => {
     const [idEl, paramsEl] = r.children(r.expect(el, 0x30, what));
@@ -199,7 +243,8 @@ function pssParams(der: Uint8Array): { hash: "sha256" | "sha384" | "sha512"; sal
   const mgfEl = fields.get(0xa1);
   if (!hashEl || !mgfEl) fail("FR_CSR_ALGORITHM", "RSASSA-PSS with the SHA-1 defaults is not supported");
   const hashId = algOf(r.children(hashEl)[0], "hashAlgorithm").id;
-  const hash = hashNames[hashId] ?? fail("FR_CSR_ALGORITHM", `RSASSA-PSS with hash ${hashId} is not supported`);
+  const hash =
+    hashNames[hashId] ?? fail("FR_CSR_ALGORITHM", `RSASSA-PSS with hash ${hashId} is not supported`);
   const mgf = algOf(r.children(mgfEl)[0], "maskGenAlgorithm");
   if (mgf.id !== OID.mgf1 || algOf(mgf.params, "MGF1 hash").id !== hashId) {
     fail("FR_CSR_ALGORITHM", "RSASSA-PSS must use MGF1 with the same hash as the signature");
@@ -223,10 +268,13 @@ function requestedExtensions(csr: CertificationRequest): ParsedCsr["extensions"]
       try {
         exts = AsnConvert.parse(value, Extensions);
       } catch (e) {
-        throw new FleetError("FR_CSR_INVALID", "the CSR's extensionRequest attribute is malformed", { cause: e });
+        throw new FleetError("FR_CSR_INVALID", "the CSR's extensionRequest attribute is malformed", {
+          cause: e,
+        });
       }
       for (const e of exts) {
-        if (out.some((o) => o.oid === e.extnID)) fail("FR_CSR_INVALID", `extension ${e.extnID} is requested twice`);
+        if (out.some((o) => o.oid === e.extnID))
+          fail("FR_CSR_INVALID", `extension ${e.extnID} is requested twice`);
         out.push({ oid: e.extnID, critical: e.critical, value: Buffer.from(e.extnValue.buffer) });
       }
     }
@@ -251,7 +299,11 @@ function sanOf(exts: ParsedCsr["extensions"]): ParsedCsr["san"] {
     else if (gn.uniformResourceIdentifier !== undefined) san.uri.push(gn.uniformResourceIdentifier);
     else if (gn.rfc822Name !== undefined) san.email.push(gn.rfc822Name);
     else if (gn.iPAddress !== undefined) san.ip.push(normalizeIp(gn.iPAddress));
-    else fail("FR_CSR_INVALID", "the CSR asks for an alternative name type that is not supported (only DNS, URI, IP, email)");
+    else
+      fail(
+        "FR_CSR_INVALID",
+        "the CSR asks for an alternative name type that is not supported (only DNS, URI, IP, email)",
+      );
   }
   return san;
 }
@@ -276,7 +328,12 @@ function requestedProfile(exts: ParsedCsr["extensions"]): ParsedCsr["requested"]
 }
 
 function keyUsageOf(value: Buffer): KeyUsage[] {
-  const r = new DerReader(value, { maxBytes: 16, maxDepth: 1, code: "FR_CSR_INVALID", what: "the requested keyUsage" });
+  const r = new DerReader(value, {
+    maxBytes: 16,
+    maxDepth: 1,
+    code: "FR_CSR_INVALID",
+    what: "the requested keyUsage",
+  });
   const bits = r.content(r.expect(r.root(), 0x03, "KeyUsage BIT STRING"));
   const out: KeyUsage[] = [];
   for (const [name, bit] of Object.entries(keyUsageBits) as [KeyUsage, number][]) {
@@ -301,12 +358,21 @@ export function verifyCsrSignature(csr: ParsedCsr): void {
   let ok: boolean;
   try {
     if (alg.family === "rsa-pss") {
-      ok = verify(alg.hash, csr.info, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: alg.saltLength }, csr.signature);
+      ok = verify(
+        alg.hash,
+        csr.info,
+        { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: alg.saltLength },
+        csr.signature,
+      );
     } else {
       ok = verify(alg.hash, csr.info, key, csr.signature);
     }
   } catch (e) {
     throw new FleetError("FR_CSR_SIGNATURE", "the signature value is malformed", { cause: e });
   }
-  if (!ok) fail("FR_CSR_SIGNATURE", "the CSR was not signed by the key it carries; make a new CSR with the matching private key");
+  if (!ok)
+    fail(
+      "FR_CSR_SIGNATURE",
+      "the CSR was not signed by the key it carries; make a new CSR with the matching private key",
+    );
 }

@@ -33,7 +33,10 @@ export class DerReader {
 
   constructor(buf: Uint8Array, limits: ReaderLimits) {
     if (buf.length > limits.maxBytes) {
-      throw new FleetError(limits.code, `${limits.what} is ${buf.length} bytes; the limit is ${limits.maxBytes}`);
+      throw new FleetError(
+        limits.code,
+        `${limits.what} is ${buf.length} bytes; the limit is ${limits.maxBytes}`,
+      );
     }
     this.buf = buf;
     this.limits = limits;
@@ -79,7 +82,7 @@ export class DerReader {
   children(el: DerElement): DerElement[] {
     if (!(el.tag & 0x20)) this.fail("expected a constructed value", el.start);
     const out: DerElement[] = [];
-    for (let off = el.contentStart; off < el.end; ) {
+    for (let off = el.contentStart; off < el.end;) {
       const c = this.at(off, el.end);
       out.push(c);
       off = c.end;
@@ -90,7 +93,8 @@ export class DerReader {
   /** Fails unless `el` has the given tag. */
   expect(el: DerElement | undefined, tag: number, what: string): DerElement {
     if (!el) this.fail(`missing ${what}`);
-    if (el.tag !== tag) this.fail(`${what} has tag 0x${el.tag.toString(16)}, expected 0x${tag.toString(16)}`, el.start);
+    if (el.tag !== tag)
+      this.fail(`${what} has tag 0x${el.tag.toString(16)}, expected 0x${tag.toString(16)}`, el.start);
     return el;
   }
 
@@ -127,7 +131,8 @@ export class DerReader {
 
   /** Walks the whole tree under `el` and fails if it nests deeper than the limit. */
   checkDepth(el: DerElement, depth = 0): void {
-    if (depth > this.limits.maxDepth) this.fail(`nesting deeper than ${this.limits.maxDepth} levels`, el.start);
+    if (depth > this.limits.maxDepth)
+      this.fail(`nesting deeper than ${this.limits.maxDepth} levels`, el.start);
     if (el.tag & 0x20) for (const c of this.children(el)) this.checkDepth(c, depth + 1);
   }
 }

@@ -73,7 +73,9 @@ describe("DER writer", () => {
     expect(hex(der)).toBe("3012" + "020101" + "a3053003" + "0c0161" + "3106020101020102");
     // Round trip through openssl asn1parse to check every length is right.
     const parsed = runPeer("openssl", ["asn1parse", "-inform", "DER"], der).stdout;
-    expect(parsed).toMatch(/cons: SEQUENCE[\s\S]*INTEGER\s+:01[\s\S]*cont \[ 3 \][\s\S]*UTF8STRING\s+:a[\s\S]*SET[\s\S]*INTEGER\s+:01[\s\S]*INTEGER\s+:02/);
+    expect(parsed).toMatch(
+      /cons: SEQUENCE[\s\S]*INTEGER\s+:01[\s\S]*cont \[ 3 \][\s\S]*UTF8STRING\s+:a[\s\S]*SET[\s\S]*INTEGER\s+:01[\s\S]*INTEGER\s+:02/,
+    );
   });
 
   it("writes named bit lists without trailing zero bits (X.690 11.2.2)", () => {

@@ -89,10 +89,12 @@ export function setOf(children: readonly DerNode[]): DerTree {
 }
 
 /** [n] EXPLICIT: a constructed context tag around one value. */
-export const explicit = (n: number, child: DerNode): DerTree => constructed(0xa0 | checkTagNumber(n), [child]);
+export const explicit = (n: number, child: DerNode): DerTree =>
+  constructed(0xa0 | checkTagNumber(n), [child]);
 
 /** [n] IMPLICIT over a primitive: the contents with a context tag (e.g. GeneralName dNSName [2]). */
-export const implicitPrimitive = (n: number, content: Uint8Array): Buffer => tlv(0x80 | checkTagNumber(n), content);
+export const implicitPrimitive = (n: number, content: Uint8Array): Buffer =>
+  tlv(0x80 | checkTagNumber(n), content);
 
 /** [n] IMPLICIT over a constructed type (SEQUENCE OF etc.): the children under a constructed context tag. */
 export const implicitConstructed = (n: number, children: readonly DerNode[]): DerTree =>

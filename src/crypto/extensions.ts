@@ -39,7 +39,8 @@ export const rawExtension = (e: RawExtension): Buffer => extension(e.oid, e.crit
 export function basicConstraints(ca: { pathLen?: number } | undefined): Buffer {
   if (!ca) return extension(OID.basicConstraints, true, seq());
   if (ca.pathLen === undefined) return extension(OID.basicConstraints, true, seq(boolean(true)));
-  if (!Number.isInteger(ca.pathLen) || ca.pathLen < 0) fail("FR_CERT_TEMPLATE", "pathLen must be a non-negative integer");
+  if (!Number.isInteger(ca.pathLen) || ca.pathLen < 0)
+    fail("FR_CERT_TEMPLATE", "pathLen must be a non-negative integer");
   return extension(OID.basicConstraints, true, seq(boolean(true), integer(ca.pathLen)));
 }
 
@@ -88,7 +89,10 @@ export function ekuOid(purpose: string): string {
   const known = EKU[purpose];
   if (known) return known;
   if (/^\d+(\.\d+)+$/.test(purpose)) return purpose;
-  return fail("FR_CERT_TEMPLATE", `unknown extended key usage "${purpose}"; use ${Object.keys(EKU).join(", ")} or an OID`);
+  return fail(
+    "FR_CERT_TEMPLATE",
+    `unknown extended key usage "${purpose}"; use ${Object.keys(EKU).join(", ")} or an OID`,
+  );
 }
 
 /** extKeyUsage (4.2.1.12), non-critical. */
@@ -147,7 +151,8 @@ export interface NameConstraints {
 
 function subtrees(t: NameSubtrees): DerNode[] {
   const uriHost = (h: string) => {
-    if (!/^\.?[A-Za-z0-9_.-]+$/.test(h)) fail("FR_CERT_TEMPLATE", `"${h}" is not a host or .domain URI constraint`);
+    if (!/^\.?[A-Za-z0-9_.-]+$/.test(h))
+      fail("FR_CERT_TEMPLATE", `"${h}" is not a host or .domain URI constraint`);
     return ia5String(h, 0x86);
   };
   const email = (e: string) => (e.includes("@") ? emailName(e) : ia5String(e, 0x81));
@@ -168,7 +173,8 @@ export function nameConstraints(nc: NameConstraints): Buffer {
   const excluded = nc.excluded ? subtrees(nc.excluded) : [];
   if (permitted.length) parts.push(implicitConstructed(0, permitted));
   if (excluded.length) parts.push(implicitConstructed(1, excluded));
-  if (parts.length === 0) fail("FR_CERT_TEMPLATE", "nameConstraints needs permitted or excluded subtrees (4.2.1.10)");
+  if (parts.length === 0)
+    fail("FR_CERT_TEMPLATE", "nameConstraints needs permitted or excluded subtrees (4.2.1.10)");
   return extension(OID.nameConstraints, true, seq(...parts));
 }
 

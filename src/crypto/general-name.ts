@@ -16,7 +16,8 @@ export interface SanSpec {
   readonly email?: readonly string[];
 }
 
-const DNS_NAME = /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const DNS_NAME =
+  /^(\*\.)?([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 export function dnsName(name: string): Buffer {
   if (name.length > 253 || !DNS_NAME.test(name)) {
@@ -27,12 +28,14 @@ export function dnsName(name: string): Buffer {
 
 export function uriName(uri: string): Buffer {
   // RFC 5280 4.2.1.6: the URI MUST include a scheme and a scheme-specific part; no relative references.
-  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/.test(uri)) fail("FR_CERT_TEMPLATE", `"${uri}" is not an absolute URI`);
+  if (!/^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$/.test(uri))
+    fail("FR_CERT_TEMPLATE", `"${uri}" is not an absolute URI`);
   return ia5String(uri, 0x86);
 }
 
 export function emailName(email: string): Buffer {
-  if (!/^[^\s@]+@[^\s@]+$/.test(email)) fail("FR_CERT_TEMPLATE", `"${email}" is not an email address (mailbox)`);
+  if (!/^[^\s@]+@[^\s@]+$/.test(email))
+    fail("FR_CERT_TEMPLATE", `"${email}" is not an email address (mailbox)`);
   return ia5String(email, 0x81);
 }
 
@@ -50,7 +53,9 @@ function ipv6Bytes(text: string): Buffer {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4?.[1]) {
     const b = v4[1].split(".").map(Number);
-    s = s.slice(0, -v4[1].length) + `${(((b[0] ?? 0) << 8) | (b[1] ?? 0)).toString(16)}:${(((b[2] ?? 0) << 8) | (b[3] ?? 0)).toString(16)}`;
+    s =
+      s.slice(0, -v4[1].length) +
+      `${(((b[0] ?? 0) << 8) | (b[1] ?? 0)).toString(16)}:${(((b[2] ?? 0) << 8) | (b[3] ?? 0)).toString(16)}`;
   }
   const [head = "", tail] = s.split("::");
   const h = head ? head.split(":") : [];
@@ -70,7 +75,8 @@ export function ipConstraint(cidr: string): Buffer {
   const bytes = ipBytes(addr);
   const bits = bytes.length * 8;
   const prefix = prefixText === undefined ? bits : Number(prefixText);
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) fail("FR_CERT_TEMPLATE", `"${cidr}" has a bad prefix length`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits)
+    fail("FR_CERT_TEMPLATE", `"${cidr}" has a bad prefix length`);
   const mask = Buffer.alloc(bytes.length);
   for (let i = 0; i < prefix; i++) mask[i >> 3] = (mask[i >> 3] as number) | (0x80 >> (i & 7));
   for (let i = 0; i < bytes.length; i++) bytes[i] = (bytes[i] as number) & (mask[i] as number);
@@ -92,11 +98,12 @@ export function ipText(bytes: Uint8Array): string {
   if (bytes.length === 4) return Array.from(bytes).join(".");
   if (bytes.length === 16) {
     const groups: string[] = [];
-    for (let i = 0; i < 16; i += 2) groups.push((((bytes[i] as number) << 8) | (bytes[i + 1] as number)).toString(16));
+    for (let i = 0; i < 16; i += 2)
+      groups.push((((bytes[i] as number) << 8) | (bytes[i + 1] as number)).toString(16));
     // Compress the longest run of zero groups (RFC 5952 4.2).
     let best = -1;
     let bestLen = 1;
-    for (let i = 0; i < 8; ) {
+    for (let i = 0; i < 8;) {
       if (groups[i] !== "0") {
         i++;
         continue;

@@ -8,7 +8,12 @@ import { DerReader } from "./der-reader.js";
 
 export type KeyIdMethod = "sha1" | "rfc7093";
 
-const spkiLimits = { maxBytes: 16 * 1024, maxDepth: 8, code: "FR_DER_INVALID", what: "the public key" } as const;
+const spkiLimits = {
+  maxBytes: 16 * 1024,
+  maxDepth: 8,
+  code: "FR_DER_INVALID",
+  what: "the public key",
+} as const;
 
 /** The subjectPublicKey bits of a SubjectPublicKeyInfo. */
 export function subjectPublicKeyBits(spki: Uint8Array): Uint8Array {

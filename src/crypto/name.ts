@@ -36,6 +36,17 @@ const attributes: Record<string, { oid: string; kind: StringKind }> = {
   emailAddress: { oid: "1.2.840.113549.1.9.1", kind: "ia5" },
 };
 
+/** Upper bounds from RFC 5280 Appendix A (ub-common-name etc.). */
+const upperBounds: Record<string, number> = {
+  CN: 64,
+  O: 64,
+  OU: 64,
+  L: 128,
+  ST: 128,
+  title: 64,
+  serialNumber: 64,
+};
+
 const byOid = new Map(Object.entries(attributes).map(([name, a]) => [a.oid, name]));
 
 /** Short name for an attribute OID, or the OID itself when unknown. */
@@ -53,13 +64,24 @@ export function encodeName(spec: NameSpec): Buffer {
   const rdns = spec.map((a) => {
     const known = attributes[a.type];
     const type = known?.oid ?? (/^\d+(\.\d+)+$/.test(a.type) ? a.type : undefined);
-    if (!type) fail("FR_CERT_TEMPLATE", `unknown name attribute "${a.type}"; use a short name or a dotted OID`);
-    if (a.value.length === 0 || a.value.length > 64 * 4) {
-      fail("FR_CERT_TEMPLATE", `name attribute ${a.type} must be 1 to 256 characters`);
+    if (!type)
+      fail("FR_CERT_TEMPLATE", `unknown name attribute "${a.type}"; use a short name or a dotted OID`);
+    const max = upperBounds[a.type] ?? 256;
+    if (a.value.length === 0 || a.value.length > max) {
+      fail(
+        "FR_CERT_TEMPLATE",
+        `name attribute ${a.type} must be 1 to ${max} characters (RFC 5280 Appendix A)`,
+      );
     }
-    if (a.type === "C" && !/^[A-Z]{2}$/.test(a.value)) fail("FR_CERT_TEMPLATE", `country "${a.value}" is not a two-letter code`);
+    if (a.type === "C" && !/^[A-Z]{2}$/.test(a.value))
+      fail("FR_CERT_TEMPLATE", `country "${a.value}" is not a two-letter code`);
     const kind = known?.kind ?? "utf8";
-    const value = kind === "printable" ? printableString(a.value) : kind === "ia5" ? ia5String(a.value) : utf8String(a.value);
+    const value =
+      kind === "printable"
+        ? printableString(a.value)
+        : kind === "ia5"
+          ? ia5String(a.value)
+          : utf8String(a.value);
     return setOf([seq(oid(type), value)]);
   });
   return encode(constructed(0x30, rdns));

@@ -21,7 +21,7 @@ afterAll(() => dir.remove());
 
 const HOUR = 3_600_000;
 let chain: TestChain;
-const f: Record<string, string> = {};
+const f = { int: "", cas: "", leaf: "", req: "" };
 let request: OcspRequest;
 
 beforeAll(async () => {
@@ -36,14 +36,19 @@ beforeAll(async () => {
   request = parseOcspRequest(readFileSync(f.req));
 });
 
-async function respond(status: OcspCertStatus, opts: { signer?: TestKey; certs?: Uint8Array[]; nonce?: Uint8Array } = {}) {
+async function respond(
+  status: OcspCertStatus,
+  opts: { signer?: TestKey; certs?: Uint8Array[]; nonce?: Uint8Array } = {},
+) {
   const now = Date.now();
   const id = request.certIds[0];
   if (!id) throw new Error("request has no CertID");
   const der = await buildOcspResponse(
     {
       producedAt: new Date(now),
-      responses: [{ certId: id, status, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + HOUR) }],
+      responses: [
+        { certId: id, status, thisUpdate: new Date(now - 60_000), nextUpdate: new Date(now + HOUR) },
+      ],
       nonce: opts.nonce ?? request.nonce,
       ...(opts.certs ? { certs: opts.certs } : {}),
     },
@@ -54,7 +59,19 @@ async function respond(status: OcspCertStatus, opts: { signer?: TestKey; certs?:
 
 /** Status as openssl reads it for the leaf (a fresh request without nonce, so only status is checked). */
 function statusOf(resp: string, extra: string[] = []) {
-  return runPeer("openssl", ["ocsp", "-respin", resp, "-issuer", f.int ?? "", "-cert", f.leaf ?? "", "-no_nonce", "-CAfile", f.cas ?? "", ...extra]);
+  return runPeer("openssl", [
+    "ocsp",
+    "-respin",
+    resp,
+    "-issuer",
+    f.int,
+    "-cert",
+    f.leaf,
+    "-no_nonce",
+    "-CAfile",
+    f.cas,
+    ...extra,
+  ]);
 }
 
 describe("OCSP", () => {
@@ -73,7 +90,21 @@ describe("OCSP", () => {
   it("parses SHA-256 CertIDs and several certificates in one request", () => {
     const file = join(dir.path, "req256.der");
     const good = dir.write("root.pem", toPem(chain.root.der, "CERTIFICATE"));
-    expect(runPeer("openssl", ["ocsp", "-sha256", "-issuer", f.int ?? "", "-cert", f.leaf ?? "", "-cert", good, "-no_nonce", "-reqout", file]).status).toBe(0);
+    expect(
+      runPeer("openssl", [
+        "ocsp",
+        "-sha256",
+        "-issuer",
+        f.int,
+        "-cert",
+        f.leaf,
+        "-cert",
+        good,
+        "-no_nonce",
+        "-reqout",
+        file,
+      ]).status,
+    ).toBe(0);
     const req = parseOcspRequest(readFileSync(file));
     expect(req.certIds.map((c) => [c.hashAlgorithm, c.serialHex])).toEqual([
       ["sha256", "c0ffee"],
@@ -89,22 +120,50 @@ describe("OCSP", () => {
     expect(r.stdout).toMatch(/leaf\.pem: good\n\s+This Update:/);
     expect(r.status).toBe(0);
     // With the original request, openssl checks that the response echoes its nonce.
-    const withNonce = runPeer("openssl", ["ocsp", "-respin", resp, "-reqin", f.req ?? "", "-issuer", f.int ?? "", "-CAfile", f.cas ?? "", "-resp_text"]);
+    const withNonce = runPeer("openssl", [
+      "ocsp",
+      "-respin",
+      resp,
+      "-reqin",
+      f.req,
+      "-issuer",
+      f.int,
+      "-CAfile",
+      f.cas,
+      "-resp_text",
+    ]);
     expect(withNonce.output).toContain("Response verify OK");
     expect(withNonce.output).not.toContain("Nonce Verify error");
-    expect(withNonce.stdout).toContain(`OCSP Nonce: \n            ${Buffer.from(request.nonce ?? []).toString("hex").toUpperCase()}`);
+    expect(withNonce.stdout).toContain(
+      `OCSP Nonce: \n            ${Buffer.from(request.nonce ?? [])
+        .toString("hex")
+        .toUpperCase()}`,
+    );
   });
 
   it("a response with a different nonce is caught by openssl (the echo check is real)", async () => {
     const resp = await respond("good", { nonce: Buffer.from("0410" + "ab".repeat(16), "hex") });
-    const r = runPeer("openssl", ["ocsp", "-respin", resp, "-reqin", f.req ?? "", "-issuer", f.int ?? "", "-CAfile", f.cas ?? ""]);
+    const r = runPeer("openssl", [
+      "ocsp",
+      "-respin",
+      resp,
+      "-reqin",
+      f.req,
+      "-issuer",
+      f.int,
+      "-CAfile",
+      f.cas,
+    ]);
     expect(r.output).toContain("Nonce Verify error");
   });
 
   it("answers revoked with time and reason", async () => {
     const revokedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 2 * HOUR);
-    const resp = await respond({ revoked: { time: revokedAt, reason: "keyCompromise" } }, { certs: [chain.int.der] });
-    const r = statusOf(resp, ["-VAfile", f.int ?? ""]);
+    const resp = await respond(
+      { revoked: { time: revokedAt, reason: "keyCompromise" } },
+      { certs: [chain.int.der] },
+    );
+    const r = statusOf(resp, ["-VAfile", f.int]);
     expect(r.output).toContain("Response verify OK");
     expect(r.stdout).toContain("leaf.pem: revoked");
     expect(r.stdout).toContain("Reason: keyCompromise");
@@ -156,7 +215,7 @@ describe("OCSP", () => {
   });
 
   it("refuses malformed requests with FR_OCSP_REQUEST_INVALID", () => {
-    const valid = readFileSync(f.req ?? "");
+    const valid = readFileSync(f.req);
     const cases = [
       Buffer.from("garbage"),
       valid.subarray(0, valid.length - 5),

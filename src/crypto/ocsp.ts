@@ -127,7 +127,8 @@ function readCertId(r: DerReader, el: DerElement | undefined): OcspCertId {
   };
 }
 
-export type OcspCertStatus = "good" | "unknown" | { readonly revoked: { readonly time: Date; readonly reason?: CrlReason } };
+export type OcspCertStatus =
+  "good" | "unknown" | { readonly revoked: { readonly time: Date; readonly reason?: CrlReason } };
 
 export interface OcspSingleResponse {
   /** The CertID as received (`der`), echoed verbatim. */
@@ -169,7 +170,8 @@ function certStatus(status: OcspCertStatus): DerNode {
 export function encodeSingleResponse(r: OcspSingleResponse): Buffer {
   const parts: DerNode[] = [r.certId.der, certStatus(r.status), generalizedTime(r.thisUpdate)];
   if (r.nextUpdate) {
-    if (r.nextUpdate.getTime() <= r.thisUpdate.getTime()) fail("FR_VALIDATION", "OCSP nextUpdate must follow thisUpdate");
+    if (r.nextUpdate.getTime() <= r.thisUpdate.getTime())
+      fail("FR_VALIDATION", "OCSP nextUpdate must follow thisUpdate");
     parts.push(explicit(0, generalizedTime(r.nextUpdate)));
   }
   return encode(seq(...parts));
@@ -180,7 +182,8 @@ const responderKeyHashes = new WeakMap<Uint8Array, Buffer>();
 /** Builds a successful OCSPResponse carrying a signed BasicOCSPResponse (4.2.1, 4.2.2). */
 export async function buildOcspResponse(spec: OcspResponseSpec, signer: Signer): Promise<Buffer> {
   const alg = signatureAlgorithm(signer, spec.scheme);
-  if (spec.responses.length === 0) fail("FR_VALIDATION", "an OCSP response needs at least one single response");
+  if (spec.responses.length === 0)
+    fail("FR_VALIDATION", "an OCSP response needs at least one single response");
   let responderId: DerNode;
   if (spec.responderName) {
     responderId = explicit(1, encodeName(spec.responderName));
@@ -200,9 +203,7 @@ export async function buildOcspResponse(spec: OcspResponseSpec, signer: Signer):
   const signature = await signer.sign(tbs, alg.scheme);
   const basic: DerNode[] = [tbs, alg.der, bitString(signature)];
   if (spec.certs?.length) basic.push(explicit(0, seq(...spec.certs)));
-  return encode(
-    seq(enumerated(0), explicit(0, seq(oid(OID.ocspBasic), octetString(encode(seq(...basic)))))),
-  );
+  return encode(seq(enumerated(0), explicit(0, seq(oid(OID.ocspBasic), octetString(encode(seq(...basic)))))));
 }
 
 /** OCSPResponseStatus values other than successful (4.2.1); 4 is unused. */

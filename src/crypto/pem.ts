@@ -39,7 +39,10 @@ export function fromPem(text: string, label?: PemLabel | readonly PemLabel[]): P
   if (begin !== end) fail("FR_PEM_INVALID", `the block begins with "${begin}" but ends with "${end}"`);
   const wanted = label === undefined ? undefined : typeof label === "string" ? [label] : label;
   if (wanted && !wanted.includes(begin)) {
-    fail("FR_PEM_INVALID", `expected a PEM block labelled ${wanted.map((l) => `"${l}"`).join(" or ")}, got "${begin}"`);
+    fail(
+      "FR_PEM_INVALID",
+      `expected a PEM block labelled ${wanted.map((l) => `"${l}"`).join(" or ")}, got "${begin}"`,
+    );
   }
   if (/^[A-Za-z-]+:/m.test(body)) fail("FR_PEM_INVALID", "encrypted or header-carrying PEM is not supported");
   const b64 = body.replace(/\s+/g, "");
@@ -54,7 +57,11 @@ export function fromPem(text: string, label?: PemLabel | readonly PemLabel[]): P
  * not start with the SEQUENCE tag is taken as PEM (and fails there with a clear message if it is not).
  */
 export function derFrom(input: Uint8Array | string, label?: PemLabel | readonly PemLabel[]): Buffer {
-  if (typeof input !== "string" && input[0] === 0x30) return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const text = typeof input === "string" ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("latin1");
+  if (typeof input !== "string" && input[0] === 0x30)
+    return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const text =
+    typeof input === "string"
+      ? input
+      : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("latin1");
   return fromPem(text, label).der;
 }

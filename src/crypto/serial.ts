@@ -19,9 +19,13 @@ export function serialContent(serial: Serial): Uint8Array {
     bytes = serial;
   }
   const content = unsignedIntegerContent(bytes);
-  if (content.length === 1 && content[0] === 0) fail("FR_CERT_TEMPLATE", "the serial number must not be zero (RFC 5280 4.1.2.2)");
+  if (content.length === 1 && content[0] === 0)
+    fail("FR_CERT_TEMPLATE", "the serial number must not be zero (RFC 5280 4.1.2.2)");
   if (content.length > 20) {
-    fail("FR_CERT_TEMPLATE", `the serial number takes ${content.length} octets; RFC 5280 4.1.2.2 allows at most 20`);
+    fail(
+      "FR_CERT_TEMPLATE",
+      `the serial number takes ${content.length} octets; RFC 5280 4.1.2.2 allows at most 20`,
+    );
   }
   return content;
 }
@@ -36,11 +40,13 @@ export const serialInteger = (serial: Serial): Buffer => tlv(Tag.INTEGER, serial
 export function randomSerial(bytes = 16): Buffer {
   if (bytes < 9 || bytes > 20) fail("FR_VALIDATION", "a random serial must be 9 to 20 octets long");
   const b = randomBytes(bytes);
-  b[0] = ((b[0] as number) & 0x7f) || 0x01;
+  b[0] = (b[0] as number) & 0x7f || 0x01;
   return b;
 }
 
 /** Lowercase hex of the serial's magnitude, no separators (the form stored and shown to users). */
 export function serialHex(serial: Serial): string {
-  return Buffer.from(serialContent(serial)).toString("hex").replace(/^00(?=[89a-f])/, "");
+  return Buffer.from(serialContent(serial))
+    .toString("hex")
+    .replace(/^00(?=[89a-f])/, "");
 }

@@ -87,13 +87,22 @@ export interface PeerResult {
 
 /** Runs a peer tool with a time bound; never throws on a non-zero exit (tests assert on it). */
 export function runPeer(cmd: string, args: readonly string[], input?: Uint8Array): PeerResult {
-  const r = spawnSync(cmd, args, { timeout: 30_000, maxBuffer: 256 * 1024 * 1024, encoding: "utf8", ...(input ? { input } : {}) });
+  const r = spawnSync(cmd, args, {
+    timeout: 30_000,
+    maxBuffer: 256 * 1024 * 1024,
+    encoding: "utf8",
+    ...(input ? { input } : {}),
+  });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}\n${r.stderr}` };
 }
 
 /** A temp directory with a `write(name, data)` helper and cleanup. */
-export function tempDir(prefix: string): { path: string; write(name: string, data: string | Uint8Array): string; remove(): void } {
+export function tempDir(prefix: string): {
+  path: string;
+  write(name: string, data: string | Uint8Array): string;
+  remove(): void;
+} {
   const path = mkdtempSync(join(tmpdir(), prefix));
   return {
     path,
@@ -111,7 +120,9 @@ export interface TestChain {
   readonly int: { der: Buffer; key: TestKey };
   readonly leaf: { der: Buffer; key: TestKey };
   /** The intermediate's issuance template (for more leaves). */
-  readonly issue: (tpl: Omit<CertificateTemplate, "notBefore" | "notAfter"> & Partial<CertificateTemplate>) => Promise<Buffer>;
+  readonly issue: (
+    tpl: Omit<CertificateTemplate, "notBefore" | "notAfter"> & Partial<CertificateTemplate>,
+  ) => Promise<Buffer>;
 }
 
 const HOUR = 3_600_000;
@@ -168,7 +179,12 @@ export async function buildTestChain(
       ca: {
         pathLen: 0,
         nameConstraints: {
-          permitted: { dns: ["fleet.example"], uri: ["fleet.example"], ip: ["10.0.0.0/8", "fd00::/8"], email: ["fleet.example"] },
+          permitted: {
+            dns: ["fleet.example"],
+            uri: ["fleet.example"],
+            ip: ["10.0.0.0/8", "fd00::/8"],
+            email: ["fleet.example"],
+          },
           excluded: { dns: ["forbidden.fleet.example"] },
         },
       },
@@ -194,5 +210,10 @@ export async function buildTestChain(
     extKeyUsage: ["clientAuth", "serverAuth"],
     san: leafSans,
   });
-  return { root: { der: rootDer, key: root }, int: { der: intDer, key: int }, leaf: { der: leafDer, key: leaf }, issue };
+  return {
+    root: { der: rootDer, key: root },
+    int: { der: intDer, key: int },
+    leaf: { der: leafDer, key: leaf },
+    issue,
+  };
 }

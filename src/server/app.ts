@@ -13,7 +13,8 @@ export interface AppDeps {
   readonly isSealed: () => boolean;
   readonly authorizer: {
     authenticate(token: string): Promise<RequestAuth>;
-    allowed(auth: RequestAuth, path: string, capability: Capability): Promise<boolean>;
+    /** `params`: the request's parameters (body, or query for reads) for allowed/denied/required_parameters. */
+    allowed(auth: RequestAuth, path: string, capability: Capability, params?: Record<string, unknown>): Promise<boolean>;
   };
   readonly audit: { log(entry: AuditRecord): Promise<void> };
   readonly limits: { maxBodyBytes: number; unsealPerMinute: number; loginPerMinute: number };
@@ -184,7 +185,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           throw fe;
         }
         const capability = typeof spec.capability === "function" ? spec.capability(ctx) : (spec.capability ?? defaultCapability[method]);
-        if (!(await deps.authorizer.allowed(auth, policyPath, capability))) {
+        const params = method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
+        if (!(await deps.authorizer.allowed(auth, policyPath, capability, params))) {
           await writeAudit({
             type: "event",
             request: requestInfo(),
@@ -198,17 +200,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       failure = toFleetError(e);
     }
 
-    // The request entry is written before the handler runs; without it the handler never runs.
-    try {
-      await writeAudit({
-        type: "request",
-        request: { ...requestInfo(), data: auditBody(body, spec.redact) },
-        ...(auth ? { auth: authInfo(auth) } : {}),
-        ...(failure ? { error: failure.message } : {}),
-      });
-    } catch (e) {
-      failure = toFleetError(e);
-      return finish(null);
+    // A request that may change state writes its request entry before the handler runs: without it the
+    // handler never runs. A read changes nothing, so its one entry (request and response together) is
+    // written after the handler and before the reply; if it cannot be written, nothing is sent.
+    const readOnly = method === "GET" || method === "LIST" || method === "HEAD";
+    if (!readOnly) {
+      try {
+        await writeAudit({
+          type: "request",
+          request: { ...requestInfo(), data: auditBody(body, spec.redact) },
+          ...(auth ? { auth: authInfo(auth) } : {}),
+          ...(failure ? { error: failure.message } : {}),
+        });
+      } catch (e) {
+        failure = toFleetError(e);
+        return finish(null);
+      }
     }
 
     if (!failure) {
@@ -229,7 +236,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         try {
           await writeAudit({
             type: "response",
-            request: requestInfo(),
+            request: readOnly ? { ...requestInfo(), ...(Object.keys(query).length ? { data: { ...query } } : {}) } : requestInfo(),
             ...(auth ? { auth: authInfo(auth) } : {}),
             response: {
               status,
@@ -260,6 +267,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   }
 
   return app;
+}
+
+function withoutListFlag(query: Record<string, string>): Record<string, unknown> {
+  if (!("list" in query)) return query;
+  const { list: _list, ...rest } = query;
+  return rest;
 }
 
 function payloadData(res: RouteResult | null): Record<string, unknown> | undefined {

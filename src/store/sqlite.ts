@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter } from "kysely";
+import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter, type Driver } from "kysely";
 import { fail } from "../errors/index.js";
+import { FleetSqliteDriver } from "./sqlite-driver.js";
 
 /**
  * SQLite does run DDL inside transactions; Kysely's adapter says it does not, which would make its
@@ -15,8 +16,14 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 }
 
 class FleetSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: Database.Database) {
+    super({ database });
+  }
   override createAdapter(): DialectAdapter {
     return new TransactionalDdlSqliteAdapter();
+  }
+  override createDriver(): Driver {
+    return new FleetSqliteDriver(this.database);
   }
 }
 
@@ -40,5 +47,5 @@ export function openSqlite(file: string, busyTimeoutMs: number): Kysely<object> 
     db.close();
     fail("FR_STORE_UNAVAILABLE", `cannot use SQLite database ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return new Kysely<object>({ dialect: new FleetSqliteDialect({ database: db }) });
+  return new Kysely<object>({ dialect: new FleetSqliteDialect(db) });
 }

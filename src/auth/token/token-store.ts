@@ -25,6 +25,8 @@ export const TOKEN_PREFIX = "frs.";
 const MAX_TOKEN_CHARS = 256;
 const MAX_TREE_DEPTH = 64;
 const MAX_CACHED_ENTRIES = 10_000;
+/** How long another node's revocation may take to be seen here (see authCache). */
+const AUTH_CACHE_MS = 1000;
 
 export interface TokenStoreOptions {
   readonly store: Store;
@@ -52,6 +54,12 @@ export class TokenStore {
   private readonly entries = new Map<string, Entry>();
   /** The token state seen when a request authenticated, so a token's last use can still look itself up. */
   private readonly snapshots = new WeakMap<RequestAuth, TokenInfo>();
+  /**
+   * Recently authenticated unlimited-use tokens by hash, so a busy client costs no query per request.
+   * Cleared on every revocation or renewal here; another node sharing the database sees a revocation
+   * within AUTH_CACHE_MS. Never holds a token past its own or an ancestor's expiry.
+   */
+  private readonly authCache = new Map<string, { auth: RequestAuth; until: number }>();
 
   private readonly store: Store;
   private readonly protector: KeyProtector;
@@ -147,6 +155,9 @@ export class TokenStore {
    */
   async authenticate(token: string | undefined): Promise<RequestAuth> {
     if (!token) fail("FR_MISSING_TOKEN");
+    const now = this.clock.now().getTime();
+    const cached = plausible(token) ? this.authCache.get(sha256hex(token)) : undefined;
+    if (cached && now < cached.until) return cached.auth;
     const row = await this.liveRow(token);
     let usesLeft = row.uses_left;
     if (usesLeft > 0) {
@@ -172,7 +183,29 @@ export class TokenStore {
       root: entry.policies.includes(ROOT_POLICY),
     };
     this.snapshots.set(auth, this.info({ ...row, uses_left: usesLeft }, entry));
+    if (row.uses_left === 0) {
+      const expiry = await this.chainExpiry(row);
+      if (this.authCache.size >= MAX_CACHED_ENTRIES) this.authCache.clear();
+      this.authCache.set(row.hash, { auth, until: Math.min(now + AUTH_CACHE_MS, expiry) });
+    }
     return auth;
+  }
+
+  /** The earliest expiry along the token's ancestry (Infinity when none expires). */
+  private async chainExpiry(row: Row): Promise<number> {
+    let min = Infinity;
+    let cur: Pick<Row, "parent_hash" | "expire_at"> | undefined = row;
+    for (let depth = 0; cur && depth <= MAX_TREE_DEPTH; depth++) {
+      const exp = Number(cur.expire_at);
+      if (exp > 0) min = Math.min(min, exp);
+      if (!cur.parent_hash) break;
+      cur = await this.db
+        .selectFrom("auth_token")
+        .select(["parent_hash", "expire_at"])
+        .where("hash", "=", cur.parent_hash)
+        .executeTakeFirst();
+    }
+    return min;
   }
 
   /** The calling token's state (lookup-self), also after its last use. */
@@ -236,11 +269,14 @@ export class TokenStore {
       await t.deleteFrom("auth_token").where("hash", "=", hash).execute();
     });
     this.entries.delete(hash);
+    this.authCache.clear();
   }
 
   /** Revokes the token with this hash and its whole subtree, in one transaction. */
   async revokeTree(hash: string): Promise<number> {
+    this.authCache.clear();
     const gone = await this.store.transaction((trx) => revokeSubtree(trx, [hash]));
+    this.authCache.clear();
     for (const h of gone) this.entries.delete(h);
     return gone.length;
   }
@@ -267,6 +303,7 @@ export class TokenStore {
       ),
     );
     for (const h of gone) this.entries.delete(h);
+    this.authCache.clear();
     return gone.length;
   }
 
@@ -311,6 +348,7 @@ export class TokenStore {
   }
 
   private async renewRow(row: Row, increment: number): Promise<Omit<CreatedToken, "token">> {
+    this.authCache.clear();
     const entry = await this.entry(row);
     if (!entry.renewable)
       fail("FR_TOKEN_NOT_RENEWABLE", "this token was created not renewable or has no TTL");

@@ -1,0 +1,16 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "../src/server/main.js";
+const dir = mkdtempSync(join(tmpdir(), "fr-prof-"));
+const server = await createServer({ dev: true, env: {}, defaults: { data_dir: dir, listen: "127.0.0.1:0" } });
+const root = server.devRootToken!;
+const tok = await server.app.inject({ method: "POST", url: "/v1/auth/token/create", headers: { "x-vault-token": root, "content-type": "application/json" }, payload: JSON.stringify({ policies: ["default"], ttl: "1h" }) });
+const token = tok.json().auth.client_token;
+let t = performance.now();
+for (let i = 0; i < 1000; i++) await server.core.tokens.authenticate(token);
+console.log("seq authenticate/s", (1000 / (performance.now() - t)) * 1000);
+t = performance.now();
+for (let i = 0; i < 1000; i++) await server.core.tokens.authenticate(root);
+console.log("seq authenticate root/s", (1000 / (performance.now() - t)) * 1000);
+await server.close();
