@@ -34,7 +34,14 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
       {
         name: "bench",
         migrations: {},
-        routes: () => [{ method: "GET", url: "/v1/bench/noop", auth: "token", handler: async () => envelope({ ok: true }) }],
+        routes: () => [
+          {
+            method: "GET",
+            url: "/v1/bench/noop",
+            auth: "token",
+            handler: async () => envelope({ ok: true }),
+          },
+        ],
       },
     ],
   });
@@ -43,7 +50,9 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
     method: "PUT",
     url: "/v1/sys/policies/acl/bench",
     headers: { "x-vault-token": root, "content-type": "application/json" },
-    payload: JSON.stringify({ policy: 'path "bench/noop" { capabilities = ["read"] }\npath "secret/*" { capabilities = ["read"] }' }),
+    payload: JSON.stringify({
+      policy: 'path "bench/noop" { capabilities = ["read"] }\npath "secret/*" { capabilities = ["read"] }',
+    }),
   });
   if (put.statusCode !== 204) throw new Error(`policy write failed: ${put.body}`);
   const tok = await server.app.inject({
@@ -75,7 +84,8 @@ async function measure(kind: "bare" | "fleetroot"): Promise<number> {
     // Warm up, then measure.
     await autocannon({ url: info.url, connections: CONNECTIONS, duration: 1, headers });
     const r = await autocannon({ url: info.url, connections: CONNECTIONS, duration: DURATION_S, headers });
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${kind}: ${r.non2xx} non-2xx responses, ${r.errors} errors`);
+    if (r.non2xx > 0 || r.errors > 0)
+      throw new Error(`${kind}: ${r.non2xx} non-2xx responses, ${r.errors} errors`);
     return r.requests.average;
   } finally {
     child.kill("SIGTERM");
@@ -92,6 +102,8 @@ if (process.argv[2] === "serve") {
   const ratio = fleet / bare;
   console.log(`bare Fastify route:                 ${bare.toFixed(0)} req/s`);
   console.log(`token-authenticated, audited no-op: ${fleet.toFixed(0)} req/s`);
-  console.log(`ratio: ${(ratio * 100).toFixed(1)}% of the bare route (goal >= 60%) — ${ratio >= 0.6 ? "met" : "NOT met"}`);
+  console.log(
+    `ratio: ${(ratio * 100).toFixed(1)}% of the bare route (goal >= 60%) — ${ratio >= 0.6 ? "met" : "NOT met"}`,
+  );
   console.log(`(${CONNECTIONS} connections, ${DURATION_S} s each, server in a child process, same machine)`);
 }

@@ -12,7 +12,14 @@ if (deps.status !== 0) {
 
 const results = ".test-results.json";
 rmSync(results, { force: true });
-const args = ["vitest", "run", "--reporter=default", "--reporter=json", `--outputFile.json=${results}`, ...process.argv.slice(2)];
+const args = [
+  "vitest",
+  "run",
+  "--reporter=default",
+  "--reporter=json",
+  `--outputFile.json=${results}`,
+  ...process.argv.slice(2),
+];
 const run = spawnSync("npx", args, { stdio: "inherit", env: { ...process.env, FLEETROOT_FROM_SOURCE: "1" } });
 
 let passed = 0;

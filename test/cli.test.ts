@@ -14,7 +14,15 @@ describe("fleetroot CLI against a running server", () => {
   const env = () => ({ FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: root });
 
   beforeAll(async () => {
-    server = await createServer({ env: {}, defaults: { data_dir: dir, listen: "127.0.0.1:0", seal: { type: "shamir" }, audit: { checkpoint_every: 5 } } });
+    server = await createServer({
+      env: {},
+      defaults: {
+        data_dir: dir,
+        listen: "127.0.0.1:0",
+        seal: { type: "shamir" },
+        audit: { checkpoint_every: 5 },
+      },
+    });
     addr = await server.listen();
   });
   afterAll(async () => {
@@ -24,7 +32,8 @@ describe("fleetroot CLI against a running server", () => {
   it("--help explains every command group; usage errors exit 2", async () => {
     const help = await cli(["--help"]);
     expect(help.code).toBe(0);
-    for (const group of ["operator", "token", "policy", "audit", "server"]) expect(help.stdout).toContain(group);
+    for (const group of ["operator", "token", "policy", "audit", "server"])
+      expect(help.stdout).toContain(group);
     const sub = await cli(["token", "create", "--help"]);
     expect(sub.code).toBe(0);
     expect(sub.stdout).toContain("--policy");
@@ -33,7 +42,10 @@ describe("fleetroot CLI against a running server", () => {
   });
 
   it("operator init, status (exit 2 while sealed), unseal", async () => {
-    const init = await cli(["operator", "init", "--key-shares", "3", "--key-threshold", "2", "--format", "json"], { FLEETROOT_ADDR: addr });
+    const init = await cli(
+      ["operator", "init", "--key-shares", "3", "--key-threshold", "2", "--format", "json"],
+      { FLEETROOT_ADDR: addr },
+    );
     expect(init.code, init.stderr).toBe(0);
     const body = JSON.parse(init.stdout);
     shares = body.keys_base64;
@@ -59,10 +71,16 @@ describe("fleetroot CLI against a running server", () => {
     expect((await cli(["policy", "read", "readers"], env())).stdout).toContain("secret/data/readers/*");
     expect((await cli(["policy", "list"], env())).stdout).toContain("readers");
 
-    const created = await cli(["token", "create", "--policy", "readers", "--ttl", "1h", "--format", "json"], env());
+    const created = await cli(
+      ["token", "create", "--policy", "readers", "--ttl", "1h", "--format", "json"],
+      env(),
+    );
     expect(created.code, created.stderr).toBe(0);
     const token = JSON.parse(created.stdout).auth.client_token as string;
-    const lookup = await cli(["token", "lookup", "--format", "json"], { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: token });
+    const lookup = await cli(["token", "lookup", "--format", "json"], {
+      FLEETROOT_ADDR: addr,
+      FLEETROOT_TOKEN: token,
+    });
     expect(JSON.parse(lookup.stdout).data.policies).toContain("readers");
     expect((await cli(["token", "renew"], { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: token })).code).toBe(0);
     expect((await cli(["token", "revoke", token], env())).code).toBe(0);
@@ -70,7 +88,9 @@ describe("fleetroot CLI against a running server", () => {
     expect(after.code).toBe(1);
     expect(after.stderr).toContain("permission denied");
 
-    const bad = await cli(["policy", "write", "broken", "-"], env(), { input: 'path "x" { capabilities = ["fly"] }' });
+    const bad = await cli(["policy", "write", "broken", "-"], env(), {
+      input: 'path "x" { capabilities = ["fly"] }',
+    });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/fly/);
     expect((await cli(["policy", "delete", "readers"], env())).code).toBe(0);

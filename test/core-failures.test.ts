@@ -29,14 +29,22 @@ describe("core failure modes", () => {
   });
 
   it("an unknown key URI scheme for the audit key is refused at start, naming the key", async () => {
-    const e = await startError({ data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")), audit: { key: "vault:transit/audit" } });
+    const e = await startError({
+      data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")),
+      audit: { key: "vault:transit/audit" },
+    });
     expect(e.code).toBe("FR_CONFIG_INVALID");
     expect(e.message).toContain("audit.key");
   });
 
   it("the dev seal is refused outside dev mode; a public listen address needs TLS", async () => {
-    expect((await startError({ data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")), seal: { type: "dev" } })).code).toBe("FR_SEAL_CONFIG");
-    const tls = await startError({ data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")), listen: "0.0.0.0:8200" });
+    expect(
+      (await startError({ data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")), seal: { type: "dev" } })).code,
+    ).toBe("FR_SEAL_CONFIG");
+    const tls = await startError({
+      data_dir: mkdtempSync(join(tmpdir(), "fr-fail-")),
+      listen: "0.0.0.0:8200",
+    });
     expect(tls.message).toContain("tls");
   });
 
@@ -48,7 +56,10 @@ describe("core failure modes", () => {
 
   it("when the audit sink cannot be written, requests fail instead of passing unaudited", async () => {
     const dir = mkdtempSync(join(tmpdir(), "fr-fail-"));
-    const t = await startTestServer(`sqlite:${join(dir, "fr.db")}`, { dataDir: dir, defaults: { audit: { path: "/dev/full" } } });
+    const t = await startTestServer(`sqlite:${join(dir, "fr.db")}`, {
+      dataDir: dir,
+      defaults: { audit: { path: "/dev/full" } },
+    });
     try {
       const init = await t.call("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 });
       expect(init.statusCode).toBe(500);

@@ -23,15 +23,28 @@ describe("pkcs11 seal through SoftHSM2", () => {
       await km.close();
 
       const dir = mkdtempSync(join(tmpdir(), "fr-hsm-"));
-      t = await startTestServer(`sqlite:${join(dir, "fr.db")}`, { seal: { type: "pkcs11", key: uri }, dataDir: dir });
-      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({ type: "pkcs11", initialized: false });
+      t = await startTestServer(`sqlite:${join(dir, "fr.db")}`, {
+        seal: { type: "pkcs11", key: uri },
+        dataDir: dir,
+      });
+      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({
+        type: "pkcs11",
+        initialized: false,
+      });
       const init = await t.call("PUT", "sys/init", { recovery_shares: 1, recovery_threshold: 1 });
       expect(init.statusCode).toBe(200);
       const root = init.json().root_token as string;
-      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({ initialized: true, sealed: false });
+      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({
+        initialized: true,
+        sealed: false,
+      });
 
       await t.restart();
-      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({ type: "pkcs11", initialized: true, sealed: false });
+      expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({
+        type: "pkcs11",
+        initialized: true,
+        sealed: false,
+      });
       expect((await t.call("GET", "auth/token/lookup-self", undefined, root)).statusCode).toBe(200);
     });
   }
@@ -43,13 +56,19 @@ describe("pkcs11 seal through SoftHSM2", () => {
     await km.generateWrapper(good, "aes-256");
     await km.close();
     const dir = mkdtempSync(join(tmpdir(), "fr-hsm-"));
-    const first = await startTestServer(`sqlite:${join(dir, "fr.db")}`, { seal: { type: "pkcs11", key: good }, dataDir: dir });
+    const first = await startTestServer(`sqlite:${join(dir, "fr.db")}`, {
+      seal: { type: "pkcs11", key: good },
+      dataDir: dir,
+    });
     expect((await first.call("PUT", "sys/init", {})).statusCode).toBe(200);
     await first.close();
 
     const wrong = good.replace(`pin-value=${token.pin}`, "pin-value=99999999");
     expect(wrong).not.toBe(good);
-    const err = await startTestServer(`sqlite:${join(dir, "fr.db")}`, { seal: { type: "pkcs11", key: wrong }, dataDir: dir }).then(
+    const err = await startTestServer(`sqlite:${join(dir, "fr.db")}`, {
+      seal: { type: "pkcs11", key: wrong },
+      dataDir: dir,
+    }).then(
       () => undefined,
       (e: unknown) => e,
     );

@@ -43,14 +43,23 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
     expect(body.root_token).toMatch(/^frs\./);
     keys = body.keys;
     root = body.root_token;
-    expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({ initialized: true, sealed: true, t: 3, n: 5, progress: 0 });
+    expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({
+      initialized: true,
+      sealed: true,
+      t: 3,
+      n: 5,
+      progress: 0,
+    });
     const again = await t.call("PUT", "sys/init", { secret_shares: 5, secret_threshold: 3 });
     expect(again.statusCode).toBe(400);
   });
 
   it("after a restart, unseals with 3 shares; a reused share and a wrong share are refused", async () => {
     await t.restart();
-    expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({ initialized: true, sealed: true });
+    expect((await t.call("GET", "sys/seal-status")).json()).toMatchObject({
+      initialized: true,
+      sealed: true,
+    });
 
     const first = await t.call("PUT", "sys/unseal", { key: keys[0] });
     expect(first.json()).toMatchObject({ sealed: true, progress: 1 });
@@ -81,7 +90,12 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
       path "auth/token/create" { capabilities = ["update"] }
     `;
     expect((await t.call("PUT", "sys/policies/acl/fleet-reader", { policy }, root)).statusCode).toBe(204);
-    const parentRes = await t.call("POST", "auth/token/create", { policies: ["fleet-reader"], meta: { note: PLANTED } }, root);
+    const parentRes = await t.call(
+      "POST",
+      "auth/token/create",
+      { policies: ["fleet-reader"], meta: { note: PLANTED } },
+      root,
+    );
     expect(parentRes.statusCode).toBe(200);
     const parent = parentRes.json().auth.client_token as string;
     const childRes = await t.call("POST", "auth/token/create", { policies: ["fleet-reader"] }, parent);
@@ -89,14 +103,20 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
     const child = childRes.json().auth.client_token as string;
 
     const caps = async (token: string, path: string) =>
-      ((await t.call("POST", "sys/capabilities-self", { paths: [path] }, token)).json().data?.[path] ?? []) as string[];
+      ((await t.call("POST", "sys/capabilities-self", { paths: [path] }, token)).json().data?.[path] ??
+        []) as string[];
     expect(await caps(child, "secret/data/edge/config")).toEqual(["read"]);
     expect(await caps(child, "secret/data/a/b/config")).toEqual(["deny"]);
     expect((await caps(child, "secret/data/fleet/x")).sort()).toEqual(["list", "read"]);
     expect(await caps(child, "secret/data/fleet/private")).toEqual(["deny"]);
 
     // A capability the policy lacks: 403.
-    const forbidden = await t.call("PUT", "sys/policies/acl/sneaky", { policy: 'path "*" { capabilities = ["sudo"] }' }, child);
+    const forbidden = await t.call(
+      "PUT",
+      "sys/policies/acl/sneaky",
+      { policy: 'path "*" { capabilities = ["sudo"] }' },
+      child,
+    );
     expect(forbidden.statusCode).toBe(403);
     expect(forbidden.json().errors[0]).toContain("permission denied");
 
@@ -107,7 +127,9 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
   });
 
   it("expired and used-up tokens are refused", async () => {
-    const limited = (await t.call("POST", "auth/token/create", { num_uses: 2, policies: ["default"] }, root)).json().auth.client_token;
+    const limited = (
+      await t.call("POST", "auth/token/create", { num_uses: 2, policies: ["default"] }, root)
+    ).json().auth.client_token;
     expect((await t.call("GET", "auth/token/lookup-self", undefined, limited)).statusCode).toBe(200);
     expect((await t.call("GET", "auth/token/lookup-self", undefined, limited)).statusCode).toBe(200);
     expect((await t.call("GET", "auth/token/lookup-self", undefined, limited)).statusCode).toBe(403);
@@ -124,7 +146,12 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
     expect(invalid.json().code).toBe("FR_INVALID_JSON");
     const array = await t.call("POST", "auth/token/create", "[1,2]", root);
     expect(array.statusCode).toBe(400);
-    const big = await t.call("POST", "auth/token/create", JSON.stringify({ meta: { x: "a".repeat(2 * 1024 * 1024) } }), root);
+    const big = await t.call(
+      "POST",
+      "auth/token/create",
+      JSON.stringify({ meta: { x: "a".repeat(2 * 1024 * 1024) } }),
+      root,
+    );
     expect(big.statusCode).toBe(413);
     expect(big.json().code).toBe("FR_BODY_TOO_LARGE");
     const nothing = await t.call("GET", "no/such/route", undefined, root);

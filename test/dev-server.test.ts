@@ -7,12 +7,19 @@ import { verifyAuditLog } from "../src/audit/index.js";
 import { projectRoot } from "./helpers/cli.js";
 
 /** Starts `npm start` (fleetroot server --dev) on a free port and a temp data dir; resolves with its URL. */
-function npmStart(dataDir: string): Promise<{ child: ChildProcess; url: string; pid: number; output: () => string }> {
+function npmStart(
+  dataDir: string,
+): Promise<{ child: ChildProcess; url: string; pid: number; output: () => string }> {
   return new Promise((resolve, reject) => {
     const child = spawn("npm", ["start", "--silent"], {
       cwd: projectRoot,
       detached: true,
-      env: { ...process.env, FLEETROOT_DATA_DIR: dataDir, FLEETROOT_LISTEN: "127.0.0.1:0", FLEETROOT_FROM_SOURCE: "1" },
+      env: {
+        ...process.env,
+        FLEETROOT_DATA_DIR: dataDir,
+        FLEETROOT_LISTEN: "127.0.0.1:0",
+        FLEETROOT_FROM_SOURCE: "1",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let out = "";
@@ -51,7 +58,9 @@ describe("npm start (dev server)", () => {
 
     const token = readFileSync(join(dataDir, "root-token"), "utf8").trim();
     expect(started.output()).toContain(token);
-    const self = await fetch(`${started.url}/v1/auth/token/lookup-self`, { headers: { "x-vault-token": token } });
+    const self = await fetch(`${started.url}/v1/auth/token/lookup-self`, {
+      headers: { "x-vault-token": token },
+    });
     expect(self.status).toBe(200);
     const metrics = await fetch(`${started.url}/metrics`);
     expect(await metrics.text()).toContain("fleetroot_http_requests_total");

@@ -42,7 +42,9 @@ export class ApiClient {
         url.searchParams.set("list", "true");
       }
     } catch {
-      throw new CliError(`the server address "${this.opts.address}" is not a URL; set FLEETROOT_ADDR or --address`);
+      throw new CliError(
+        `the server address "${this.opts.address}" is not a URL; set FLEETROOT_ADDR or --address`,
+      );
     }
     const payload = extra.raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
     const headers: Record<string, string> = { ...extra.headers };
@@ -75,7 +77,9 @@ export class ApiClient {
                 try {
                   return buf.length ? (JSON.parse(buf.toString("utf8")) as Record<string, unknown>) : {};
                 } catch {
-                  throw new CliError(`the server at ${this.opts.address} answered ${r.statusCode} with a body that is not JSON`);
+                  throw new CliError(
+                    `the server at ${this.opts.address} answered ${r.statusCode} with a body that is not JSON`,
+                  );
                 }
               },
             });
@@ -85,7 +89,11 @@ export class ApiClient {
       );
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", (e: NodeJS.ErrnoException) =>
-        reject(new CliError(`cannot reach the server at ${this.opts.address}: ${e.code ?? e.message}; is it running? (FLEETROOT_ADDR)`)),
+        reject(
+          new CliError(
+            `cannot reach the server at ${this.opts.address}: ${e.code ?? e.message}; is it running? (FLEETROOT_ADDR)`,
+          ),
+        ),
       );
       if (payload) req.write(payload);
       req.end();

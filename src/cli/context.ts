@@ -13,7 +13,8 @@ export interface GlobalOptions {
 export function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
   const format = (o.format ?? "table") as string;
-  if (format !== "table" && format !== "json") throw new CliError(`--format must be table or json, not "${format}"`, 2);
+  if (format !== "table" && format !== "json")
+    throw new CliError(`--format must be table or json, not "${format}"`, 2);
   return {
     address: o.address ?? "http://127.0.0.1:8200",
     format,

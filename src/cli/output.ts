@@ -23,14 +23,16 @@ export function print(value: unknown, format: Format): void {
     return;
   }
   if (Array.isArray(value)) {
-    for (const v of value) process.stdout.write((typeof v === "object" ? JSON.stringify(v) : String(v)) + "\n");
+    for (const v of value)
+      process.stdout.write((typeof v === "object" ? JSON.stringify(v) : String(v)) + "\n");
     return;
   }
   const entries = Object.entries(value as Record<string, unknown>);
   const width = Math.max(3, ...entries.map(([k]) => k.length));
   process.stdout.write(`${"Key".padEnd(width)}    Value\n${"---".padEnd(width)}    -----\n`);
   for (const [k, v] of entries) {
-    const shown = v === null || v === undefined ? "n/a" : typeof v === "object" ? JSON.stringify(v) : String(v);
+    const shown =
+      v === null || v === undefined ? "n/a" : typeof v === "object" ? JSON.stringify(v) : String(v);
     process.stdout.write(`${k.padEnd(width)}    ${shown}\n`);
   }
 }

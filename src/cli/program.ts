@@ -10,7 +10,13 @@ import { CliError } from "./output.js";
 export type CommandGroup = (program: Command) => void;
 
 /** The extra command groups feature modules contribute (pki, devices, ros2, kv, updates, …). */
-export const commandGroups: CommandGroup[] = [operatorCommands, tokenCommands, policyCommands, auditCommands, serverCommand];
+export const commandGroups: CommandGroup[] = [
+  operatorCommands,
+  tokenCommands,
+  policyCommands,
+  auditCommands,
+  serverCommand,
+];
 
 export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
   const program = new Command("fleetroot")
@@ -19,10 +25,23 @@ export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
         "Talks to the server at FLEETROOT_ADDR with FLEETROOT_TOKEN; `fleetroot server --dev` starts one.",
     )
     .version("0.1.0", "-V, --version")
-    .addOption(new Option("-a, --address <url>", "server address").env("FLEETROOT_ADDR").default("http://127.0.0.1:8200"))
+    .addOption(
+      new Option("-a, --address <url>", "server address")
+        .env("FLEETROOT_ADDR")
+        .default("http://127.0.0.1:8200"),
+    )
     .addOption(new Option("-t, --token <token>", "token for the request").env("FLEETROOT_TOKEN"))
-    .addOption(new Option("--ca-cert <file>", "CA bundle that signed the server's TLS certificate").env("FLEETROOT_CACERT"))
-    .addOption(new Option("-f, --format <format>", "output format").choices(["table", "json"]).env("FLEETROOT_FORMAT").default("table"))
+    .addOption(
+      new Option("--ca-cert <file>", "CA bundle that signed the server's TLS certificate").env(
+        "FLEETROOT_CACERT",
+      ),
+    )
+    .addOption(
+      new Option("-f, --format <format>", "output format")
+        .choices(["table", "json"])
+        .env("FLEETROOT_FORMAT")
+        .default("table"),
+    )
     .showHelpAfterError("(run with --help for usage)")
     .configureHelp({ sortSubcommands: true })
     .exitOverride();
@@ -40,7 +59,12 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return 0;
+      if (
+        e.code === "commander.helpDisplayed" ||
+        e.code === "commander.version" ||
+        e.code === "commander.help"
+      )
+        return 0;
       return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof CliError) {

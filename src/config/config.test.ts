@@ -24,7 +24,13 @@ function errorOf(fn: () => unknown): FleetError {
 
 describe("config", () => {
   it("loads a YAML file with defaults filled in and freezes it", () => {
-    const c = loadConfig({ file: file("ok.yaml", "listen: 127.0.0.1:9200\nseal:\n  type: shamir\naudit:\n  checkpoint_every: 10\n"), env: {} });
+    const c = loadConfig({
+      file: file(
+        "ok.yaml",
+        "listen: 127.0.0.1:9200\nseal:\n  type: shamir\naudit:\n  checkpoint_every: 10\n",
+      ),
+      env: {},
+    });
     expect(c.listen).toBe("127.0.0.1:9200");
     expect(c.audit.checkpoint_every).toBe(10);
     expect(c.limits.max_body_bytes).toBe(1024 * 1024);
@@ -43,7 +49,9 @@ describe("config", () => {
   });
 
   it("a wrong value names the key", () => {
-    const e = errorOf(() => loadConfig({ file: file("bad.yaml", "limits:\n  max_body_bytes: lots\n"), env: {} }));
+    const e = errorOf(() =>
+      loadConfig({ file: file("bad.yaml", "limits:\n  max_body_bytes: lots\n"), env: {} }),
+    );
     expect(e.message).toContain('key "limits.max_body_bytes"');
     const s = errorOf(() => loadConfig({ file: file("seal.yaml", "seal:\n  type: magic\n"), env: {} }));
     expect(s.message).toContain("seal.type");
@@ -64,7 +72,13 @@ describe("config", () => {
     const f = file("env.yaml", "listen: 127.0.0.1:8200\n");
     const c = loadConfig({
       file: f,
-      env: { FLEETROOT_LISTEN: "127.0.0.1:8300", FLEETROOT_AUDIT_CHECKPOINT_EVERY: "7", FLEETROOT_SEAL_TYPE: "pkcs11", FLEETROOT_SEAL_KEY: "pkcs11:token=t;object=o", FLEETROOT_TOKEN: "ignored" },
+      env: {
+        FLEETROOT_LISTEN: "127.0.0.1:8300",
+        FLEETROOT_AUDIT_CHECKPOINT_EVERY: "7",
+        FLEETROOT_SEAL_TYPE: "pkcs11",
+        FLEETROOT_SEAL_KEY: "pkcs11:token=t;object=o",
+        FLEETROOT_TOKEN: "ignored",
+      },
     });
     expect(c.listen).toBe("127.0.0.1:8300");
     expect(c.audit.checkpoint_every).toBe(7);

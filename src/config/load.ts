@@ -55,7 +55,9 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
       if (e instanceof FleetError) throw e;
       const where = e instanceof YAMLParseError && e.linePos ? ` line ${e.linePos[0].line}` : "";
       const first = (e as Error).message.split("\n")[0];
-      throw new FleetError("FR_CONFIG_INVALID", `${source}:${where} YAML syntax error: ${first}`, { cause: e });
+      throw new FleetError("FR_CONFIG_INVALID", `${source}:${where} YAML syntax error: ${first}`, {
+        cause: e,
+      });
     }
   }
 
@@ -90,7 +92,9 @@ function envNames(): Map<string, string[]> {
   const names = new Map<string, string[]>();
   const walk = (schema: unknown, path: string[]): void => {
     const inner = unwrap(schema);
-    const def = (inner as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; options?: unknown[] } } })._zod?.def;
+    const def = (
+      inner as { _zod?: { def?: { type?: string; shape?: Record<string, unknown>; options?: unknown[] } } }
+    )._zod?.def;
     if (def?.type === "object" && def.shape) {
       for (const [k, v] of Object.entries(def.shape)) walk(v, [...path, k]);
       return;
@@ -145,7 +149,14 @@ function scalar(v: string): unknown {
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   for (const [k, v] of Object.entries(b)) {
     const cur = a[k];
-    if (v && typeof v === "object" && !Array.isArray(v) && cur && typeof cur === "object" && !Array.isArray(cur)) {
+    if (
+      v &&
+      typeof v === "object" &&
+      !Array.isArray(v) &&
+      cur &&
+      typeof cur === "object" &&
+      !Array.isArray(cur)
+    ) {
       a[k] = deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>);
     } else {
       a[k] = v;

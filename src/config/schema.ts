@@ -9,7 +9,10 @@ const keyUri = z.string().regex(/^(file|pkcs11|tpm):/, "must be a key URI (file:
 
 export const sealSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("shamir") }),
-  z.strictObject({ type: z.literal("pkcs11"), key: z.string().startsWith("pkcs11:", "must be a pkcs11: URI") }),
+  z.strictObject({
+    type: z.literal("pkcs11"),
+    key: z.string().startsWith("pkcs11:", "must be a pkcs11: URI"),
+  }),
   z.strictObject({ type: z.literal("dev") }),
 ]);
 
@@ -46,7 +49,12 @@ export const configSchema = z.strictObject({
     .default({ checkpoint_every: 1000 }),
   limits: z
     .strictObject({
-      max_body_bytes: z.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
       unseal_per_minute: z.number().int().min(1).default(60),
       login_per_minute: z.number().int().min(1).default(120),
     })

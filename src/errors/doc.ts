@@ -5,7 +5,7 @@ export function renderErrorsDoc(): string {
   const lines = [
     "# Error codes",
     "",
-    "Every error Fleetroot returns over HTTP has the body `{\"errors\": [\"<message>\"], \"code\": \"FR_…\"}` and the",
+    'Every error Fleetroot returns over HTTP has the body `{"errors": ["<message>"], "code": "FR_…"}` and the',
     "status below (the status Vault uses for the same situation). The CLI prints the message and the code and",
     "exits 1. Codes are stable: scripts may match on them. This page is generated from `src/errors/codes.ts`.",
     "",

@@ -35,7 +35,11 @@ export function isFleetError(e: unknown): e is FleetError {
 }
 
 /** Throws a FleetError; handy in expressions (`x ?? fail(...)`). */
-export function fail(code: ErrorCode, detail?: string, options?: { cause?: unknown; status?: number }): never {
+export function fail(
+  code: ErrorCode,
+  detail?: string,
+  options?: { cause?: unknown; status?: number },
+): never {
   throw new FleetError(code, detail, options);
 }
 

@@ -1,5 +1,10 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from "fastify";
 import { FleetError, toFleetError } from "../errors/index.js";
 import type { Clock } from "../util/clock.js";
 import { Metrics } from "./metrics.js";
@@ -14,7 +19,12 @@ export interface AppDeps {
   readonly authorizer: {
     authenticate(token: string): Promise<RequestAuth>;
     /** `params`: the request's parameters (body, or query for reads) for allowed/denied/required_parameters. */
-    allowed(auth: RequestAuth, path: string, capability: Capability, params?: Record<string, unknown>): Promise<boolean>;
+    allowed(
+      auth: RequestAuth,
+      path: string,
+      capability: Capability,
+      params?: Record<string, unknown>,
+    ): Promise<boolean>;
   };
   readonly audit: { log(entry: AuditRecord): Promise<void> };
   readonly limits: { maxBodyBytes: number; unsealPerMinute: number; loginPerMinute: number };
@@ -41,7 +51,11 @@ export interface AuditRecord {
   auth?: { accessor?: string; policies?: string[]; display_name?: string };
   response?: { status: number; data?: unknown; auth?: { client_token?: string; accessor?: string } };
   error?: string;
-  event?: { name: string; fields?: Record<string, string | number | boolean>; data?: Record<string, unknown> };
+  event?: {
+    name: string;
+    fields?: Record<string, string | number | boolean>;
+    data?: Record<string, unknown>;
+  };
 }
 
 const defaultCapability: Record<HttpMethod, Capability> = {
@@ -127,7 +141,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const token = readToken(req);
     const extraAudit: Record<string, unknown> = {};
     const rawBody = Buffer.isBuffer(req.body) ? req.body : undefined;
-    const body = rawBody ? {} : (req.body as Record<string, unknown> | undefined) ?? {};
+    const body = rawBody ? {} : ((req.body as Record<string, unknown> | undefined) ?? {});
     let auth: RequestAuth | undefined;
     const ctx: RouteContext = {
       req,
@@ -145,7 +159,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       },
       auditData: (fields) => Object.assign(extraAudit, fields),
       auditEvent: (name, fields, data) =>
-        writeAudit({ type: "event", request: requestInfo(), event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) } }),
+        writeAudit({
+          type: "event",
+          request: requestInfo(),
+          event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) },
+        }),
     };
     const policyPath = spec.policyPath ? safePolicyPath(spec, ctx) : path;
     function requestInfo(): NonNullable<AuditRecord["request"]> {
@@ -164,7 +182,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         await deps.audit.log(entry);
       } catch (e) {
         metrics.auditFailures++;
-        throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED" ? e : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
+        throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
+          ? e
+          : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
       }
     }
 
@@ -173,7 +193,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     try {
       if (deps.isSealed() && !spec.whileSealed) throw new FleetError("FR_SEALED");
       if (spec.rateLimit && !limiter[spec.rateLimit].take(req.ip)) {
-        throw new FleetError("FR_RATE_LIMITED", `too many ${spec.rateLimit} attempts from ${req.ip}; retry in a minute`);
+        throw new FleetError(
+          "FR_RATE_LIMITED",
+          `too many ${spec.rateLimit} attempts from ${req.ip}; retry in a minute`,
+        );
       }
       if (spec.auth === "token") {
         if (!token) throw new FleetError("FR_MISSING_TOKEN", "no token: set the X-Vault-Token header");
@@ -181,11 +204,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           auth = await deps.authorizer.authenticate(token);
         } catch (e) {
           const fe = toFleetError(e);
-          await writeAudit({ type: "event", request: requestInfo(), event: { name: "auth.token_rejected", fields: { code: fe.code } } });
+          await writeAudit({
+            type: "event",
+            request: requestInfo(),
+            event: { name: "auth.token_rejected", fields: { code: fe.code } },
+          });
           throw fe;
         }
-        const capability = typeof spec.capability === "function" ? spec.capability(ctx) : (spec.capability ?? defaultCapability[method]);
-        const params = method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
+        const capability =
+          typeof spec.capability === "function"
+            ? spec.capability(ctx)
+            : (spec.capability ?? defaultCapability[method]);
+        const params =
+          method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
         if (!(await deps.authorizer.allowed(auth, policyPath, capability, params))) {
           await writeAudit({
             type: "event",
@@ -193,7 +224,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             auth: authInfo(auth),
             event: { name: "auth.denied", fields: { path: policyPath, capability } },
           });
-          throw new FleetError("FR_PERMISSION_DENIED", `1 error occurred: permission denied`, { status: 403 });
+          throw new FleetError("FR_PERMISSION_DENIED", `1 error occurred: permission denied`, {
+            status: 403,
+          });
         }
       }
     } catch (e) {
@@ -223,7 +256,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         result = await spec.handler(ctx);
       } catch (e) {
         failure = toFleetError(e);
-        if (failure.status >= 500 && failure.code !== "FR_SEALED") req.log?.error?.({ err: e }, "request failed");
+        if (failure.status >= 500 && failure.code !== "FR_SEALED")
+          req.log?.error?.({ err: e }, "request failed");
       }
     }
     return finish(result ?? null);
@@ -236,13 +270,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         try {
           await writeAudit({
             type: "response",
-            request: readOnly ? { ...requestInfo(), ...(Object.keys(query).length ? { data: { ...query } } : {}) } : requestInfo(),
+            request: readOnly
+              ? { ...requestInfo(), ...(Object.keys(query).length ? { data: { ...query } } : {}) }
+              : requestInfo(),
             ...(auth ? { auth: authInfo(auth) } : {}),
             response: {
               status,
               ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
-              ...(res && res.kind === "envelope" && res.auth ? { auth: res.auth as { client_token?: string } } : {}),
-              ...(Object.keys(extraAudit).length ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } } : {}),
+              ...(res && res.kind === "envelope" && res.auth
+                ? { auth: res.auth as { client_token?: string } }
+                : {}),
+              ...(Object.keys(extraAudit).length
+                ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } }
+                : {}),
             },
             ...(failure ? { error: failure.message } : {}),
           });
@@ -276,7 +316,8 @@ function withoutListFlag(query: Record<string, string>): Record<string, unknown>
 }
 
 function payloadData(res: RouteResult | null): Record<string, unknown> | undefined {
-  if (res?.kind === "envelope" && res.data && typeof res.data === "object") return res.data as Record<string, unknown>;
+  if (res?.kind === "envelope" && res.data && typeof res.data === "object")
+    return res.data as Record<string, unknown>;
   return undefined;
 }
 
@@ -296,7 +337,10 @@ function authInfo(auth: RequestAuth): NonNullable<AuditRecord["auth"]> {
   return { accessor: auth.accessor, policies: [...auth.policies], display_name: auth.displayName };
 }
 
-function auditBody(body: Record<string, unknown>, redact: readonly string[] | undefined): Record<string, unknown> | undefined {
+function auditBody(
+  body: Record<string, unknown>,
+  redact: readonly string[] | undefined,
+): Record<string, unknown> | undefined {
   if (!body || Object.keys(body).length === 0) return undefined;
   if (!redact?.length) return body;
   const copy: Record<string, unknown> = { ...body };
@@ -374,7 +418,11 @@ function fastifyErrorToFleet(error: Error & { code?: string; statusCode?: number
  */
 function registerBodyParsers(app: FastifyInstance): void {
   app.removeAllContentTypeParsers();
-  const parseJson = (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+  const parseJson = (
+    _req: FastifyRequest,
+    body: string | Buffer,
+    done: (err: Error | null, body?: unknown) => void,
+  ) => {
     const text = typeof body === "string" ? body : body.toString("utf8");
     if (text.trim() === "") return done(null, {});
     let parsed: unknown;
@@ -389,7 +437,13 @@ function registerBodyParsers(app: FastifyInstance): void {
     done(null, parsed);
   };
   app.addContentTypeParser("application/json", { parseAs: "string" }, parseJson);
-  for (const t of ["application/ocsp-request", "application/pkcs10", "application/octet-stream", "application/cbor", "application/pkix-cert"]) {
+  for (const t of [
+    "application/ocsp-request",
+    "application/pkcs10",
+    "application/octet-stream",
+    "application/cbor",
+    "application/pkix-cert",
+  ]) {
     app.addContentTypeParser(t, { parseAs: "buffer" }, (_req, body, done) => done(null, body));
   }
   app.addContentTypeParser("*", { parseAs: "string" }, parseJson);

@@ -85,7 +85,10 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     defaults: { ...(dev ? devDefaults : {}), ...(opts.defaults ?? {}) },
   });
   if (config.seal.type === "dev" && !dev) {
-    throw new FleetError("FR_SEAL_CONFIG", "seal type \"dev\" keeps the root key in plain text and is allowed only with --dev; use shamir or pkcs11");
+    throw new FleetError(
+      "FR_SEAL_CONFIG",
+      'seal type "dev" keeps the root key in plain text and is allowed only with --dev; use shamir or pkcs11',
+    );
   }
   checkTls(config);
   const paths = resolvePaths(config);
@@ -100,11 +103,19 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     const barrier = new Barrier(store, clock);
     const keys = createKeyManager({ protector: barrier });
     const plainKeys = createKeyManager();
-    cleanup.unshift(() => keys.close(), () => plainKeys.close());
+    cleanup.unshift(
+      () => keys.close(),
+      () => plainKeys.close(),
+    );
 
     // The audit key is not under the barrier: unseal attempts on a sealed server are audited too.
     const auditSigner = await openOrGenerate(plainKeys, paths.auditKey);
-    const audit = await AuditLog.open({ path: paths.auditPath, signer: auditSigner, checkpointEvery: config.audit.checkpoint_every, clock });
+    const audit = await AuditLog.open({
+      path: paths.auditPath,
+      signer: auditSigner,
+      checkpointEvery: config.audit.checkpoint_every,
+      clock,
+    });
     cleanup.unshift(() => audit.close());
 
     const seal = new SealManager({
@@ -114,7 +125,9 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       clock,
       dev,
       version: VERSION,
-      ...(config.seal.type === "pkcs11" ? { wrapper: () => keys.openWrapper((config.seal as { key: string }).key) } : {}),
+      ...(config.seal.type === "pkcs11"
+        ? { wrapper: () => keys.openWrapper((config.seal as { key: string }).key) }
+        : {}),
     });
     await seal.load();
 
@@ -146,7 +159,12 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
             return tokens.createRootToken();
           });
           if (!seal.status().sealed) await afterUnseal();
-          return { keys: out.keys, keys_base64: out.keys_base64, root_token: out.extra.token, recovery: config.seal.type !== "shamir" };
+          return {
+            keys: out.keys,
+            keys_base64: out.keys_base64,
+            root_token: out.extra.token,
+            recovery: config.seal.type !== "shamir",
+          };
         },
         submitShare: async (key) => {
           const wasSealed = seal.status().sealed;
@@ -178,7 +196,9 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
           https: {
             cert: readFileSync(config.tls.cert_file),
             key: readFileSync(config.tls.key_file),
-            ...(config.tls.client_ca_file ? { ca: readFileSync(config.tls.client_ca_file), requestCert: true, rejectUnauthorized: false } : {}),
+            ...(config.tls.client_ca_file
+              ? { ca: readFileSync(config.tls.client_ca_file), requestCert: true, rejectUnauthorized: false }
+              : {}),
           },
         }
       : {};
@@ -256,7 +276,11 @@ async function devInit(
   }
   const token = existsSync(file) ? readFileSync(file, "utf8").trim() : "";
   log("");
-  log("WARNING! DEV MODE IS ENABLED. The server runs unsealed with its root key in plain text under " + dataDir + ".");
+  log(
+    "WARNING! DEV MODE IS ENABLED. The server runs unsealed with its root key in plain text under " +
+      dataDir +
+      ".",
+  );
   log("Do not run dev mode in production, and do not store real secrets in it.");
   log("");
   log(`Root Token: ${token}`);
@@ -275,6 +299,9 @@ function checkTls(config: Config): void {
   const [host] = splitListen(config.listen);
   const loopback = host === "localhost" || host === "::1" || (isIP(host) === 4 && host.startsWith("127."));
   if (!loopback && !config.tls) {
-    throw new FleetError("FR_CONFIG_INVALID", `listen ${config.listen} is not a loopback address: set tls.cert_file and tls.key_file`);
+    throw new FleetError(
+      "FR_CONFIG_INVALID",
+      `listen ${config.listen} is not a loopback address: set tls.cert_file and tls.key_file`,
+    );
   }
 }

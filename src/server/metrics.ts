@@ -28,7 +28,9 @@ export class Metrics {
       out.push(`fleetroot_http_request_duration_seconds_sum{route="${esc(route)}"} ${d.sum.toFixed(6)}`);
       out.push(`fleetroot_http_request_duration_seconds_count{route="${esc(route)}"} ${d.count}`);
     }
-    out.push("# HELP fleetroot_audit_failures_total Requests refused because their audit entry could not be written.");
+    out.push(
+      "# HELP fleetroot_audit_failures_total Requests refused because their audit entry could not be written.",
+    );
     out.push("# TYPE fleetroot_audit_failures_total counter");
     out.push(`fleetroot_audit_failures_total ${this.auditFailures}`);
     out.push("# HELP fleetroot_uptime_seconds Seconds since the server started.");

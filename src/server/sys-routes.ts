@@ -24,7 +24,10 @@ export interface SysDeps {
   clusterName: string;
   status(): SealStatusBody;
   /** Initializes: returns the unseal key shares (hex and base64) and the root token. */
-  init(req: { secret_shares: number; secret_threshold: number }): Promise<{ keys: string[]; keys_base64: string[]; root_token: string; recovery: boolean }>;
+  init(req: {
+    secret_shares: number;
+    secret_threshold: number;
+  }): Promise<{ keys: string[]; keys_base64: string[]; root_token: string; recovery: boolean }>;
   submitShare(key: string): Promise<SealStatusBody>;
   resetProgress(): void;
   seal(): Promise<void>;
@@ -54,11 +57,18 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
         const shares = intField(b.secret_shares ?? b.recovery_shares, "secret_shares", 5);
         const threshold = intField(b.secret_threshold ?? b.recovery_threshold, "secret_threshold", 3);
         if (b.pgp_keys || b.root_token_pgp_key) {
-          throw new FleetError("FR_VALIDATION", "PGP-encrypted key shares are not supported; omit pgp_keys and root_token_pgp_key");
+          throw new FleetError(
+            "FR_VALIDATION",
+            "PGP-encrypted key shares are not supported; omit pgp_keys and root_token_pgp_key",
+          );
         }
         const out = await deps.init({ secret_shares: shares, secret_threshold: threshold });
         await ctx.auditEvent("seal.init", { shares, threshold, type: deps.status().type });
-        const body: Record<string, unknown> = { keys: out.keys, keys_base64: out.keys_base64, root_token: out.root_token };
+        const body: Record<string, unknown> = {
+          keys: out.keys,
+          keys_base64: out.keys_base64,
+          root_token: out.root_token,
+        };
         if (out.recovery) {
           body.recovery_keys = out.keys;
           body.recovery_keys_base64 = out.keys_base64;
@@ -82,14 +92,21 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
       redact: ["key"],
       handler: async (ctx) => {
         const b = ctx.body;
-        if (!deps.status().initialized) throw new FleetError("FR_NOT_INITIALIZED", "initialize it first with sys/init (fleetroot operator init)");
+        if (!deps.status().initialized)
+          throw new FleetError(
+            "FR_NOT_INITIALIZED",
+            "initialize it first with sys/init (fleetroot operator init)",
+          );
         if (b.reset === true) {
           deps.resetProgress();
           await ctx.auditEvent("seal.unseal_reset");
           return raw(deps.status());
         }
         if (typeof b.key !== "string" || !b.key) {
-          throw new FleetError("FR_VALIDATION", "missing unseal key: send {\"key\": \"<share>\"} or {\"reset\": true}");
+          throw new FleetError(
+            "FR_VALIDATION",
+            'missing unseal key: send {"key": "<share>"} or {"reset": true}',
+          );
         }
         const wasSealed = deps.status().sealed;
         try {
@@ -161,7 +178,8 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
 }
 
 function auditHash(body: Record<string, unknown>, deps: SysDeps) {
-  if (typeof body.input !== "string") throw new FleetError("FR_VALIDATION", 'missing "input": send {"input": "<string to hash>"}');
+  if (typeof body.input !== "string")
+    throw new FleetError("FR_VALIDATION", 'missing "input": send {"input": "<string to hash>"}');
   const hash = deps.auditHash(body.input);
   return raw({ hash, data: { hash } });
 }
@@ -169,7 +187,8 @@ function auditHash(body: Record<string, unknown>, deps: SysDeps) {
 function intField(v: unknown, name: string, dflt: number): number {
   if (v === undefined || v === null) return dflt;
   const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n)) throw new FleetError("FR_VALIDATION", `${name} must be an integer`);
+  if (typeof n !== "number" || !Number.isInteger(n))
+    throw new FleetError("FR_VALIDATION", `${name} must be an integer`);
   return n;
 }
 

@@ -42,7 +42,11 @@ export interface RouteContext {
    * Writes a security event to the audit log now (e.g. "ca.sign", "token.revoke"); `fields` stay plain,
    * strings in `data` are HMAC'd. Rejects — and so fails the request — when the entry cannot be written.
    */
-  auditEvent(name: string, fields?: Record<string, string | number | boolean>, data?: Record<string, unknown>): Promise<void>;
+  auditEvent(
+    name: string,
+    fields?: Record<string, string | number | boolean>,
+    data?: Record<string, unknown>,
+  ): Promise<void>;
 }
 
 /**
@@ -51,7 +55,15 @@ export interface RouteContext {
  * `raw` is sent as-is (sys/health, sys/seal-status, CRLs, OCSP); `status` 204 sends no body.
  */
 export type RouteResult =
-  | { kind: "envelope"; status?: number; data?: unknown; auth?: unknown; warnings?: string[]; leaseDuration?: number; renewable?: boolean }
+  | {
+      kind: "envelope";
+      status?: number;
+      data?: unknown;
+      auth?: unknown;
+      warnings?: string[];
+      leaseDuration?: number;
+      renewable?: boolean;
+    }
   | { kind: "raw"; status?: number; body: unknown; contentType?: string; headers?: Record<string, string> }
   | { kind: "empty"; status?: 204 };
 
@@ -82,7 +94,10 @@ export interface RouteSpec {
 /** What a module exposes to the server: its routes. */
 export type RouteModule = readonly RouteSpec[];
 
-export const envelope = (data: unknown, extra: Omit<Extract<RouteResult, { kind: "envelope" }>, "kind" | "data"> = {}): RouteResult => ({
+export const envelope = (
+  data: unknown,
+  extra: Omit<Extract<RouteResult, { kind: "envelope" }>, "kind" | "data"> = {},
+): RouteResult => ({
   kind: "envelope",
   data,
   ...extra,

@@ -51,7 +51,11 @@ export class FleetSqliteDriver implements Driver {
     await conn.executeQuery(CompiledQuery.raw("rollback"));
   }
 
-  async savepoint(conn: DatabaseConnection, name: string, _compile: QueryCompiler["compileQuery"]): Promise<void> {
+  async savepoint(
+    conn: DatabaseConnection,
+    name: string,
+    _compile: QueryCompiler["compileQuery"],
+  ): Promise<void> {
     await conn.executeQuery(CompiledQuery.raw(`savepoint "${name.replace(/"/g, "")}"`));
   }
 
@@ -80,7 +84,10 @@ class FleetSqliteConnection implements DatabaseConnection {
     if (!stmt) {
       stmt = this.db.prepare(sql);
       // DDL and transaction control change the schema or state; keep only ordinary statements.
-      if (this.statements.size < MAX_CACHED_STATEMENTS && /^\s*(select|insert|update|delete|with)\b/i.test(sql)) {
+      if (
+        this.statements.size < MAX_CACHED_STATEMENTS &&
+        /^\s*(select|insert|update|delete|with)\b/i.test(sql)
+      ) {
         this.statements.set(sql, stmt);
       }
     }

@@ -21,7 +21,8 @@ export function parseDuration(input: string | number | undefined | null, field =
     total += Number(m[1]) * (units[m[2]!] ?? 0);
     pos = re.lastIndex;
   }
-  if (pos !== s.length || pos === 0) fail("FR_VALIDATION", `${field} "${input}" is not a duration like 30s, 15m, 1h or 7d`);
+  if (pos !== s.length || pos === 0)
+    fail("FR_VALIDATION", `${field} "${input}" is not a duration like 30s, 15m, 1h or 7d`);
   return Math.floor(total);
 }
 

@@ -11,11 +11,20 @@ export interface CliResult {
 }
 
 /** Runs the fleetroot CLI from source in a child process, bounded in time. */
-export function cli(args: string[], env: Record<string, string | undefined> = {}, opts: { input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function cli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+  opts: { input?: string; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: opts.cwd ?? projectRoot,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, FLEETROOT_FROM_SOURCE: "1", ...env } as NodeJS.ProcessEnv,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        FLEETROOT_FROM_SOURCE: "1",
+        ...env,
+      } as NodeJS.ProcessEnv,
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

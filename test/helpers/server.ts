@@ -9,7 +9,13 @@ export interface TestServer {
   server: Server;
   dataDir: string;
   clock: ManualClock;
-  call(method: string, path: string, body?: unknown, token?: string, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  call(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
   restart(): Promise<void>;
   close(): Promise<void>;
 }
@@ -17,7 +23,12 @@ export interface TestServer {
 /** A server on a temp data dir and the given storage URL, driven through inject(); restartable. */
 export async function startTestServer(
   storage: string,
-  opts: { seal?: Record<string, unknown>; defaults?: Record<string, unknown>; dataDir?: string; clock?: ManualClock } & Partial<ServerOptions> = {},
+  opts: {
+    seal?: Record<string, unknown>;
+    defaults?: Record<string, unknown>;
+    dataDir?: string;
+    clock?: ManualClock;
+  } & Partial<ServerOptions> = {},
 ): Promise<TestServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), "fr-srv-"));
   const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
@@ -42,7 +53,11 @@ export async function startTestServer(
       t.server.app.inject({
         method: method as "GET",
         url: `/v1/${path}`,
-        headers: { ...(token ? { "x-vault-token": token } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+        headers: {
+          ...(token ? { "x-vault-token": token } : {}),
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...headers,
+        },
         ...(body !== undefined ? { payload: typeof body === "string" ? body : JSON.stringify(body) } : {}),
       }),
     async restart() {

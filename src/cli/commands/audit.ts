@@ -13,14 +13,21 @@ function auditPath(file: string | undefined, config: string | undefined): string
 }
 
 export function auditCommands(program: Command): void {
-  const audit = program.command("audit").description("verify and follow the tamper-evident audit log (works on the file, offline)");
+  const audit = program
+    .command("audit")
+    .description("verify and follow the tamper-evident audit log (works on the file, offline)");
 
   audit
     .command("verify")
-    .description("check the hash chain and signed checkpoints; names the first entry edited, removed, reordered or inserted")
+    .description(
+      "check the hash chain and signed checkpoints; names the first entry edited, removed, reordered or inserted",
+    )
     .argument("[file]", "audit log file (default: from --config / FLEETROOT_CONFIG, else ./data/audit.log)")
     .option("-c, --config <file>", "server configuration that names the audit log")
-    .option("-k, --public-key <pem>", "public key the checkpoints must verify under (default: the key in the log's genesis entry)")
+    .option(
+      "-k, --public-key <pem>",
+      "public key the checkpoints must verify under (default: the key in the log's genesis entry)",
+    )
     .action(async (file: string | undefined, o: { config?: string; publicKey?: string }, cmd: Command) => {
       const path = auditPath(file, o.config);
       let publicKey: Uint8Array | undefined;
@@ -41,7 +48,11 @@ export function auditCommands(program: Command): void {
       }
       if (!result.ok) {
         const p = result.problem;
-        throw new CliError(p ? `audit log ${path} fails verification at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ""}: ${p.kind}: ${p.message}` : `audit log ${path} fails verification`);
+        throw new CliError(
+          p
+            ? `audit log ${path} fails verification at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ""}: ${p.kind}: ${p.message}`
+            : `audit log ${path} fails verification`,
+        );
       }
     });
 

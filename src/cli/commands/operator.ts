@@ -6,7 +6,9 @@ export function operatorCommands(program: Command): void {
   const op = program.command("operator").description("initialize, unseal, seal and inspect the server");
 
   op.command("init")
-    .description("initialize a new server: creates the barrier root key, its unseal key shares and the root token")
+    .description(
+      "initialize a new server: creates the barrier root key, its unseal key shares and the root token",
+    )
     .option("-n, --key-shares <n>", "number of unseal key shares", "5")
     .option("-t, --key-threshold <t>", "shares needed to unseal", "3")
     .action(async (o: { keyShares: string; keyThreshold: string }, cmd: Command) => {

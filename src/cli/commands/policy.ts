@@ -16,7 +16,9 @@ export function policyCommands(program: Command): void {
       try {
         text = readFileSync(file === "-" ? 0 : file, "utf8");
       } catch (e) {
-        throw new CliError(`cannot read policy file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new CliError(
+          `cannot read policy file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
       }
       await client(cmd).json("PUT", `sys/policies/acl/${encodeURIComponent(name)}`, { policy: text });
       process.stdout.write(`Success! Uploaded policy: ${name}\n`);

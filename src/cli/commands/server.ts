@@ -13,7 +13,10 @@ export function serverCommand(program: Command): void {
     .option("-c, --config <file>", "configuration file (YAML)", process.env.FLEETROOT_CONFIG)
     .action(async (o: { dev?: boolean; config?: string }) => {
       if (!o.dev && !o.config) {
-        throw new CliError("give --config FILE for a production server, or --dev for a throw-away development server", 2);
+        throw new CliError(
+          "give --config FILE for a production server, or --dev for a throw-away development server",
+          2,
+        );
       }
       const { createServer } = await import("../../server/main.js");
       const server = await createServer({
@@ -26,7 +29,10 @@ export function serverCommand(program: Command): void {
       } catch (e) {
         await server.close();
         const err = e as NodeJS.ErrnoException;
-        if (err.code === "EADDRINUSE") throw new CliError(`cannot listen on ${server.config.listen}: the address is in use (another server running?)`);
+        if (err.code === "EADDRINUSE")
+          throw new CliError(
+            `cannot listen on ${server.config.listen}: the address is in use (another server running?)`,
+          );
         throw e;
       }
       process.env.FLEETROOT_SERVER_RUNNING = "1";

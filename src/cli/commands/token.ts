@@ -78,7 +78,9 @@ export function tokenCommands(program: Command): void {
     .action(async (token: string | undefined, o: { increment?: string }, cmd: Command) => {
       const body: Record<string, unknown> = o.increment ? { increment: o.increment } : {};
       const c = client(cmd);
-      const res = token ? await c.json("POST", "auth/token/renew", { ...body, token }) : await c.json("POST", "auth/token/renew-self", body);
+      const res = token
+        ? await c.json("POST", "auth/token/renew", { ...body, token })
+        : await c.json("POST", "auth/token/renew-self", body);
       const g = globals(cmd);
       print(g.format === "json" ? res : res.auth, g.format);
     });
@@ -90,12 +92,18 @@ export function tokenCommands(program: Command): void {
     .option("--self", "revoke the current token")
     .option("--accessor", "treat the argument as an accessor")
     .option("--orphan", "revoke only this token; its children become orphans")
-    .action(async (token: string | undefined, o: { self?: boolean; accessor?: boolean; orphan?: boolean }, cmd: Command) => {
-      const c = client(cmd);
-      if (o.self || !token) await c.json("POST", "auth/token/revoke-self");
-      else if (o.accessor) await c.json("POST", "auth/token/revoke-accessor", { accessor: token });
-      else if (o.orphan) await c.json("POST", "auth/token/revoke-orphan", { token });
-      else await c.json("POST", "auth/token/revoke", { token });
-      process.stdout.write("Success! Revoked token (if it existed)\n");
-    });
+    .action(
+      async (
+        token: string | undefined,
+        o: { self?: boolean; accessor?: boolean; orphan?: boolean },
+        cmd: Command,
+      ) => {
+        const c = client(cmd);
+        if (o.self || !token) await c.json("POST", "auth/token/revoke-self");
+        else if (o.accessor) await c.json("POST", "auth/token/revoke-accessor", { accessor: token });
+        else if (o.orphan) await c.json("POST", "auth/token/revoke-orphan", { token });
+        else await c.json("POST", "auth/token/revoke", { token });
+        process.stdout.write("Success! Revoked token (if it existed)\n");
+      },
+    );
 }
