@@ -13,11 +13,12 @@ export interface GlobalOptions {
 export function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals() as Partial<GlobalOptions>;
   const format = (o.format ?? "table") as string;
-  if (format !== "table" && format !== "json")
-    throw new CliError(`--format must be table or json, not "${format}"`, 2);
+  if (!["table", "json", "pem", "der"].includes(format)) {
+    throw new CliError(`--format must be table, json, pem or der, not "${format}"`, 2);
+  }
   return {
     address: o.address ?? "http://127.0.0.1:8200",
-    format,
+    format: format as Format,
     ...(o.token ? { token: o.token } : {}),
     ...(o.caCert ? { caCert: o.caCert } : {}),
   };

@@ -9,10 +9,14 @@ export class CliError extends Error {
   }
 }
 
-export type Format = "table" | "json";
+/** table and json for every command; pem and der where a command outputs certificates, CRLs or keys. */
+export type Format = "table" | "json" | "pem" | "der";
 
 /** Prints a value: pretty JSON for scripts, aligned key/value lines for people. */
 export function print(value: unknown, format: Format): void {
+  if (format === "pem" || format === "der") {
+    throw new CliError(`--format ${format} applies only to commands that output certificates, CRLs or keys`, 2);
+  }
   if (format === "json") {
     process.stdout.write(JSON.stringify(value, null, 2) + "\n");
     return;

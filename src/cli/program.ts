@@ -38,7 +38,7 @@ export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
     )
     .addOption(
       new Option("-f, --format <format>", "output format")
-        .choices(["table", "json"])
+        .choices(["table", "json", "pem", "der"])
         .env("FLEETROOT_FORMAT")
         .default("table"),
     )

@@ -6,7 +6,9 @@ import Fastify, {
   type FastifyServerOptions,
 } from "fastify";
 import { FleetError, toFleetError } from "../errors/index.js";
+import { parseDuration } from "../util/duration.js";
 import type { Clock } from "../util/clock.js";
+import { listMethodHandler } from "./list-method.js";
 import { Metrics } from "./metrics.js";
 import { RateLimiter } from "./rate-limit.js";
 import type { Capability, HttpMethod, RequestAuth, RouteContext, RouteResult, RouteSpec } from "./types.js";
@@ -31,6 +33,15 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** Fastify options for TLS (https) and logging; main.ts sets them. */
   readonly fastify?: FastifyServerOptions & { https?: unknown };
+  /**
+   * Response wrapping (X-Vault-Wrap-TTL): stores the envelope under a new single-use wrapping token and
+   * returns Vault's wrap_info. Without it, a wrap request is refused.
+   */
+  readonly wrap?: (
+    ctx: RouteContext,
+    result: Extract<RouteResult, { kind: "envelope" }>,
+    ttlSeconds: number,
+  ) => Promise<unknown>;
   /** Extra gauges for /metrics (sealed state, …). */
   readonly gauges?: () => Record<string, number>;
 }
@@ -75,12 +86,15 @@ const defaultCapability: Record<HttpMethod, Capability> = {
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? new Metrics();
+  let self: FastifyInstance | undefined;
   const app = Fastify({
+    clientErrorHandler: listMethodHandler(() => self),
     bodyLimit: deps.limits.maxBodyBytes,
     logger: false,
     return503OnClosing: true,
     ...(deps.fastify ?? {}),
   } as FastifyServerOptions);
+  self = app;
 
   registerBodyParsers(app);
   const limiter = {
@@ -254,6 +268,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!failure) {
       try {
         result = await spec.handler(ctx);
+        const wrapTtl = req.headers["x-vault-wrap-ttl"];
+        if (typeof wrapTtl === "string" && wrapTtl && result.kind === "envelope" && !result.wrapInfo) {
+          result = await wrapResult(ctx, result, wrapTtl);
+        }
       } catch (e) {
         failure = toFleetError(e);
         if (failure.status >= 500 && failure.code !== "FR_SEALED")
@@ -277,6 +295,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             response: {
               status,
               ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
+              ...(res && res.kind === "envelope" && res.wrapInfo
+                ? { data: { wrap_info: res.wrapInfo } }
+                : {}),
               ...(res && res.kind === "envelope" && res.auth
                 ? { auth: res.auth as { client_token?: string } }
                 : {}),
@@ -304,6 +325,19 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       }
       return reply.send(payload);
     }
+  }
+
+  async function wrapResult(
+    ctx: RouteContext,
+    result: Extract<RouteResult, { kind: "envelope" }>,
+    header: string,
+  ): Promise<RouteResult> {
+    const ttl = parseDuration(header, "X-Vault-Wrap-TTL");
+    if (ttl <= 0)
+      throw new FleetError("FR_VALIDATION", "X-Vault-Wrap-TTL must be a positive duration such as 5m");
+    if (!deps.wrap)
+      throw new FleetError("FR_VALIDATION", "response wrapping is not available on this server");
+    return { kind: "envelope", status: 200, wrapInfo: await deps.wrap(ctx, result, ttl) };
   }
 
   return app;
@@ -377,7 +411,7 @@ function renderResult(res: RouteResult, requestId: string): unknown {
     renewable: res.renewable ?? false,
     lease_duration: res.leaseDuration ?? 0,
     data: res.data ?? null,
-    wrap_info: null,
+    wrap_info: res.wrapInfo ?? null,
     warnings: res.warnings?.length ? res.warnings : null,
     auth: res.auth ?? null,
   };

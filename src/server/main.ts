@@ -11,8 +11,9 @@ import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js
 import { Barrier, SealManager, sealMigrations } from "../seal/index.js";
 import { openStore, type MigrationSet, type Store } from "../store/index.js";
 import { systemClock, type Clock } from "../util/clock.js";
-import { buildApp } from "./app.js";
+import { buildApp, type AppDeps } from "./app.js";
 import { Metrics } from "./metrics.js";
+import { defaultModules } from "./modules.js";
 import { sysRoutes } from "./sys-routes.js";
 import type { RouteSpec } from "./types.js";
 
@@ -41,10 +42,9 @@ export interface FeatureModule {
   onUnseal?(core: CoreServices): Promise<void>;
   onSeal?(): Promise<void>;
   stop?(): Promise<void>;
+  /** The module that implements response wrapping (X-Vault-Wrap-TTL) provides this. */
+  wrapper?(core: CoreServices): NonNullable<AppDeps["wrap"]>;
 }
-
-/** Feature modules registered by the composition root; later issues append here. */
-export const featureModules: FeatureModule[] = [];
 
 export interface ServerOptions {
   configFile?: string | undefined;
@@ -93,7 +93,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
   checkTls(config);
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
-  const modules = opts.modules ?? featureModules;
+  const modules = opts.modules ?? defaultModules();
 
   const store = await openStore(paths.storage, {
     migrations: [sealMigrations, authMigrations, ...modules.map((m) => m.migrations)],
@@ -215,6 +215,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         loginPerMinute: config.limits.login_per_minute,
       },
       gauges: () => ({ fleetroot_sealed: seal.status().sealed ? 1 : 0 }),
+      ...wrapperOf(modules, core),
       ...(config.tls ? { fastify: tls } : {}),
     });
 
@@ -245,6 +246,11 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     for (const c of cleanup) await c().catch(() => undefined);
     throw e;
   }
+}
+
+function wrapperOf(modules: FeatureModule[], core: CoreServices): Pick<AppDeps, "wrap"> {
+  const m = modules.find((x) => x.wrapper);
+  return m?.wrapper ? { wrap: m.wrapper(core) } : {};
 }
 
 async function openOrGenerate(keys: KeyManager, uri: string): Promise<Signer> {

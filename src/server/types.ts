@@ -63,6 +63,8 @@ export type RouteResult =
       warnings?: string[];
       leaseDuration?: number;
       renewable?: boolean;
+      /** Set when the response was wrapped (X-Vault-Wrap-TTL): data and auth are then empty. */
+      wrapInfo?: unknown;
     }
   | { kind: "raw"; status?: number; body: unknown; contentType?: string; headers?: Record<string, string> }
   | { kind: "empty"; status?: 204 };

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { client, globals } from "../context.js";
-import { CliError, print } from "../output.js";
+import { CliError, print, type Format } from "../output.js";
 
 export function operatorCommands(program: Command): void {
   const op = program.command("operator").description("initialize, unseal, seal and inspect the server");
@@ -66,7 +66,7 @@ export function operatorCommands(program: Command): void {
     });
 }
 
-function printSealStatus(res: Record<string, unknown>, format: "table" | "json"): void {
+function printSealStatus(res: Record<string, unknown>, format: Format): void {
   if (format === "json") return print(res, "json");
   print(
     {

@@ -1,0 +1,9 @@
+import type { FeatureModule } from "./main.js";
+
+/**
+ * The feature modules the server runs, in order. Each feature (pki, devices, ros2, secrets, updates)
+ * exports one FeatureModule from its index.ts and adds one line here.
+ */
+export function defaultModules(): FeatureModule[] {
+  return [];
+}
