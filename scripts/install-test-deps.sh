@@ -10,6 +10,9 @@ declare -A probes=(
   [opensc]=/usr/bin/pkcs11-tool
   [gnutls-bin]=/usr/bin/certtool
   [postgresql]=/usr/lib/postgresql
+  [python3-hvac]=/usr/lib/python3/dist-packages/hvac
+  [cyclonedds-tools]=/usr/bin/ddsperf
+  [libxml2-utils]=/usr/bin/xmllint
 )
 
 missing=()

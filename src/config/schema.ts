@@ -59,6 +59,23 @@ export const configSchema = z.strictObject({
       login_per_minute: z.number().int().min(1).default(120),
     })
     .default({ max_body_bytes: 1024 * 1024, unseal_per_minute: 60, login_per_minute: 120 }),
+  /** PKI (src/pki): revocation timing and the URLs placed in certificates; docs/pki.md. */
+  pki: z
+    .strictObject({
+      /** Base URL for the CRL distribution point, OCSP and caIssuers URLs; default api_addr. */
+      base_url: z.url().optional(),
+      /** Validity of a complete CRL (thisUpdate to nextUpdate), e.g. "72h". */
+      crl_validity: z.string().default("72h"),
+      /** How often the complete CRL is rebuilt; it is always rebuilt before nextUpdate. */
+      crl_rebuild_interval: z.string().default("12h"),
+      /** Validity of a delta CRL. */
+      delta_crl_validity: z.string().default("30m"),
+      /** Validity of an OCSP response (thisUpdate to nextUpdate). */
+      ocsp_validity: z.string().default("1h"),
+      /** Largest CSR accepted, in bytes. */
+      max_csr_bytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
+    })
+    .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

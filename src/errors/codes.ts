@@ -77,6 +77,26 @@ export const codes = {
   FR_CSR_SIGNATURE: { status: 400, message: "the certificate signing request's signature does not verify" },
   FR_CSR_ALGORITHM: { status: 400, message: "the CSR's key or signature algorithm is not supported" },
   FR_OCSP_REQUEST_INVALID: { status: 400, message: "the OCSP request is malformed" },
+
+  // PKI (src/pki)
+  FR_PKI_ROLE_NOT_FOUND: { status: 404, message: "no such PKI role" },
+  FR_PKI_ROLE_INVALID: { status: 400, message: "the PKI role definition is invalid" },
+  FR_PKI_ROLE_DENIED: { status: 400, message: "the request asks for something the role does not allow" },
+  FR_PKI_ISSUER_NOT_FOUND: { status: 404, message: "no such issuer" },
+  FR_PKI_NO_ISSUER: { status: 400, message: "no usable issuer: create a root or set a signed intermediate" },
+  FR_PKI_ISSUER_INVALID: { status: 400, message: "the issuer certificate does not fit" },
+  FR_PKI_CERT_NOT_FOUND: { status: 404, message: "no certificate with that serial number" },
+
+  // signed updates (src/updates, src/agent)
+  FR_UPDATES_REPO_NOT_FOUND: { status: 404, message: "no such update repository" },
+  FR_UPDATES_REPO_EXISTS: { status: 400, message: "an update repository with that name already exists" },
+  FR_UPDATES_ROLE: { status: 400, message: "the TUF role is unknown or its definition is invalid" },
+  FR_UPDATES_TARGET: { status: 400, message: "the target path or content is invalid" },
+  FR_UPDATES_METADATA: { status: 400, message: "the TUF metadata is malformed" },
+  FR_UPDATES_SIGNATURE: { status: 400, message: "the metadata is not signed by a threshold of the role's keys" },
+  FR_UPDATES_KEY: { status: 400, message: "the key cannot be used for TUF or in-toto" },
+  FR_UPDATES_VERIFY: { status: 400, message: "the update failed verification and was not applied" },
+  FR_UPDATES_INTOTO: { status: 400, message: "the in-toto layout or links fail verification" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof codes;

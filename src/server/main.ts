@@ -178,6 +178,8 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
           await afterSeal();
         },
         auditHash: (input) => audit.hash(input),
+        rotate: () => barrier.rotate(),
+        keyStatus: () => barrier.keyStatus(),
       }),
       ...authRoutes({ tokens, policies, clock }),
       ...modules.flatMap((m) => m.routes(core)),

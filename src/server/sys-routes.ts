@@ -32,6 +32,9 @@ export interface SysDeps {
   resetProgress(): void;
   seal(): Promise<void>;
   auditHash(input: string): string;
+  /** Adds a barrier keyring term (sys/rotate). */
+  rotate(): Promise<{ term: number; install_time: string }>;
+  keyStatus(): { term: number; install_time: string };
 }
 
 /**
@@ -157,6 +160,31 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
           cluster_id: "",
         };
         return raw(body, status, "application/json");
+      },
+    },
+    {
+      method: ["PUT", "POST"],
+      url: "/v1/sys/rotate",
+      auth: "token",
+      capability: "sudo",
+      handler: async (ctx) => {
+        const status = await deps.rotate();
+        await ctx.auditEvent("barrier.rotate", { term: status.term });
+        return empty();
+      },
+    },
+    {
+      method: "GET",
+      url: "/v1/sys/key-status",
+      auth: "token",
+      handler: async () => {
+        const s = deps.keyStatus();
+        return raw({
+          term: s.term,
+          install_time: s.install_time,
+          encryptions: null,
+          data: { term: s.term, install_time: s.install_time },
+        });
       },
     },
     {
