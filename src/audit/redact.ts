@@ -11,7 +11,7 @@ const MAX_DEPTH = 64;
 export type StringHasher = (value: string) => string;
 
 /** Vault's audit hash form: "hmac-sha256:" + hex HMAC-SHA256 of the UTF-8 bytes. */
-export function hmacSha256(key: KeyObject, value: string): string {
+export function hmacSha256(key: KeyObject | Buffer, value: string): string {
   return "hmac-sha256:" + createHmac("sha256", key).update(value, "utf8").digest("hex");
 }
 
@@ -35,7 +35,11 @@ const sensitiveKeys: ReadonlySet<string> = new Set(["client_token", "client_toke
 const entryTypes: ReadonlySet<string> = new Set(["request", "response", "event"]);
 
 /** A copy of `entry` ready to write: sensitive strings replaced by `hash(value)`. The input is not modified. */
-export function redactEntry(entry: AuditEntry, hashValue: StringHasher): Record<string, unknown> {
+export function redactEntry(
+  entry: AuditEntry,
+  hashValue: StringHasher,
+  identityHash: StringHasher = hashValue,
+): Record<string, unknown> {
   // A token or accessor often appears more than once in one entry: hash each distinct string once.
   const memo = new Map<string, string>();
   const hash: StringHasher = (v) => {
@@ -56,19 +60,26 @@ export function redactEntry(entry: AuditEntry, hashValue: StringHasher): Record<
   for (const [key, value] of Object.entries(entry)) {
     if (key === "type" || value === undefined) continue;
     if (key === "error") out.error = typeof value === "string" ? value : hashAll(value, hash, 1);
-    else if (plainFields[key]) out[key] = redactSection(plainFields[key], value, hash);
+    else if (plainFields[key]) out[key] = redactSection(plainFields[key], value, hash, identityHash);
     else out[key] = hashAll(value, hash, 1);
   }
   return out;
 }
 
-function redactSection(plain: ReadonlySet<string>, section: unknown, hash: StringHasher): unknown {
+function redactSection(
+  plain: ReadonlySet<string>,
+  section: unknown,
+  hash: StringHasher,
+  identityHash: StringHasher,
+): unknown {
   if (!isRecord(section)) return hashAll(section, hash, 1);
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(section)) {
     if (value === undefined) continue;
-    out[key] =
-      plain.has(key) && !sensitiveKeys.has(key) ? keepPlain(value, hash, 2) : hashAll(value, hash, 2);
+    if (sensitiveKeys.has(key) && typeof value === "string") out[key] = identityHash(value);
+    else
+      out[key] =
+        plain.has(key) && !sensitiveKeys.has(key) ? keepPlain(value, hash, 2) : hashAll(value, hash, 2);
   }
   return out;
 }

@@ -97,6 +97,11 @@ export const codes = {
   FR_UPDATES_KEY: { status: 400, message: "the key cannot be used for TUF or in-toto" },
   FR_UPDATES_VERIFY: { status: 400, message: "the update failed verification and was not applied" },
   FR_UPDATES_INTOTO: { status: 400, message: "the in-toto layout or links fail verification" },
+  // secrets (KV, mounts, response wrapping)
+  FR_KV_CAS_MISMATCH: { status: 400, message: "check-and-set parameter did not match the current version" },
+  FR_KV_CAS_REQUIRED: { status: 400, message: "check-and-set parameter required for this call" },
+  FR_MOUNT_CONFLICT: { status: 400, message: "the mount path is already in use" },
+  FR_WRAPPING_TOKEN_INVALID: { status: 400, message: "wrapping token is not valid or does not exist" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof codes;
