@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { verifyAuditLog } from "../src/audit/index.js";
-import { projectRoot } from "./helpers/cli.js";
+import { cli, projectRoot } from "./helpers/cli.js";
 
 /** Starts `npm start` (fleetroot server --dev) on a free port and a temp data dir; resolves with its URL. */
 function npmStart(
@@ -72,5 +72,8 @@ describe("npm start (dev server)", () => {
     expect(audit.ok).toBe(true);
     const last = readFileSync(join(dataDir, "audit.log"), "utf8").trim().split("\n").pop()!;
     expect(JSON.parse(last).type).toBe("checkpoint");
+    // A cleanly stopped server's log has nothing after its last signed checkpoint.
+    const strict = await cli(["audit", "verify", "--strict", join(dataDir, "audit.log")]);
+    expect(strict.code, strict.stderr).toBe(0);
   });
 });

@@ -102,6 +102,14 @@ export const codes = {
   FR_KV_CAS_REQUIRED: { status: 400, message: "check-and-set parameter required for this call" },
   FR_MOUNT_CONFLICT: { status: 400, message: "the mount path is already in use" },
   FR_WRAPPING_TOKEN_INVALID: { status: 400, message: "wrapping token is not valid or does not exist" },
+  // ROS 2 / DDS Security (src/ros2)
+  FR_ROS2_POLICY_INVALID: { status: 400, message: "the ROS 2 security policy is malformed or does not match the schema" },
+  FR_ROS2_XML_UNSAFE: { status: 400, message: "the XML contains a DTD or entity declaration, which is refused" },
+  FR_ROS2_KEYSTORE: { status: 400, message: "the ROS 2 keystore is missing, incomplete or not a keystore" },
+  FR_ROS2_ENCLAVE_NAME: { status: 400, message: "the enclave name is not a valid fully qualified ROS name" },
+  FR_ROS2_ENCLAVE_NOT_FOUND: { status: 404, message: "no such enclave in the keystore" },
+  FR_ROS2_ENCLAVE_EXISTS: { status: 400, message: "the enclave already exists in the keystore" },
+  FR_ROS2_SIGNATURE: { status: 400, message: "an S/MIME signed DDS document fails verification" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof codes;

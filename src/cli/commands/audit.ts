@@ -25,36 +25,49 @@ export function auditCommands(program: Command): void {
     .argument("[file]", "audit log file (default: from --config / FLEETROOT_CONFIG, else ./data/audit.log)")
     .option("-c, --config <file>", "server configuration that names the audit log")
     .option(
+      "--strict",
+      "also fail when entries follow the last signed checkpoint (use on logs of stopped servers)",
+    )
+    .option(
       "-k, --public-key <pem>",
       "public key the checkpoints must verify under (default: the key in the log's genesis entry)",
     )
-    .action(async (file: string | undefined, o: { config?: string; publicKey?: string }, cmd: Command) => {
-      const path = auditPath(file, o.config);
-      let publicKey: Uint8Array | undefined;
-      if (o.publicKey) {
-        try {
-          publicKey = createPublicKey(readFileSync(o.publicKey)).export({ type: "spki", format: "der" });
-        } catch (e) {
-          throw new CliError(`cannot read public key ${o.publicKey}: ${(e as Error).message}`);
+    .action(
+      async (
+        file: string | undefined,
+        o: { config?: string; publicKey?: string; strict?: boolean },
+        cmd: Command,
+      ) => {
+        const path = auditPath(file, o.config);
+        let publicKey: Uint8Array | undefined;
+        if (o.publicKey) {
+          try {
+            publicKey = createPublicKey(readFileSync(o.publicKey)).export({ type: "spki", format: "der" });
+          } catch (e) {
+            throw new CliError(`cannot read public key ${o.publicKey}: ${(e as Error).message}`);
+          }
         }
-      }
-      const result = await verifyAuditLog(path, publicKey ? { publicKey } : {});
-      const g = globals(cmd);
-      if (g.format === "json") print(result, "json");
-      else if (result.ok) {
-        process.stdout.write(
-          `OK: ${result.entries} entries, ${result.checkpoints} signed checkpoints verified in ${path}\n`,
-        );
-      }
-      if (!result.ok) {
-        const p = result.problem;
-        throw new CliError(
-          p
-            ? `audit log ${path} fails verification at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ""}: ${p.kind}: ${p.message}`
-            : `audit log ${path} fails verification`,
-        );
-      }
-    });
+        const result = await verifyAuditLog(path, {
+          ...(publicKey ? { publicKey } : {}),
+          ...(o.strict ? { strict: true } : {}),
+        });
+        const g = globals(cmd);
+        if (g.format === "json") print(result, "json");
+        else if (result.ok) {
+          process.stdout.write(
+            `OK: ${result.entries} entries, ${result.checkpoints} signed checkpoints verified in ${path}\n`,
+          );
+        }
+        if (!result.ok) {
+          const p = result.problem;
+          throw new CliError(
+            p
+              ? `audit log ${path} fails verification at line ${p.line}${p.seq !== undefined ? ` (seq ${p.seq})` : ""}: ${p.kind}: ${p.message}`
+              : `audit log ${path} fails verification`,
+          );
+        }
+      },
+    );
 
   audit
     .command("tail")

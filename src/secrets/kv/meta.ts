@@ -84,7 +84,8 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
     target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete base[k];
-    else base[k] = mergePatch(base[k], v);
+    // defineProperty: a "__proto__" key from JSON stays a plain key instead of changing the prototype.
+    else Object.defineProperty(base, k, { value: mergePatch(base[k], v), enumerable: true, writable: true, configurable: true });
   }
   return base;
 }

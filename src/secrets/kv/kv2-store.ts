@@ -1,0 +1,284 @@
+import type { Kysely, Transaction } from "kysely";
+import { fail } from "../../errors/index.js";
+import type { KeyProtector } from "../../keys/types.js";
+import type { Store } from "../../store/index.js";
+import type { Clock } from "../../util/clock.js";
+import type { SecretsTables } from "../migrations.js";
+import type { Mount } from "../mounts.js";
+import { DEFAULT_MAX_VERSIONS, type KeyMeta, type VersionMeta, isGone } from "./meta.js";
+
+/** What a read found. "gone": deleted or destroyed (Vault answers 404 with the version's metadata). */
+export type VersionRead =
+  | { kind: "missing" }
+  | { kind: "gone"; meta: KeyMeta; n: number; v: VersionMeta }
+  | { kind: "ok"; meta: KeyMeta; n: number; v: VersionMeta; data: Record<string, unknown> };
+
+/** A change to a key computed from its current metadata inside one transaction. */
+interface Change {
+  meta: KeyMeta | null;
+  put?: { n: number; data: Record<string, unknown> };
+  drop?: number[];
+}
+
+const MAX_RETRIES = 8;
+
+const metaAad = (m: Mount, path: string) => `secrets/kv/${m.uuid}/${path}/meta`;
+const versionAad = (m: Mount, path: string, n: number) => `secrets/kv/${m.uuid}/${path}/v${n}`;
+
+/**
+ * KV v2 storage: per key one sealed metadata row and one sealed row per version, each bound by its
+ * associated data to mount, path and version. Writers use optimistic concurrency on the key's `rev`,
+ * so two nodes writing the same key cannot both take the same version number.
+ */
+export class Kv2Store {
+  private readonly db: Kysely<SecretsTables>;
+
+  constructor(
+    private readonly store: Store,
+    private readonly barrier: KeyProtector,
+    private readonly clock: Clock,
+  ) {
+    this.db = store.db.withTables<SecretsTables>();
+  }
+
+  private now(): number {
+    return this.clock.now().getTime();
+  }
+
+  async meta(m: Mount, path: string, db: Kysely<SecretsTables> = this.db): Promise<{ meta: KeyMeta; rev: number } | undefined> {
+    const row = await db
+      .selectFrom("secrets_kv_key")
+      .select(["rev", "blob"])
+      .where("mount", "=", m.uuid)
+      .where("path", "=", path)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
+    return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
+  }
+
+  /** Reads version `n` (0: the current one). */
+  async read(m: Mount, path: string, n: number): Promise<VersionRead> {
+    const found = await this.meta(m, path);
+    if (!found) return { kind: "missing" };
+    const meta = found.meta;
+    const num = n === 0 ? meta.current : n;
+    const v = meta.versions[String(num)];
+    if (!v) return { kind: "missing" };
+    if (isGone(v, this.now())) return { kind: "gone", meta, n: num, v };
+    const row = await this.db
+      .selectFrom("secrets_kv_version")
+      .select("blob")
+      .where("mount", "=", m.uuid)
+      .where("path", "=", path)
+      .where("version", "=", num)
+      .executeTakeFirst();
+    if (!row) return { kind: "gone", meta, n: num, v };
+    const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(row.blob));
+    return { kind: "ok", meta, n: num, v, data: JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown> };
+  }
+
+  /** Writes a new version (Vault's check-and-set rules); returns its number and metadata. */
+  async write(
+    m: Mount,
+    path: string,
+    data: Record<string, unknown> | ((current: Record<string, unknown>) => Record<string, unknown>),
+    cas: number | undefined,
+    opts: { mustExist?: boolean } = {},
+  ): Promise<{ meta: KeyMeta; n: number; v: VersionMeta }> {
+    let result: { meta: KeyMeta; n: number; v: VersionMeta } | undefined;
+    await this.mutate(m, path, async (found, trx) => {
+      const now = this.now();
+      const meta: KeyMeta = found
+        ? structuredClone(found)
+        : {
+            created: now,
+            updated: now,
+            current: 0,
+            oldest: 0,
+            maxVersions: 0,
+            casRequired: false,
+            deleteVersionAfter: 0,
+            custom: null,
+            versions: {},
+          };
+      if ((meta.casRequired || m.config.kv.cas_required) && cas === undefined) fail("FR_KV_CAS_REQUIRED");
+      if (cas !== undefined && cas !== meta.current) fail("FR_KV_CAS_MISMATCH");
+      let next: Record<string, unknown>;
+      if (typeof data === "function") {
+        // PATCH: applies to the current version, which must be readable.
+        const cur = meta.versions[String(meta.current)];
+        if (!found || !cur || isGone(cur, now)) fail("FR_NOT_FOUND", `no readable current version at ${m.path}data/${path}`);
+        const row = await trx
+          .selectFrom("secrets_kv_version")
+          .select("blob")
+          .where("mount", "=", m.uuid)
+          .where("path", "=", path)
+          .where("version", "=", meta.current)
+          .executeTakeFirst();
+        if (!row) fail("FR_NOT_FOUND", `no readable current version at ${m.path}data/${path}`);
+        const plain = await this.barrier.decrypt(versionAad(m, path, meta.current), new Uint8Array(row.blob));
+        next = data(JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown>);
+      } else {
+        if (opts.mustExist && !found) fail("FR_NOT_FOUND", `no secret at ${m.path}data/${path}`);
+        next = data;
+      }
+      const n = meta.current + 1;
+      const dva = meta.deleteVersionAfter || m.config.kv.delete_version_after;
+      const v: VersionMeta = { created: now, deleted: dva > 0 ? now + dva * 1000 : 0, destroyed: false };
+      meta.versions[String(n)] = v;
+      meta.current = n;
+      meta.updated = now;
+      const drop = prune(meta, meta.maxVersions || m.config.kv.max_versions || DEFAULT_MAX_VERSIONS);
+      result = { meta, n, v };
+      return { meta, put: { n, data: next }, drop };
+    });
+    return result!;
+  }
+
+  /** Applies `fn` to the metadata (creating it when `create`); `fn` returns the versions to destroy. */
+  async updateMeta(
+    m: Mount,
+    path: string,
+    fn: (meta: KeyMeta, now: number) => number[] | void,
+    create: boolean,
+  ): Promise<boolean> {
+    let touched = false;
+    await this.mutate(m, path, (found) => {
+      const now = this.now();
+      if (!found && !create) return Promise.resolve(undefined);
+      const meta: KeyMeta = found
+        ? structuredClone(found)
+        : {
+            created: now,
+            updated: now,
+            current: 0,
+            oldest: 0,
+            maxVersions: 0,
+            casRequired: false,
+            deleteVersionAfter: 0,
+            custom: null,
+            versions: {},
+          };
+      const destroyed = fn(meta, now) ?? [];
+      meta.updated = now;
+      touched = true;
+      return Promise.resolve({ meta, drop: destroyed });
+    });
+    return touched;
+  }
+
+  /** Deletes the key's metadata and every version. */
+  async deleteAll(m: Mount, path: string): Promise<void> {
+    await this.store.transaction(async (trx) => {
+      const t = trx.withTables<SecretsTables>();
+      await t.deleteFrom("secrets_kv_version").where("mount", "=", m.uuid).where("path", "=", path).execute();
+      await t.deleteFrom("secrets_kv_key").where("mount", "=", m.uuid).where("path", "=", path).execute();
+    });
+  }
+
+  /** One transaction: read the key's metadata, compute the change, write it if nobody else did meanwhile. */
+  private async mutate(
+    m: Mount,
+    path: string,
+    fn: (meta: KeyMeta | undefined, trx: Kysely<SecretsTables>) => Promise<Change | undefined>,
+  ): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const done = await this.store.transaction(async (trx: Transaction<object>) => {
+          const t = trx.withTables<SecretsTables>();
+          const found = await this.meta(m, path, t);
+          const change = await fn(found?.meta, t);
+          if (!change) return true;
+          return this.apply(t, m, path, found?.rev, change);
+        });
+        if (done) return;
+      } catch (e) {
+        if (attempt >= MAX_RETRIES || !isUniqueViolation(e)) throw e;
+      }
+      if (attempt >= MAX_RETRIES) fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
+    }
+  }
+
+  private async apply(
+    t: Kysely<SecretsTables>,
+    m: Mount,
+    path: string,
+    rev: number | undefined,
+    change: Change,
+  ): Promise<boolean> {
+    if (change.put) {
+      const blob = Buffer.from(
+        await this.barrier.encrypt(versionAad(m, path, change.put.n), Buffer.from(JSON.stringify(change.put.data), "utf8")),
+      );
+      await t.insertInto("secrets_kv_version").values({ mount: m.uuid, path, version: change.put.n, blob }).execute();
+    }
+    if (change.drop?.length) {
+      await t
+        .deleteFrom("secrets_kv_version")
+        .where("mount", "=", m.uuid)
+        .where("path", "=", path)
+        .where("version", "in", change.drop)
+        .execute();
+    }
+    if (!change.meta) return true;
+    const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), Buffer.from(JSON.stringify(change.meta), "utf8")));
+    if (rev === undefined) {
+      await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
+      return true;
+    }
+    const r = await t
+      .updateTable("secrets_kv_key")
+      .set({ rev: rev + 1, blob })
+      .where("mount", "=", m.uuid)
+      .where("path", "=", path)
+      .where("rev", "=", rev)
+      .executeTakeFirst();
+    if (Number(r.numUpdatedRows) === 1) return true;
+    // Lost the race: throwing rolls the transaction back; mutate() retries it.
+    throw new RetryError();
+  }
+
+  /** The keys and folders directly under `prefix` ("" or ending in "/"), sorted. */
+  async list(m: Mount, prefix: string): Promise<string[]> {
+    return listUnder(this.db, m, prefix);
+  }
+}
+
+class RetryError extends Error {}
+
+function isUniqueViolation(e: unknown): boolean {
+  if (e instanceof RetryError) return true;
+  const err = e as { code?: string; message?: string };
+  return err.code === "23505" || err.code === "40001" || /UNIQUE constraint failed/.test(err.message ?? "");
+}
+
+/** Drops the oldest versions beyond `max`; returns their numbers. */
+function prune(meta: KeyMeta, max: number): number[] {
+  const nums = Object.keys(meta.versions)
+    .map(Number)
+    .sort((a, b) => a - b);
+  const drop = nums.slice(0, Math.max(0, nums.length - max));
+  for (const n of drop) delete meta.versions[String(n)];
+  if (drop.length) meta.oldest = nums[drop.length] ?? meta.current;
+  return drop;
+}
+
+/** Immediate children of `prefix` among a mount's keys: "name" for keys, "name/" for folders. */
+export async function listUnder(db: Kysely<SecretsTables>, m: Mount, prefix: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom("secrets_kv_key")
+    .select("path")
+    .where("mount", "=", m.uuid)
+    // substr counts code points on both dialects; LIKE would treat % and _ specially.
+    .where((eb) => eb(eb.fn("substr", ["path", eb.val(1), eb.val([...prefix].length)]), "=", prefix))
+    .execute();
+  const out = new Set<string>();
+  for (const { path } of rows) {
+    const rest = path.slice(prefix.length);
+    const i = rest.indexOf("/");
+    out.add(i < 0 ? rest : rest.slice(0, i + 1));
+  }
+  out.delete("");
+  return [...out].sort();
+}

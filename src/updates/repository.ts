@@ -1,0 +1,707 @@
+import crypto from "node:crypto";
+import { fail } from "../errors/index.js";
+import type { KeyManager } from "../keys/index.js";
+import type { Store } from "../store/index.js";
+import type { Clock } from "../util/clock.js";
+import { canonicalJson } from "./canonical-json.js";
+import type { TufKey, TufSigner } from "./keys.js";
+import {
+  addSignatures,
+  isoSeconds,
+  meetsThreshold,
+  parseEnvelope,
+  serialize,
+  specVersion,
+  topRoles,
+  validSigners,
+  type AnySigned,
+  type Delegations,
+  type Envelope,
+  type RoleKeys,
+  type RootSigned,
+  type SnapshotSigned,
+  type TargetFileInfo,
+  type TargetsSigned,
+  type TimestampSigned,
+  type TopRole,
+} from "./metadata.js";
+import { binFor, binName, checkTargetPath, pathMatches, roleNamePattern } from "./patterns.js";
+import {
+  defaultExpiry,
+  latestMeta,
+  loadKeys,
+  loadRoles,
+  loadSettings,
+  maxVersion,
+  pendingMeta,
+  publishedVersions,
+  saveKeys,
+  tables,
+  type DB,
+  type RepoSettings,
+  type RoleRow,
+} from "./repo-db.js";
+import { SignerPool, type KeySpec, type ResolvedKey } from "./signers.js";
+
+export interface InitOptions {
+  keys: Record<TopRole, KeySpec[]>;
+  thresholds?: Partial<Record<TopRole, number>>;
+  /** Lifetimes in seconds. */
+  expires?: Partial<RepoSettings["expires"]>;
+  consistentSnapshot?: boolean;
+}
+
+export interface TargetInput {
+  path: string;
+  content: Uint8Array;
+  custom?: Record<string, unknown>;
+  /** The targets role that lists it; default: the role the delegation tree assigns the path to. */
+  role?: string;
+}
+
+export interface PublishResult {
+  published: Array<{ role: string; version: number }>;
+  /** Versions made but short of their threshold: export them, sign offline, import. */
+  pending: Array<{ role: string; version: number; signatures: number; threshold: number }>;
+}
+
+export interface RoleStatus {
+  role: string;
+  kind: string;
+  version: number | null;
+  expires: string | null;
+  pendingVersion: number | null;
+  threshold: number;
+  keys: number;
+  heldKeys: number;
+  dirty: boolean;
+}
+
+const nameRe = roleNamePattern;
+
+/**
+ * TUF repositories in the core store (TUF specification 1.0). Roles' definitions and targets are rows;
+ * every metadata version is kept, signed with the keys this server holds; a version short of its threshold
+ * stays pending until signatures made elsewhere are imported.
+ */
+export class UpdatesRepository {
+  readonly pool: SignerPool;
+  constructor(
+    private readonly deps: { store: Store; keys: KeyManager; clock: Clock },
+  ) {
+    this.pool = new SignerPool(deps.keys);
+  }
+
+  private get db(): DB {
+    return tables(this.deps.store.db);
+  }
+
+  private now(): number {
+    return this.deps.clock.now().getTime();
+  }
+
+  async list(): Promise<string[]> {
+    const rows = await this.db.selectFrom("updates_repos").select("name").orderBy("name").execute();
+    return rows.map((r) => r.name);
+  }
+
+  async init(repo: string, opts: InitOptions): Promise<PublishResult> {
+    if (!nameRe.test(repo)) fail("FR_VALIDATION", `repository name "${repo}" must match ${nameRe.source}`);
+    const exists = await this.db.selectFrom("updates_repos").select("name").where("name", "=", repo).executeTakeFirst();
+    if (exists) fail("FR_UPDATES_REPO_EXISTS", `repository "${repo}" exists; use rotate-key to change its keys`);
+    const settings: RepoSettings = {
+      consistent_snapshot: opts.consistentSnapshot ?? true,
+      expires: { ...defaultExpiry, ...(opts.expires ?? {}) },
+    };
+    const resolved = new Map<TopRole, ResolvedKey[]>();
+    for (const role of topRoles) {
+      const specs = opts.keys[role] ?? [];
+      if (specs.length === 0) fail("FR_UPDATES_ROLE", `role ${role} needs at least one key`);
+      resolved.set(role, await Promise.all(specs.map((s) => this.pool.resolve(s))));
+    }
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      await db.insertInto("updates_repos").values({ name: repo, settings: JSON.stringify(settings), created_ms: this.now() }).execute();
+      let ord = 0;
+      for (const role of topRoles) {
+        const keys = resolved.get(role) ?? [];
+        await saveKeys(db, repo, keys);
+        const keyids = [...new Set(keys.map((k) => k.keyid))];
+        const threshold = opts.thresholds?.[role] ?? 1;
+        checkThreshold(role, threshold, keyids.length);
+        await db
+          .insertInto("updates_roles")
+          .values(roleRow(repo, role, "top", null, keyids, threshold, settings.expires[role], ord++))
+          .execute();
+      }
+    });
+    return this.publish(repo);
+  }
+
+  /** Adds (or replaces) targets; each lands in the role the delegation tree assigns it to. */
+  async addTargets(repo: string, items: readonly TargetInput[]): Promise<Array<{ path: string; role: string; sha256: string; length: number }>> {
+    await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
+    const out = items.map((t) => {
+      const problem = checkTargetPath(t.path);
+      if (problem) fail("FR_UPDATES_TARGET", `${JSON.stringify(t.path)}: ${problem}`);
+      const role = t.role ?? assignRole(roles, t.path);
+      const r = roles.get(role);
+      if (!r || r.kind === "top" && role !== "targets" || r.succinct) {
+        fail("FR_UPDATES_ROLE", `role "${role}" cannot list targets (a targets role without hash bins is needed)`);
+      }
+      const sha256 = crypto.createHash("sha256").update(t.content).digest("hex");
+      return { ...t, role, sha256, length: t.content.length };
+    });
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      const dirty = new Set<string>();
+      for (const t of out) {
+        const old = await db.selectFrom("updates_targets").select("role").where("repo", "=", repo).where("path", "=", t.path).executeTakeFirst();
+        if (old) dirty.add(old.role);
+        dirty.add(t.role);
+        const row = { repo, path: t.path, role: t.role, length: t.length, sha256: t.sha256, custom: t.custom ? JSON.stringify(t.custom) : null };
+        await db.insertInto("updates_targets").values(row)
+          .onConflict((oc) => oc.columns(["repo", "path"]).doUpdateSet({ role: row.role, length: row.length, sha256: row.sha256, custom: row.custom }))
+          .execute();
+        await db.insertInto("updates_blobs").values({ repo, sha256: t.sha256, content: Buffer.from(t.content) })
+          .onConflict((oc) => oc.columns(["repo", "sha256"]).doNothing())
+          .execute();
+      }
+      await markDirty(db, repo, [...dirty]);
+    });
+    return out.map(({ path, role, sha256, length }) => ({ path, role, sha256, length }));
+  }
+
+  async removeTarget(repo: string, path: string): Promise<void> {
+    const row = await this.db.selectFrom("updates_targets").select("role").where("repo", "=", repo).where("path", "=", path).executeTakeFirst();
+    if (!row) fail("FR_NOT_FOUND", `repository "${repo}" has no target ${JSON.stringify(path)}`);
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      await db.deleteFrom("updates_targets").where("repo", "=", repo).where("path", "=", path).execute();
+      await markDirty(db, repo, [row.role]);
+    });
+  }
+
+  /** A delegated targets role for path patterns; `terminating` stops the search below it. */
+  async delegate(
+    repo: string,
+    opts: { name: string; parent?: string; keys: KeySpec[]; threshold?: number; paths: string[]; terminating?: boolean },
+  ): Promise<void> {
+    const settings = await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
+    const parent = opts.parent ?? "targets";
+    this.checkNewRole(roles, opts.name, parent);
+    if (opts.paths.length === 0) fail("FR_UPDATES_ROLE", "a delegation needs at least one path pattern");
+    const keys = await Promise.all(opts.keys.map((s) => this.pool.resolve(s)));
+    const keyids = [...new Set(keys.map((k) => k.keyid))];
+    const threshold = opts.threshold ?? 1;
+    checkThreshold(opts.name, threshold, keyids.length);
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      await saveKeys(db, repo, keys);
+      const row = roleRow(repo, opts.name, "delegated", parent, keyids, threshold, settings.expires.delegated, roles.size);
+      row.paths = JSON.stringify(opts.paths);
+      row.terminating = opts.terminating ? 1 : 0;
+      await db.insertInto("updates_roles").values(row).execute();
+      await markDirty(db, repo, [parent]);
+    });
+  }
+
+  /** TAP 15: delegates every path from `parent` to 2^bitLength bins sharing one set of keys. */
+  async delegateHashBins(
+    repo: string,
+    opts: { parent?: string; prefix?: string; bitLength: number; keys: KeySpec[]; threshold?: number },
+  ): Promise<void> {
+    const settings = await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
+    const parent = opts.parent ?? "targets";
+    const prefix = opts.prefix ?? "bins";
+    const p = roles.get(parent);
+    if (!p || p.kind === "bin" || (p.kind === "top" && parent !== "targets")) fail("FR_UPDATES_ROLE", `"${parent}" is not a targets role`);
+    if (p.succinct || [...roles.values()].some((r) => r.parent === parent)) {
+      fail("FR_UPDATES_ROLE", `"${parent}" already delegates; hash bins must be its only delegation`);
+    }
+    if (!Number.isInteger(opts.bitLength) || opts.bitLength < 1 || opts.bitLength > 14) {
+      fail("FR_UPDATES_ROLE", "bit length must be 1 to 14 (2 to 16384 bins)");
+    }
+    const succinct = { bit_length: opts.bitLength, name_prefix: prefix };
+    const names = Array.from({ length: 2 ** opts.bitLength }, (_, i) => binName(succinct, i));
+    for (const n of names) this.checkNewRole(roles, n, parent);
+    const keys = await Promise.all(opts.keys.map((s) => this.pool.resolve(s)));
+    const keyids = [...new Set(keys.map((k) => k.keyid))];
+    const threshold = opts.threshold ?? 1;
+    checkThreshold(prefix, threshold, keyids.length);
+    const existing = await this.db.selectFrom("updates_targets").select(["path", "role"]).where("repo", "=", repo).where("role", "=", parent).execute();
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      await saveKeys(db, repo, keys);
+      let ord = roles.size;
+      for (const n of names) {
+        await db.insertInto("updates_roles").values(roleRow(repo, n, "bin", parent, keyids, threshold, settings.expires.delegated, ord++)).execute();
+      }
+      await db.updateTable("updates_roles").set({ succinct: JSON.stringify({ ...succinct, keyids, threshold }), dirty: 1 })
+        .where("repo", "=", repo).where("name", "=", parent).execute();
+      // The parent may not list targets itself any more: move them into their bins.
+      for (const t of existing) {
+        await db.updateTable("updates_targets").set({ role: binFor(succinct, t.path) }).where("repo", "=", repo).where("path", "=", t.path).execute();
+      }
+    });
+  }
+
+  /** Changes a top-level role's keys or threshold; takes effect in the next root version (publish). */
+  async rotateKey(
+    repo: string,
+    opts: { role: TopRole; add?: KeySpec[]; remove?: string[]; threshold?: number },
+  ): Promise<PublishResult> {
+    const roles = await loadRoles(this.db, repo);
+    const r = roles.get(opts.role);
+    if (!r || r.kind !== "top") return fail("FR_UPDATES_ROLE", `"${opts.role}" is not a top-level role`);
+    const add = await Promise.all((opts.add ?? []).map((s) => this.pool.resolve(s)));
+    const keyids = (JSON.parse(r.keyids) as string[]).filter((k) => !(opts.remove ?? []).includes(k));
+    for (const k of add) if (!keyids.includes(k.keyid)) keyids.push(k.keyid);
+    const threshold = opts.threshold ?? r.threshold;
+    checkThreshold(opts.role, threshold, keyids.length);
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      await saveKeys(db, repo, add);
+      await db.updateTable("updates_roles").set({ keyids: JSON.stringify(keyids), threshold })
+        .where("repo", "=", repo).where("name", "=", opts.role).execute();
+      await markDirty(db, repo, ["root"]);
+    });
+    return this.publish(repo);
+  }
+
+  /**
+   * Makes new versions of changed roles, signed with the keys this server holds; then, if anything was
+   * published (or `force` names them), a new snapshot and timestamp.
+   */
+  async publish(repo: string, opts: { force?: Array<"snapshot" | "timestamp"> } = {}): Promise<PublishResult> {
+    const settings = await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
+    const result: PublishResult = { published: [], pending: [] };
+    const now = this.now();
+    const rootRow = roles.get("root")!;
+    if (rootRow.dirty) await this.publishRoot(repo, roles, settings, now, result);
+    const trustedRoot = await this.trustedRoot(repo);
+    if (!trustedRoot) return result; // the first root is pending: nothing else can be trusted yet
+    for (const r of roles.values()) {
+      if (r.dirty && r.kind !== "top" || (r.dirty && r.name === "targets")) {
+        await this.publishTargets(repo, r, roles, trustedRoot.signed, settings, now, result);
+      }
+    }
+    const force = new Set(opts.force ?? []);
+    const rootMoved = result.published.some((p) => p.role === "root");
+    if (result.published.length > 0 || force.has("snapshot") || rootMoved) {
+      await this.publishSnapshot(repo, roles, trustedRoot.signed, settings, now, result);
+      force.add("timestamp");
+    }
+    if (force.has("timestamp")) await this.publishTimestamp(repo, trustedRoot.signed, settings, now, result);
+    return result;
+  }
+
+  private async trustedRoot(repo: string): Promise<Envelope<RootSigned> | undefined> {
+    const row = await latestMeta(this.db, repo, "root");
+    return row ? parseEnvelope(row.body, "root") : undefined;
+  }
+
+  private async publishRoot(repo: string, roles: Map<string, RoleRow>, settings: RepoSettings, now: number, result: PublishResult) {
+    const keyidsOf = (r: TopRole) => JSON.parse(roles.get(r)!.keyids) as string[];
+    const allIds = [...new Set(topRoles.flatMap(keyidsOf))];
+    const keys = await loadKeys(this.db, repo, allIds);
+    const version = (await maxVersion(this.db, repo, "root")) + 1;
+    const signed: RootSigned = {
+      _type: "root",
+      spec_version: specVersion,
+      version,
+      expires: isoSeconds(now + settings.expires.root * 1000),
+      consistent_snapshot: settings.consistent_snapshot,
+      keys: Object.fromEntries(allIds.map((id) => [id, keys.get(id)!.key])),
+      roles: Object.fromEntries(topRoles.map((r) => [r, { keyids: keyidsOf(r), threshold: roles.get(r)!.threshold }])) as Record<TopRole, RoleKeys>,
+    };
+    // TUF 5.3.4: a new root must carry a threshold of the old root's keys and of its own.
+    const old = await this.trustedRoot(repo);
+    const oldIds = old ? old.signed.roles.root.keyids : [];
+    const oldKeys = old ? await loadKeys(this.db, repo, oldIds) : new Map<string, ResolvedKey>();
+    const signers = await this.heldSigners([...new Set([...signed.roles.root.keyids, ...oldIds])], new Map([...keys, ...oldKeys]));
+    const env = await addSignatures({ signatures: [], signed }, signers);
+    await this.store(repo, "root", env, result, (e) =>
+      meetsThreshold(e, signed.keys, signed.roles.root) && (!old || meetsThreshold(e, old.signed.keys, old.signed.roles.root)),
+      signed.roles.root.threshold,
+    );
+  }
+
+  private async publishTargets(
+    repo: string,
+    r: RoleRow,
+    roles: Map<string, RoleRow>,
+    root: RootSigned,
+    settings: RepoSettings,
+    now: number,
+    result: PublishResult,
+  ) {
+    const rows = await this.db.selectFrom("updates_targets").select(["path", "length", "sha256", "custom"])
+      .where("repo", "=", repo).where("role", "=", r.name).execute();
+    const targets: Record<string, TargetFileInfo> = {};
+    for (const t of rows) {
+      targets[t.path] = { length: Number(t.length), hashes: { sha256: t.sha256 }, ...(t.custom ? { custom: JSON.parse(t.custom) as Record<string, unknown> } : {}) };
+    }
+    const version = (await maxVersion(this.db, repo, r.name)) + 1;
+    const signed: TargetsSigned = {
+      _type: "targets",
+      spec_version: specVersion,
+      version,
+      expires: isoSeconds(now + (r.kind === "top" ? settings.expires.targets : settings.expires.delegated) * 1000),
+      targets,
+    };
+    const delegations = await this.delegationsOf(repo, r, roles);
+    if (delegations) signed.delegations = delegations;
+    const { keys, role } = await this.definitionOf(repo, r, roles, root);
+    const signers = await this.heldSigners(role.keyids, keys);
+    const env = await addSignatures({ signatures: [], signed }, signers);
+    const keyObj = Object.fromEntries([...keys].map(([id, k]) => [id, k.key]));
+    await this.store(repo, r.name, env, result, (e) => meetsThreshold(e, keyObj, role), role.threshold);
+  }
+
+  /** Who must sign a role: root's entry for top-level roles, the parent's delegation otherwise. */
+  private async definitionOf(repo: string, r: RoleRow, roles: Map<string, RoleRow>, root: RootSigned) {
+    if (r.kind === "top") {
+      const role = root.roles[r.name as TopRole];
+      const keys = new Map(Object.entries(root.keys).map(([id, key]) => [id, { keyid: id, key, uri: null } as ResolvedKey]));
+      const held = await loadKeys(this.db, repo, role.keyids);
+      for (const [id, k] of held) keys.set(id, k);
+      return { keys, role };
+    }
+    void roles;
+    const role = { keyids: JSON.parse(r.keyids) as string[], threshold: r.threshold };
+    return { keys: await loadKeys(this.db, repo, role.keyids), role };
+  }
+
+  private async delegationsOf(repo: string, r: RoleRow, roles: Map<string, RoleRow>): Promise<Delegations | undefined> {
+    if (r.succinct) {
+      const s = JSON.parse(r.succinct) as { bit_length: number; name_prefix: string; keyids: string[]; threshold: number };
+      const keys = await loadKeys(this.db, repo, s.keyids);
+      return {
+        keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])),
+        succinct_roles: { keyids: s.keyids, threshold: s.threshold, bit_length: s.bit_length, name_prefix: s.name_prefix },
+      };
+    }
+    const children = [...roles.values()].filter((c) => c.parent === r.name && c.kind === "delegated");
+    if (children.length === 0) return undefined;
+    const ids = [...new Set(children.flatMap((c) => JSON.parse(c.keyids) as string[]))];
+    const keys = await loadKeys(this.db, repo, ids);
+    return {
+      keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])),
+      roles: children.map((c) => ({
+        name: c.name,
+        keyids: JSON.parse(c.keyids) as string[],
+        threshold: c.threshold,
+        terminating: c.terminating === 1,
+        paths: JSON.parse(c.paths ?? "[]") as string[],
+      })),
+    };
+  }
+
+  private async publishSnapshot(repo: string, roles: Map<string, RoleRow>, root: RootSigned, settings: RepoSettings, now: number, result: PublishResult) {
+    const versions = await publishedVersions(this.db, repo);
+    const meta: SnapshotSigned["meta"] = {};
+    for (const r of roles.values()) {
+      if (r.kind === "top" && r.name !== "targets") continue;
+      const v = versions.get(r.name);
+      if (v !== undefined) meta[`${r.name}.json`] = { version: v };
+    }
+    const signed: SnapshotSigned = {
+      _type: "snapshot",
+      spec_version: specVersion,
+      version: (await maxVersion(this.db, repo, "snapshot")) + 1,
+      expires: isoSeconds(now + settings.expires.snapshot * 1000),
+      meta,
+    };
+    await this.signTop(repo, "snapshot", signed, root, result);
+  }
+
+  private async publishTimestamp(repo: string, root: RootSigned, settings: RepoSettings, now: number, result: PublishResult) {
+    const snap = await latestMeta(this.db, repo, "snapshot");
+    if (!snap) return;
+    const signed: TimestampSigned = {
+      _type: "timestamp",
+      spec_version: specVersion,
+      version: (await maxVersion(this.db, repo, "timestamp")) + 1,
+      expires: isoSeconds(now + settings.expires.timestamp * 1000),
+      meta: {
+        "snapshot.json": {
+          version: snap.version,
+          length: snap.body.length,
+          hashes: { sha256: crypto.createHash("sha256").update(snap.body).digest("hex") },
+        },
+      },
+    };
+    await this.signTop(repo, "timestamp", signed, root, result);
+  }
+
+  private async signTop(repo: string, role: "snapshot" | "timestamp", signed: AnySigned, root: RootSigned, result: PublishResult) {
+    const def = root.roles[role];
+    const keys = await loadKeys(this.db, repo, def.keyids);
+    const signers = await this.heldSigners(def.keyids, keys);
+    const env = await addSignatures({ signatures: [], signed }, signers);
+    await this.store(repo, role, env, result, (e) => meetsThreshold(e, root.keys, def), def.threshold);
+  }
+
+  /** Signers for those keyids whose private keys this server holds and can open now. */
+  private async heldSigners(keyids: readonly string[], keys: Map<string, ResolvedKey>): Promise<TufSigner[]> {
+    const out: TufSigner[] = [];
+    for (const id of keyids) {
+      const k = keys.get(id);
+      const s = k ? await this.pool.signerFor(k) : undefined;
+      if (s) out.push(s);
+    }
+    return out;
+  }
+
+  private async store(
+    repo: string,
+    role: string,
+    env: Envelope,
+    result: PublishResult,
+    complete: (e: Envelope) => boolean,
+    threshold: number,
+  ) {
+    const ok = complete(env);
+    const body = serialize(env);
+    await this.deps.store.transaction(async (trx) => {
+      const db = tables(trx);
+      // A new version supersedes any older pending one of the same role.
+      await db.deleteFrom("updates_metadata").where("repo", "=", repo).where("role", "=", role).where("state", "=", "pending").execute();
+      await db.insertInto("updates_metadata").values({
+        repo,
+        role,
+        version: env.signed.version,
+        state: ok ? "published" : "pending",
+        body,
+        expires_ms: Date.parse(env.signed.expires),
+        created_ms: this.now(),
+      }).execute();
+      await db.updateTable("updates_roles").set({ dirty: 0 }).where("repo", "=", repo).where("name", "=", role).execute();
+    });
+    if (ok) result.published.push({ role, version: env.signed.version });
+    else result.pending.push({ role, version: env.signed.version, signatures: env.signatures.length, threshold });
+  }
+
+  /** The pending (unsigned or partly signed) metadata of a role, for signing on another machine. */
+  async exportPending(repo: string, role: string): Promise<Envelope> {
+    await loadSettings(this.db, repo);
+    const row = await pendingMeta(this.db, repo, role);
+    if (!row) return fail("FR_NOT_FOUND", `role "${role}" of "${repo}" has no pending metadata; publish first`);
+    return JSON.parse(row.body.toString("utf8")) as Envelope;
+  }
+
+  /**
+   * Merges signatures made elsewhere into the pending version they sign. When the threshold is met the
+   * version is published and a new snapshot and timestamp follow.
+   */
+  async importSignatures(repo: string, text: string | Uint8Array): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
+    const roles = await loadRoles(this.db, repo);
+    const probe = JSON.parse(typeof text === "string" ? text : Buffer.from(text).toString("utf8")) as Envelope;
+    const type = probe?.signed?._type;
+    if (type !== "root" && type !== "targets" && type !== "snapshot" && type !== "timestamp") {
+      return fail("FR_UPDATES_METADATA", `_type ${JSON.stringify(type)} is not a TUF role type`);
+    }
+    const env = parseEnvelope(text, type);
+    let role: string | undefined;
+    let pending;
+    for (const name of type === "targets" ? [...roles.keys()] : [type]) {
+      const p = await pendingMeta(this.db, repo, name);
+      if (p && p.version === env.signed.version && canonicalJson((JSON.parse(p.body.toString("utf8")) as Envelope).signed).equals(canonicalJson(env.signed))) {
+        role = name;
+        pending = p;
+        break;
+      }
+    }
+    if (!role || !pending) return fail("FR_UPDATES_METADATA", `no pending ${type} version ${env.signed.version} has exactly this content; export it again`);
+    const current = JSON.parse(pending.body.toString("utf8")) as Envelope;
+    const merged: Envelope = { signed: current.signed, signatures: [...current.signatures] };
+    for (const s of env.signatures) if (!merged.signatures.some((m) => m.keyid === s.keyid)) merged.signatures.push(s);
+    const check = await this.thresholdCheck(repo, role, roles, merged);
+    if (check.bad.length > 0) fail("FR_UPDATES_SIGNATURE", `signatures by ${check.bad.join(", ")} do not verify or are not the role's keys`);
+    const result: PublishResult = { published: [], pending: [] };
+    await this.deps.store.transaction(async (trx) => {
+      await tables(trx).updateTable("updates_metadata")
+        .set({ body: serialize(merged), state: check.complete ? "published" : "pending" })
+        .where("repo", "=", repo).where("role", "=", role).where("version", "=", env.signed.version).execute();
+    });
+    if (check.complete) {
+      result.published.push({ role, version: env.signed.version });
+      const more = await this.publish(repo, { force: role === "timestamp" ? [] : role === "snapshot" ? ["timestamp"] : ["snapshot"] });
+      result.published.push(...more.published);
+      result.pending.push(...more.pending);
+    } else {
+      result.pending.push({ role, version: env.signed.version, signatures: check.valid, threshold: check.threshold });
+    }
+    return { ...result, role, valid: check.valid, threshold: check.threshold };
+  }
+
+  /** Signs a pending version with keys this server holds (named by URI). */
+  async signPending(repo: string, role: string, uris: readonly string[]): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
+    const env = await this.exportPending(repo, role);
+    const signers: TufSigner[] = [];
+    for (const uri of uris) {
+      const k = await this.pool.resolve({ uri });
+      const s = await this.pool.signerFor(k);
+      if (!s) fail("FR_UPDATES_KEY", `cannot open ${uri} on this server`);
+      signers.push(s);
+    }
+    return this.importSignatures(repo, serialize(await addSignatures(env, signers)));
+  }
+
+  private async thresholdCheck(repo: string, role: string, roles: Map<string, RoleRow>, env: Envelope) {
+    const r = roles.get(role);
+    if (!r) return fail("FR_UPDATES_ROLE", `no role "${role}"`);
+    const checks: Array<{ keys: Record<string, TufKey>; role: RoleKeys }> = [];
+    if (role === "root") {
+      const signed = env.signed as RootSigned;
+      checks.push({ keys: signed.keys, role: signed.roles.root });
+      const old = await this.trustedRoot(repo);
+      if (old) checks.push({ keys: old.signed.keys, role: old.signed.roles.root });
+    } else {
+      const root = (await this.trustedRoot(repo)) ?? fail("FR_UPDATES_ROLE", "the root metadata must be published first");
+      const def = await this.definitionOf(repo, r, roles, root.signed);
+      checks.push({ keys: Object.fromEntries([...def.keys].map(([id, k]) => [id, k.key])), role: def.role });
+    }
+    const allowed = new Set(checks.flatMap((c) => c.role.keyids));
+    const good = new Set(checks.flatMap((c) => validSigners(env, c.keys, c.role)));
+    const bad = env.signatures.map((s) => s.keyid).filter((id) => !allowed.has(id) || !good.has(id));
+    const complete = checks.every((c) => validSigners(env, c.keys, c.role).length >= c.role.threshold);
+    const first = checks[0]!;
+    return { complete, bad, valid: validSigners(env, first.keys, first.role).length, threshold: first.role.threshold };
+  }
+
+  async status(repo: string): Promise<{ repo: string; settings: RepoSettings; roles: RoleStatus[]; targets: number }> {
+    const settings = await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
+    const keys = await loadKeys(this.db, repo);
+    const versions = await this.db.selectFrom("updates_metadata").select(["role", "version", "state", "expires_ms"])
+      .where("repo", "=", repo).orderBy("version", "desc").execute();
+    const count = await this.db.selectFrom("updates_targets").select((eb) => eb.fn.countAll().as("n")).where("repo", "=", repo).executeTakeFirst();
+    const out: RoleStatus[] = [];
+    for (const r of roles.values()) {
+      const ids = JSON.parse(r.keyids) as string[];
+      const pub = versions.find((v) => v.role === r.name && v.state === "published");
+      const pend = versions.find((v) => v.role === r.name && v.state === "pending");
+      let held = 0;
+      for (const id of ids) {
+        const k = keys.get(id);
+        if (k && (await this.pool.signerFor(k))) held++;
+      }
+      out.push({
+        role: r.name,
+        kind: r.kind,
+        version: pub ? Number(pub.version) : null,
+        expires: pub ? isoSeconds(Number(pub.expires_ms)) : null,
+        pendingVersion: pend ? Number(pend.version) : null,
+        threshold: r.threshold,
+        keys: ids.length,
+        heldKeys: held,
+        dirty: r.dirty === 1,
+      });
+    }
+    return { repo, settings, roles: out, targets: Number(count?.n ?? 0) };
+  }
+
+  /** A published metadata file by its served name: `timestamp.json`, `<role>.json` or `<N>.<role>.json`. */
+  async readMetadata(repo: string, file: string): Promise<Buffer | undefined> {
+    const m = /^(?:(\d{1,15})\.)?([A-Za-z][A-Za-z0-9._-]{0,127})\.json$/.exec(file);
+    if (!m) return undefined;
+    const row = await latestMeta(this.db, repo, m[2]!, m[1] === undefined ? undefined : Number(m[1]));
+    return row?.body;
+  }
+
+  /** A target's bytes by path, or by `<dir>/<sha256>.<name>` (consistent snapshots). */
+  async readTarget(repo: string, path: string): Promise<Buffer | undefined> {
+    const slash = path.lastIndexOf("/");
+    const base = path.slice(slash + 1);
+    const m = /^([0-9a-f]{64})\.(.+)$/.exec(base);
+    let sha: string | undefined;
+    if (m) {
+      const t = await this.db.selectFrom("updates_targets").select("sha256").where("repo", "=", repo)
+        .where("path", "=", path.slice(0, slash + 1) + m[2]!).executeTakeFirst();
+      // Content-addressed: an older version of the same path is still served by its hash.
+      sha = t?.sha256 === m[1] ? t.sha256 : m[1];
+    } else {
+      const t = await this.db.selectFrom("updates_targets").select("sha256").where("repo", "=", repo).where("path", "=", path).executeTakeFirst();
+      sha = t?.sha256;
+    }
+    if (!sha) return undefined;
+    const b = await this.db.selectFrom("updates_blobs").select("content").where("repo", "=", repo).where("sha256", "=", sha).executeTakeFirst();
+    return b?.content;
+  }
+
+  /**
+   * Re-signs snapshot and timestamp before they expire (when less than `fraction` of their lifetime is
+   * left), with online keys only. Returns what it published; roles whose keys it does not hold are skipped.
+   */
+  async refreshOnline(repo: string, fraction = 0.5): Promise<PublishResult> {
+    const settings = await loadSettings(this.db, repo);
+    const now = this.now();
+    const due = async (role: "snapshot" | "timestamp") => {
+      const row = await latestMeta(this.db, repo, role);
+      return !row || Number(row.expires_ms) - now < settings.expires[role] * 1000 * fraction;
+    };
+    const force: Array<"snapshot" | "timestamp"> = [];
+    if (await due("snapshot")) force.push("snapshot");
+    else if (await due("timestamp")) force.push("timestamp");
+    if (force.length === 0) return { published: [], pending: [] };
+    const result = await this.publish(repo, { force });
+    // Never leave an unsignable version behind as pending: the job signs only what it can finish.
+    for (const p of result.pending) {
+      if (p.role === "snapshot" || p.role === "timestamp") {
+        await this.db.deleteFrom("updates_metadata").where("repo", "=", repo).where("role", "=", p.role)
+          .where("version", "=", p.version).where("state", "=", "pending").execute();
+      }
+    }
+    return { published: result.published, pending: [] };
+  }
+
+  private checkNewRole(roles: Map<string, RoleRow>, name: string, parent: string) {
+    if (!nameRe.test(name)) fail("FR_UPDATES_ROLE", `role name "${name}" must match ${nameRe.source}`);
+    if (roles.has(name)) fail("FR_UPDATES_ROLE", `role "${name}" already exists`);
+    const p = roles.get(parent);
+    if (!p || (p.kind === "top" && parent !== "targets")) fail("FR_UPDATES_ROLE", `parent "${parent}" is not a targets role`);
+    if (p.succinct) fail("FR_UPDATES_ROLE", `"${parent}" delegates to hash bins and cannot delegate further`);
+  }
+}
+
+function roleRow(repo: string, name: string, kind: string, parent: string | null, keyids: string[], threshold: number, expires: number, ord: number): RoleRow {
+  return { repo, name, kind, parent, keyids: JSON.stringify(keyids), threshold, paths: null, terminating: 0, succinct: null, expires_s: expires, ord, dirty: 1 };
+}
+
+function checkThreshold(role: string, threshold: number, keys: number) {
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys) {
+    fail("FR_UPDATES_ROLE", `${role}: threshold ${threshold} must be between 1 and its ${keys} distinct key(s)`);
+  }
+}
+
+async function markDirty(db: DB, repo: string, roles: string[]) {
+  if (roles.length === 0) return;
+  await db.updateTable("updates_roles").set({ dirty: 1 }).where("repo", "=", repo).where("name", "in", roles).execute();
+}
+
+/**
+ * The role a new target is listed in: follow the delegation tree from `targets` (TUF 5.6.7 order:
+ * preorder, first matching delegation, hash bins by the path's hash) down to the deepest match.
+ */
+export function assignRole(roles: Map<string, RoleRow>, path: string): string {
+  let current = "targets";
+  for (let depth = 0; depth < 32; depth++) {
+    const r = roles.get(current)!;
+    if (r.succinct) {
+      current = binFor(JSON.parse(r.succinct) as { bit_length: number; name_prefix: string }, path);
+      continue;
+    }
+    const child = [...roles.values()].find(
+      (c) => c.parent === current && c.kind === "delegated" && (JSON.parse(c.paths ?? "[]") as string[]).some((p) => pathMatches(p, path)),
+    );
+    if (!child) return current;
+    current = child.name;
+  }
+  return current;
+}
