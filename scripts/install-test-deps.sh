@@ -10,6 +10,7 @@ declare -A probes=(
   [opensc]=/usr/bin/pkcs11-tool
   [gnutls-bin]=/usr/bin/certtool
   [postgresql]=/usr/lib/postgresql
+  [in-toto]=/usr/bin/in-toto-verify
   [python3-hvac]=/usr/lib/python3/dist-packages/hvac
   [cyclonedds-tools]=/usr/bin/ddsperf
   [libxml2-utils]=/usr/bin/xmllint

@@ -1,10 +1,16 @@
 import { Command, CommanderError, Option } from "commander";
 import { FleetError } from "../errors/index.js";
 import { auditCommands } from "./commands/audit.js";
+import { caCommands } from "./commands/ca.js";
 import { operatorCommands } from "./commands/operator.js";
 import { policyCommands } from "./commands/policy.js";
+import { ros2Commands } from "./commands/ros2.js";
 import { serverCommand } from "./commands/server.js";
 import { tokenCommands } from "./commands/token.js";
+import { updatesCommands } from "./commands/updates.js";
+import { agentCommands } from "./commands/agent.js";
+import { kvCommands } from "./commands/kv.js";
+import { secretsCommands } from "./commands/secrets.js";
 import { CliError } from "./output.js";
 
 export type CommandGroup = (program: Command) => void;
@@ -16,6 +22,12 @@ export const commandGroups: CommandGroup[] = [
   policyCommands,
   auditCommands,
   serverCommand,
+  caCommands,
+  ros2Commands,
+  updatesCommands,
+  agentCommands,
+  kvCommands,
+  secretsCommands,
 ];
 
 export function buildProgram(groups: CommandGroup[] = commandGroups): Command {

@@ -110,6 +110,20 @@ export const codes = {
   FR_ROS2_ENCLAVE_NOT_FOUND: { status: 404, message: "no such enclave in the keystore" },
   FR_ROS2_ENCLAVE_EXISTS: { status: 400, message: "the enclave already exists in the keystore" },
   FR_ROS2_SIGNATURE: { status: 400, message: "an S/MIME signed DDS document fails verification" },
+  // devices and enrollment (src/devices, src/enroll, src/agent)
+  FR_DEVICE_NOT_FOUND: { status: 404, message: "no such device" },
+  FR_DEVICE_STATE: { status: 400, message: "the device's status does not allow this operation" },
+  FR_PROVISIONER_NOT_FOUND: { status: 404, message: "no such provisioner" },
+  FR_PROVISIONER_INVALID: { status: 400, message: "the provisioner definition is invalid" },
+  FR_MANUFACTURER_NOT_FOUND: { status: 404, message: "no such manufacturer" },
+  FR_ENROLL_MALFORMED: { status: 400, message: "the enrollment proof is malformed" },
+  FR_ENROLL_NONCE: { status: 400, message: "the enrollment nonce is unknown, expired or already used" },
+  FR_ENROLL_TOKEN: { status: 403, message: "the join token is unknown, expired or already used" },
+  FR_ENROLL_DENIED: { status: 403, message: "enrollment refused: the proof does not check out" },
+  FR_ENROLL_CHAIN: { status: 403, message: "the device certificate chain fails validation" },
+  FR_ENROLL_ATTESTATION: { status: 403, message: "the attestation token fails verification" },
+  FR_RENEW_DENIED: { status: 403, message: "renewal refused" },
+  FR_AGENT_STATE: { status: 400, message: "the agent's output directory is missing or inconsistent" },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof codes;

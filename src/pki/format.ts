@@ -13,9 +13,15 @@ export const colonSerial = (hex: string): string => hex.match(/../g)?.join(":") 
 export function normalizeSerial(input: unknown): string {
   if (typeof input !== "string" || input.trim() === "")
     throw new FleetError("FR_VALIDATION", "serial_number is required (hex, e.g. 3a:4f:…)");
-  let hex = input.trim().toLowerCase().replace(/[:\-\s]/g, "");
+  let hex = input
+    .trim()
+    .toLowerCase()
+    .replace(/[:\-\s]/g, "");
   if (!/^[0-9a-f]+$/.test(hex) || hex.length > 42)
-    throw new FleetError("FR_VALIDATION", `serial_number "${input}" is not a hex serial of at most 20 octets`);
+    throw new FleetError(
+      "FR_VALIDATION",
+      `serial_number "${input}" is not a hex serial of at most 20 octets`,
+    );
   if (hex.length % 2) hex = "0" + hex;
   while (hex.startsWith("00") && hex.length > 2) hex = hex.slice(2);
   return hex;
@@ -26,7 +32,10 @@ export const certPem = (der: Uint8Array): string => toPem(der, "CERTIFICATE");
 /** Every CERTIFICATE block in a PEM bundle, in order. */
 export function pemCertificates(text: unknown, field: string): Buffer[] {
   if (typeof text !== "string" || !text.includes("-----BEGIN"))
-    throw new FleetError("FR_VALIDATION", `${field} must hold PEM certificates (-----BEGIN CERTIFICATE-----)`);
+    throw new FleetError(
+      "FR_VALIDATION",
+      `${field} must hold PEM certificates (-----BEGIN CERTIFICATE-----)`,
+    );
   const out: Buffer[] = [];
   const re = /-----BEGIN [A-Z0-9 ]+-----[\s\S]*?-----END [A-Z0-9 ]+-----/g;
   for (const m of text.matchAll(re)) out.push(fromPem(m[0], "CERTIFICATE").der);
@@ -65,7 +74,12 @@ export function optString(body: Record<string, unknown>, field: string): string 
 export function optList(body: Record<string, unknown>, field: string): string[] {
   const v = body[field];
   if (v === undefined || v === null || v === "") return [];
-  if (typeof v === "string") return v.split(",").map((s) => s.trim()).filter(Boolean);
-  if (Array.isArray(v) && v.every((x) => typeof x === "string")) return v.map((s) => s.trim()).filter(Boolean);
+  if (typeof v === "string")
+    return v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+  if (Array.isArray(v) && v.every((x) => typeof x === "string"))
+    return v.map((s) => s.trim()).filter(Boolean);
   throw new FleetError("FR_VALIDATION", `${field} must be a list of strings or a comma-separated string`);
 }

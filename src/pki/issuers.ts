@@ -87,7 +87,11 @@ export class IssuerRegistry {
 
   /** (Re)loads every signed issuer and opens its key; called at unseal and after every change. */
   async reload(): Promise<void> {
-    const rows = await this.t.selectFrom("pki_issuer").selectAll().where("certificate", "is not", null).execute();
+    const rows = await this.t
+      .selectFrom("pki_issuer")
+      .selectAll()
+      .where("certificate", "is not", null)
+      .execute();
     const next = new Map<string, Issuer>();
     let def: string | undefined;
     for (const row of rows) {
@@ -163,8 +167,12 @@ export class IssuerRegistry {
     const id = ref === "default" ? this.defaultId : ref;
     const hit = (id && this.loaded.get(id)) || [...this.loaded.values()].find((i) => i.name === ref);
     if (hit) return hit;
-    if (ref === "default") throw new FleetError("FR_PKI_NO_ISSUER", "there is no default issuer; run `fleetroot ca init`");
-    throw new FleetError("FR_PKI_ISSUER_NOT_FOUND", `no issuer "${ref}" (give an issuer id, name or "default")`);
+    if (ref === "default")
+      throw new FleetError("FR_PKI_NO_ISSUER", "there is no default issuer; run `fleetroot ca init`");
+    throw new FleetError(
+      "FR_PKI_ISSUER_NOT_FOUND",
+      `no issuer "${ref}" (give an issuer id, name or "default")`,
+    );
   }
 
   isDefault(issuer: Issuer): boolean {
@@ -181,7 +189,12 @@ export class IssuerRegistry {
       .select(["id", "name", "is_default", "certificate"])
       .orderBy("created_at")
       .execute();
-    return rows.map((r) => ({ issuer_id: r.id, issuer_name: r.name, is_default: r.is_default === 1, pending: !r.certificate }));
+    return rows.map((r) => ({
+      issuer_id: r.id,
+      issuer_name: r.name,
+      is_default: r.is_default === 1,
+      pending: !r.certificate,
+    }));
   }
 
   /** Opens the key at keyRef, or generates one (at keyRef, or sealed under the data dir). */
@@ -197,8 +210,15 @@ export class IssuerRegistry {
 
   private async checkName(name: string): Promise<void> {
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name) || name === "default")
-      throw new FleetError("FR_VALIDATION", `issuer_name "${name}" must be 1-64 letters, digits, ".", "_" or "-" and not "default"`);
-    const row = await this.t.selectFrom("pki_issuer").select("id").where("name", "=", name).executeTakeFirst();
+      throw new FleetError(
+        "FR_VALIDATION",
+        `issuer_name "${name}" must be 1-64 letters, digits, ".", "_" or "-" and not "default"`,
+      );
+    const row = await this.t
+      .selectFrom("pki_issuer")
+      .select("id")
+      .where("name", "=", name)
+      .executeTakeFirst();
     if (row) throw new FleetError("FR_CONFLICT", `an issuer named "${name}" already exists`);
   }
 
@@ -247,7 +267,11 @@ export class IssuerRegistry {
     const now = this.d.clock.now().getTime();
     await this.d.store.transaction(async (trx) => {
       const t = trx.withTables<PkiTables>();
-      const hasDefault = await t.selectFrom("pki_issuer").select("id").where("is_default", "=", 1).executeTakeFirst();
+      const hasDefault = await t
+        .selectFrom("pki_issuer")
+        .select("id")
+        .where("is_default", "=", 1)
+        .executeTakeFirst();
       await t
         .insertInto("pki_issuer")
         .values({
@@ -258,7 +282,7 @@ export class IssuerRegistry {
           certificate: c.certificate ?? null,
           chain: c.chain.length ? Buffer.concat(c.chain) : null,
           csr: c.csr ?? null,
-          not_after: c.certificate ? new X509Certificate(c.certificate).validToDate.getTime() : null,
+          not_after: c.certificate ? Date.parse(new X509Certificate(c.certificate).validTo) : null,
           is_default: c.certificate && !hasDefault ? 1 : 0,
           crl_number: 0,
           ocsp_key_uri: null,
@@ -282,28 +306,46 @@ export class IssuerRegistry {
     } catch (e) {
       throw new FleetError("FR_PKI_ISSUER_INVALID", "the certificate cannot be parsed", { cause: e });
     }
-    if (!cert.ca) throw new FleetError("FR_PKI_ISSUER_INVALID", "the certificate is not a CA certificate (basicConstraints cA is not set)");
+    if (!cert.ca)
+      throw new FleetError(
+        "FR_PKI_ISSUER_INVALID",
+        "the certificate is not a CA certificate (basicConstraints cA is not set)",
+      );
     const parent = chain[0];
     if (parent) {
       const p = new X509Certificate(parent);
       if (!cert.checkIssued(p) || !cert.verify(p.publicKey))
-        throw new FleetError("FR_PKI_ISSUER_INVALID", "the certificate is not signed by the next certificate in the bundle");
+        throw new FleetError(
+          "FR_PKI_ISSUER_INVALID",
+          "the certificate is not signed by the next certificate in the bundle",
+        );
     }
     const spki = certificateParts(leaf).spki;
-    const pending = await this.t.selectFrom("pki_issuer").select(["id", "public_key"]).where("certificate", "is", null).execute();
+    const pending = await this.t
+      .selectFrom("pki_issuer")
+      .select(["id", "public_key"])
+      .where("certificate", "is", null)
+      .execute();
     const match = pending.find((r) => Buffer.from(r.public_key).equals(Buffer.from(spki)));
     if (!match)
-      throw new FleetError("FR_PKI_ISSUER_INVALID", "no pending intermediate holds this certificate's key; create one with pki/intermediate/generate/internal");
+      throw new FleetError(
+        "FR_PKI_ISSUER_INVALID",
+        "no pending intermediate holds this certificate's key; create one with pki/intermediate/generate/internal",
+      );
     await this.d.store.transaction(async (trx) => {
       const t = trx.withTables<PkiTables>();
-      const hasDefault = await t.selectFrom("pki_issuer").select("id").where("is_default", "=", 1).executeTakeFirst();
+      const hasDefault = await t
+        .selectFrom("pki_issuer")
+        .select("id")
+        .where("is_default", "=", 1)
+        .executeTakeFirst();
       await t
         .updateTable("pki_issuer")
         .set({
           certificate: leaf,
           chain: chain.length ? Buffer.concat(chain) : null,
           csr: null,
-          not_after: cert.validToDate.getTime(),
+          not_after: Date.parse(cert.validTo),
           is_default: hasDefault ? 0 : 1,
         })
         .where("id", "=", match.id)
@@ -351,7 +393,11 @@ export class IssuerRegistry {
    * RFC 6960 4.2.2.2): OCSP responses are then signed by that key instead of the CA key.
    */
   async createOcspSigner(issuer: Issuer, keyRef: string | undefined, ttlSeconds: number): Promise<Issuer> {
-    const { uri, signer } = await this.keyFor(issuer.id, { subject: [], keyRef, algorithm: "ecdsa-p256", ttlSeconds }, "ocsp");
+    const { uri, signer } = await this.keyFor(
+      issuer.id,
+      { subject: [], keyRef, algorithm: "ecdsa-p256", ttlSeconds },
+      "ocsp",
+    );
     const now = this.d.clock.now().getTime();
     const certificate = await issuer.template.issue({
       serial: randomSerial(),

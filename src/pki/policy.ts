@@ -84,10 +84,14 @@ function commonNameAllowed(role: Role, cn: string): boolean {
 }
 
 function checkKey(role: Role, key: CsrKey): void {
-  const shown = key.type === "ec" ? `EC ${key.curve}` : key.bits ? `${key.type.toUpperCase()} ${key.bits}` : key.type;
+  const shown =
+    key.type === "ec" ? `EC ${key.curve}` : key.bits ? `${key.type.toUpperCase()} ${key.bits}` : key.type;
   const isRsa = key.type === "rsa" || key.type === "rsa-pss";
   if (isRsa && (key.bits ?? 0) < 2048)
-    throw new FleetError("FR_PKI_ROLE_DENIED", `an RSA key of ${key.bits ?? 0} bits is too small; use 2048 or more`);
+    throw new FleetError(
+      "FR_PKI_ROLE_DENIED",
+      `an RSA key of ${key.bits ?? 0} bits is too small; use 2048 or more`,
+    );
   switch (role.key_type) {
     case "any":
       return;
@@ -99,7 +103,8 @@ function checkKey(role: Role, key: CsrKey): void {
     }
     case "rsa":
       if (!isRsa) throw denyKey(shown, "RSA");
-      if ((key.bits ?? 0) < Math.max(2048, role.key_bits)) throw denyKey(shown, `RSA of at least ${role.key_bits} bits`);
+      if ((key.bits ?? 0) < Math.max(2048, role.key_bits))
+        throw denyKey(shown, `RSA of at least ${role.key_bits} bits`);
       return;
     case "ed25519":
       if (key.type !== "ed25519") throw denyKey(shown, "Ed25519");
@@ -162,7 +167,11 @@ export function applyRole(
   // Basic constraints.
   let ca: Grant["ca"];
   if (profile.ca) {
-    if (!role.allow_ca) deny(roleName, "the request asks for a CA certificate (basicConstraints cA) but the role does not allow CA certificates");
+    if (!role.allow_ca)
+      deny(
+        roleName,
+        "the request asks for a CA certificate (basicConstraints cA) but the role does not allow CA certificates",
+      );
     const roleMax = role.max_path_length >= 0 ? role.max_path_length : undefined;
     const asked = profile.ca.pathLen;
     if (roleMax !== undefined && asked !== undefined && asked > roleMax)
@@ -202,5 +211,14 @@ export function applyRole(
   };
   if (subject.length === 0 && Object.keys(san).length === 0)
     deny(roleName, "the certificate would have neither a subject nor a subject alternative name");
-  return { subject, san, notBefore: new Date(notBefore), notAfter: new Date(notAfter), keyUsage, extKeyUsage, ca, warnings };
+  return {
+    subject,
+    san,
+    notBefore: new Date(notBefore),
+    notAfter: new Date(notAfter),
+    keyUsage,
+    extKeyUsage,
+    ca,
+    warnings,
+  };
 }

@@ -146,7 +146,11 @@ export function parseRole(body: unknown, current?: Role): Role {
     issuer_ref: i.issuer_ref ?? current?.issuer_ref ?? "default",
     ttl: dur(i.ttl, "ttl", current?.ttl ?? DEFAULT_TTL),
     max_ttl: dur(i.max_ttl, "max_ttl", current?.max_ttl ?? DEFAULT_MAX_TTL),
-    not_before_duration: dur(i.not_before_duration, "not_before_duration", current?.not_before_duration ?? 30),
+    not_before_duration: dur(
+      i.not_before_duration,
+      "not_before_duration",
+      current?.not_before_duration ?? 30,
+    ),
     allowed_domains: i.allowed_domains ?? current?.allowed_domains ?? [],
     allow_bare_domains: i.allow_bare_domains ?? current?.allow_bare_domains ?? false,
     allow_subdomains: i.allow_subdomains ?? current?.allow_subdomains ?? false,
@@ -192,7 +196,8 @@ function checkRole(role: Role): void {
   role.ext_key_usage.forEach(ekuOidOf);
   role.ext_key_usage_oids.forEach(ekuOidOf);
   for (const c of role.country)
-    if (!/^[A-Z]{2}$/.test(c)) throw new FleetError("FR_PKI_ROLE_INVALID", `country "${c}" is not a two-letter code`);
+    if (!/^[A-Z]{2}$/.test(c))
+      throw new FleetError("FR_PKI_ROLE_INVALID", `country "${c}" is not a two-letter code`);
 }
 
 /** The key usages a role grants (RFC 5280 names). A CA role always gets keyCertSign and cRLSign. */

@@ -8,11 +8,7 @@ import { type DomainSpec, domainsXml } from "./permissions.js";
 import { xmlEscape } from "./xml.js";
 
 export type ProtectionKind =
-  | "ENCRYPT_WITH_ORIGIN_AUTHENTICATION"
-  | "SIGN_WITH_ORIGIN_AUTHENTICATION"
-  | "ENCRYPT"
-  | "SIGN"
-  | "NONE";
+  "ENCRYPT_WITH_ORIGIN_AUTHENTICATION" | "SIGN_WITH_ORIGIN_AUTHENTICATION" | "ENCRYPT" | "SIGN" | "NONE";
 
 export type BasicProtectionKind = "ENCRYPT" | "SIGN" | "NONE";
 
@@ -51,7 +47,8 @@ export function governanceXml(opts: GovernanceOptions = {}): string {
   checkDomains(domains);
   const kind = (k: ProtectionKind | undefined, d: ProtectionKind, what: string): ProtectionKind => {
     const v = k ?? d;
-    if (!protectionKinds.includes(v)) fail("FR_VALIDATION", `${what} "${v}" must be one of ${protectionKinds.join(", ")}`);
+    if (!protectionKinds.includes(v))
+      fail("FR_VALIDATION", `${what} "${v}" must be one of ${protectionKinds.join(", ")}`);
     return v;
   };
   const rules = opts.topicRules ?? [{ topicExpression: "*" }];
@@ -103,7 +100,8 @@ export function checkDomains(domains: readonly DomainSpec[]): void {
   if (domains.length === 0) fail("FR_VALIDATION", "at least one DDS domain id is required");
   const ok = (n: number) => Number.isInteger(n) && n >= 0 && n <= 232;
   for (const d of domains) {
-    const bad = typeof d === "number" ? !ok(d) : !ok(d.min) || (d.max !== undefined && (!ok(d.max) || d.max < d.min));
+    const bad =
+      typeof d === "number" ? !ok(d) : !ok(d.min) || (d.max !== undefined && (!ok(d.max) || d.max < d.min));
     if (bad) fail("FR_VALIDATION", `DDS domain ${JSON.stringify(d)} is invalid; ids are integers 0–232`);
   }
 }
@@ -111,7 +109,10 @@ export function checkDomains(domains: readonly DomainSpec[]): void {
 /** Parses `0`, `0,1,5-9` into domain specs (CLI form). */
 export function parseDomains(text: string): DomainSpec[] {
   const out: DomainSpec[] = [];
-  for (const part of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part);
     if (!m) fail("FR_VALIDATION", `"${part}" is not a domain id or range (e.g. 0 or 5-9)`);
     out.push(m[2] === undefined ? Number(m[1]) : { min: Number(m[1]), max: Number(m[2]) });

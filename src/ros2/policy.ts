@@ -92,12 +92,15 @@ function resolveIncludes(el: Element, file: string, depth: number, state: { incl
         fail("FR_ROS2_POLICY_INVALID", `${file}: more than ${MAX_INCLUDES} xi:include elements`);
       }
       if (depth >= MAX_INCLUDE_DEPTH) {
-        fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include nested deeper than ${MAX_INCLUDE_DEPTH} (a loop?)`);
+        fail(
+          "FR_ROS2_POLICY_INVALID",
+          `${file}: xi:include nested deeper than ${MAX_INCLUDE_DEPTH} (a loop?)`,
+        );
       }
       const replacement = included(child, file, depth, state);
-      const parent = child.parentNode as Element;
-      for (const r of replacement) parent.insertBefore(el.ownerDocument.importNode(r, true), child);
-      parent.removeChild(child);
+      const doc = el.ownerDocument as Document;
+      for (const r of replacement) el.insertBefore(doc.importNode(r, true), child);
+      el.removeChild(child);
     } else {
       resolveIncludes(child, file, depth, state);
     }
@@ -107,11 +110,15 @@ function resolveIncludes(el: Element, file: string, depth: number, state: { incl
 function included(inc: Element, file: string, depth: number, state: { includes: number }): Element[] {
   const href = inc.getAttribute("href") ?? "";
   const parse = inc.getAttribute("parse");
-  if (parse && parse !== "xml") fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include parse="${parse}" is not supported`);
+  if (parse && parse !== "xml")
+    fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include parse="${parse}" is not supported`);
   if (!href) fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include without href`);
   // Only local files: a URL scheme (http:, file:, …) would let a policy reach the network or anywhere.
   if (/^[a-z][a-z0-9+.-]*:/i.test(href) || href.includes("\0")) {
-    fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include href "${href}" must be a relative or absolute file path`);
+    fail(
+      "FR_ROS2_POLICY_INVALID",
+      `${file}: xi:include href "${href}" must be a relative or absolute file path`,
+    );
   }
   const target = path.resolve(path.dirname(file), href);
   const doc = readDocument(target, href);
@@ -120,9 +127,16 @@ function included(inc: Element, file: string, depth: number, state: { includes: 
   const xp = inc.getAttribute("xpointer");
   if (!xp) return [root];
   const m = /^xpointer\(\/([A-Za-z_][\w.-]*)\/\*\)$/.exec(xp.trim());
-  if (!m) fail("FR_ROS2_POLICY_INVALID", `${file}: xi:include xpointer "${xp}" is not supported; use xpointer(/profile/*)`);
+  if (!m)
+    fail(
+      "FR_ROS2_POLICY_INVALID",
+      `${file}: xi:include xpointer "${xp}" is not supported; use xpointer(/profile/*)`,
+    );
   if (root.localName !== m[1]) {
-    fail("FR_ROS2_POLICY_INVALID", `${file}: xpointer ${xp} selects nothing in ${href} (root is <${root.localName}>)`);
+    fail(
+      "FR_ROS2_POLICY_INVALID",
+      `${file}: xpointer ${xp} selects nothing in ${href} (root is <${root.localName}>)`,
+    );
   }
   return childElements(root);
 }

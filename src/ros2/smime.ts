@@ -152,7 +152,10 @@ export function verifySmime(message: string, caCert: Uint8Array, what = "the doc
   const signer = new X509Certificate(Buffer.from(signerDer));
   const isCa = Buffer.compare(ca.raw, signer.raw) === 0;
   if (!isCa && !(signer.checkIssued(ca) && signer.verify(ca.publicKey))) {
-    fail("FR_ROS2_SIGNATURE", `${what} is signed by "${signer.subject}", which is not the expected CA "${ca.subject}"`);
+    fail(
+      "FR_ROS2_SIGNATURE",
+      `${what} is signed by "${signer.subject}", which is not the expected CA "${ca.subject}"`,
+    );
   }
   const text = content.toString("utf8");
   if (!/^content-type:\s*text\/plain/i.test(text)) {
@@ -182,13 +185,15 @@ function splitMultipart(message: string, what: string): { content: Buffer; signa
     } else if (cur) cur.push(line);
   }
   const [data, sig] = parts;
-  if (!data || !sig) fail("FR_ROS2_SIGNATURE", `${what}: the multipart message lacks the content or signature part`);
+  if (!data || !sig)
+    fail("FR_ROS2_SIGNATURE", `${what}: the multipart message lacks the content or signature part`);
   // As OpenSSL's multipart reader: lines joined with CRLF, the line end before the boundary dropped.
   const content = Buffer.from(data.join("\r\n"), "utf8");
   const blank = sig.indexOf("");
   if (blank < 0) fail("FR_ROS2_SIGNATURE", `${what}: the signature part has no body`);
   const headers = sig.slice(0, blank).join("\n");
-  if (!/pkcs7-signature/i.test(headers)) fail("FR_ROS2_SIGNATURE", `${what}: the second part is not a PKCS#7 signature`);
+  if (!/pkcs7-signature/i.test(headers))
+    fail("FR_ROS2_SIGNATURE", `${what}: the second part is not a PKCS#7 signature`);
   return { content, signature: sig.slice(blank + 1).join("") };
 }
 
@@ -203,7 +208,12 @@ interface SignedDataParts {
   signature: Uint8Array;
 }
 
-const limits = { maxBytes: MAX_SMIME_BYTES, maxDepth: 32, code: "FR_ROS2_SIGNATURE", what: "the CMS signature" } as const;
+const limits = {
+  maxBytes: MAX_SMIME_BYTES,
+  maxDepth: 32,
+  code: "FR_ROS2_SIGNATURE",
+  what: "the CMS signature",
+} as const;
 
 function readSignedData(der: Uint8Array, what: string): SignedDataParts {
   const r = new DerReader(der, limits);
@@ -216,12 +226,14 @@ function readSignedData(der: Uint8Array, what: string): SignedDataParts {
   let i = 3;
   const certificates: Uint8Array[] = [];
   if (sd[i]?.tag === 0xa0) {
-    for (const c of r.children(sd[i] as NonNullable<(typeof sd)[number]>)) if (c.tag === 0x30) certificates.push(r.raw(c));
+    for (const c of r.children(sd[i] as NonNullable<(typeof sd)[number]>))
+      if (c.tag === 0x30) certificates.push(r.raw(c));
     i++;
   }
   if (sd[i]?.tag === 0xa1) i++;
   const infos = r.children(r.expect(sd[i], 0x31, "signerInfos"));
-  if (infos.length !== 1) fail("FR_ROS2_SIGNATURE", `${what}: expected exactly one signer, found ${infos.length}`);
+  if (infos.length !== 1)
+    fail("FR_ROS2_SIGNATURE", `${what}: expected exactly one signer, found ${infos.length}`);
   const si = r.children(r.expect(infos[0], 0x30, "SignerInfo"));
   const sid = r.children(r.expect(si[1], 0x30, "issuerAndSerialNumber"));
   const issuer = r.raw(r.expect(sid[0], 0x30, "issuer"));
@@ -241,7 +253,8 @@ function readSignedData(der: Uint8Array, what: string): SignedDataParts {
     const value = r.children(r.expect(valuesEl, 0x31, "attribute values"))[0];
     if (!value) continue;
     if (type === OIDS.messageDigest) messageDigest = Buffer.from(r.content(value));
-    if (type === OIDS.signingTime) signingTime = parseTime(Buffer.from(r.content(value)).toString("latin1"), value.tag);
+    if (type === OIDS.signingTime)
+      signingTime = parseTime(Buffer.from(r.content(value)).toString("latin1"), value.tag);
   }
   const sigAlg = r.children(r.expect(si[4], 0x30, "signatureAlgorithm"));
   const sigOid = r.oid(r.expect(sigAlg[0], 0x06, "signature OID"));
@@ -276,7 +289,10 @@ function schemeOf(sigOid: string, what: string): SignatureScheme {
 }
 
 function parseTime(s: string, tag: number): Date | undefined {
-  const m = tag === 0x17 ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s) : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  const m =
+    tag === 0x17
+      ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
+      : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s);
   if (!m) return undefined;
   let y = Number(m[1]);
   if (tag === 0x17) y += y < 50 ? 2000 : 1900;

@@ -32,7 +32,10 @@ export function parseXml(text: string, where: string): Document {
   try {
     doc = parser.parseFromString(text, "text/xml");
   } catch (e) {
-    return fail("FR_ROS2_POLICY_INVALID", `${where} is not well-formed XML: ${firstLine((e as Error).message)}`);
+    return fail(
+      "FR_ROS2_POLICY_INVALID",
+      `${where} is not well-formed XML: ${firstLine((e as Error).message)}`,
+    );
   }
   if (problems.length > 0) {
     fail("FR_ROS2_POLICY_INVALID", `${where} is not well-formed XML: ${firstLine(problems[0] ?? "")}`);
@@ -64,7 +67,13 @@ export function textOf(el: Element, where: string): string {
   return s.trim();
 }
 
-const escapes: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;" };
+const escapes: Record<string, string> = {
+  "&": "&amp;",
+  "<": "&lt;",
+  ">": "&gt;",
+  '"': "&quot;",
+  "'": "&apos;",
+};
 
 /** Escapes text or an attribute value for XML output. */
 export function xmlEscape(s: string): string {

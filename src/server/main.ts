@@ -207,7 +207,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     const app = buildApp({
       clock,
       routes,
-      isSealed: () => seal.status().sealed,
+      isSealed: () => barrier.sealed,
       authorizer,
       audit,
       metrics,

@@ -1,3 +1,6 @@
+import { pkiModule } from "../pki/index.js";
+import { secretsModule } from "../secrets/index.js";
+import { updatesModule } from "../updates/index.js";
 import type { FeatureModule } from "./main.js";
 
 /**
@@ -5,5 +8,9 @@ import type { FeatureModule } from "./main.js";
  * exports one FeatureModule from its index.ts and adds one line here.
  */
 export function defaultModules(): FeatureModule[] {
-  return [];
+  return [
+    pkiModule(),
+    updatesModule(),
+    secretsModule(),
+  ];
 }

@@ -114,7 +114,11 @@ export function verifyTufSignature(key: TufKey, data: Uint8Array, sigHex: string
       return crypto.verify(
         "sha256",
         data,
-        { key: pub, padding: crypto.constants.RSA_PKCS1_PSS_PADDING, saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO },
+        {
+          key: pub,
+          padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+          saltLength: crypto.constants.RSA_PSS_SALTLEN_AUTO,
+        },
         sig,
       );
     }
@@ -147,7 +151,11 @@ export function tufKeyFromText(text: string, opts: { intoto?: boolean } = {}): T
       return fail("FR_UPDATES_KEY", "the key file is neither PEM nor JSON");
     }
     const k = parsed as Partial<TufKey>;
-    if (typeof k.keytype !== "string" || typeof k.scheme !== "string" || typeof k.keyval?.public !== "string") {
+    if (
+      typeof k.keytype !== "string" ||
+      typeof k.scheme !== "string" ||
+      typeof k.keyval?.public !== "string"
+    ) {
       return fail("FR_UPDATES_KEY", "a JSON key needs keytype, scheme and keyval.public");
     }
     const spki = publicKeyOf(k as TufKey).export({ type: "spki", format: "der" });

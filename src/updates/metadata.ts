@@ -169,7 +169,12 @@ function checkRoot(r: RootSigned): void {
   if (!isObject(r.keys) || !isObject(r.roles)) fail("FR_UPDATES_METADATA", "root needs `keys` and `roles`");
   for (const role of topRoles) {
     const def = r.roles[role];
-    if (!isObject(def) || !Array.isArray(def.keyids) || !Number.isSafeInteger(def.threshold) || def.threshold < 1) {
+    if (
+      !isObject(def) ||
+      !Array.isArray(def.keyids) ||
+      !Number.isSafeInteger(def.threshold) ||
+      def.threshold < 1
+    ) {
       fail("FR_UPDATES_METADATA", `root.roles.${role} needs keyids and a threshold of at least 1`);
     }
   }

@@ -1,6 +1,5 @@
 import type { Kysely } from "kysely";
 import { fail } from "../errors/index.js";
-import type { Store } from "../store/index.js";
 import type { TufKey } from "./keys.js";
 import type { UpdatesTables } from "./migrations.js";
 import type { TopRole } from "./metadata.js";
@@ -29,24 +28,40 @@ export function tables(db: Kysely<object>): DB {
 }
 
 export async function loadSettings(db: DB, repo: string): Promise<RepoSettings> {
-  const row = await db.selectFrom("updates_repos").select("settings").where("name", "=", repo).executeTakeFirst();
-  if (!row) return fail("FR_UPDATES_REPO_NOT_FOUND", `no update repository "${repo}"; create it with updates init`);
+  const row = await db
+    .selectFrom("updates_repos")
+    .select("settings")
+    .where("name", "=", repo)
+    .executeTakeFirst();
+  if (!row)
+    return fail("FR_UPDATES_REPO_NOT_FOUND", `no update repository "${repo}"; create it with updates init`);
   return JSON.parse(row.settings) as RepoSettings;
 }
 
 export async function loadRoles(db: DB, repo: string): Promise<Map<string, RoleRow>> {
-  const rows = await db.selectFrom("updates_roles").selectAll().where("repo", "=", repo).orderBy("ord").execute();
+  const rows = await db
+    .selectFrom("updates_roles")
+    .selectAll()
+    .where("repo", "=", repo)
+    .orderBy("ord")
+    .execute();
   return new Map(rows.map((r) => [r.name, r]));
 }
 
-export async function loadKeys(db: DB, repo: string, keyids?: readonly string[]): Promise<Map<string, ResolvedKey>> {
+export async function loadKeys(
+  db: DB,
+  repo: string,
+  keyids?: readonly string[],
+): Promise<Map<string, ResolvedKey>> {
   let q = db.selectFrom("updates_keys").selectAll().where("repo", "=", repo);
   if (keyids) {
     if (keyids.length === 0) return new Map();
     q = q.where("keyid", "in", [...keyids]);
   }
   const rows = await q.execute();
-  return new Map(rows.map((r) => [r.keyid, { keyid: r.keyid, key: JSON.parse(r.key_json) as TufKey, uri: r.uri }]));
+  return new Map(
+    rows.map((r) => [r.keyid, { keyid: r.keyid, key: JSON.parse(r.key_json) as TufKey, uri: r.uri }]),
+  );
 }
 
 export async function saveKeys(db: DB, repo: string, keys: readonly ResolvedKey[]): Promise<void> {
@@ -61,7 +76,12 @@ export async function saveKeys(db: DB, repo: string, keys: readonly ResolvedKey[
 }
 
 /** The newest published row of a role (optionally a given version), or undefined. */
-export async function latestMeta(db: DB, repo: string, role: string, version?: number): Promise<MetaRow | undefined> {
+export async function latestMeta(
+  db: DB,
+  repo: string,
+  role: string,
+  version?: number,
+): Promise<MetaRow | undefined> {
   let q = db
     .selectFrom("updates_metadata")
     .selectAll()

@@ -86,9 +86,7 @@ const nameRe = roleNamePattern;
  */
 export class UpdatesRepository {
   readonly pool: SignerPool;
-  constructor(
-    private readonly deps: { store: Store; keys: KeyManager; clock: Clock },
-  ) {
+  constructor(private readonly deps: { store: Store; keys: KeyManager; clock: Clock }) {
     this.pool = new SignerPool(deps.keys);
   }
 
@@ -107,8 +105,13 @@ export class UpdatesRepository {
 
   async init(repo: string, opts: InitOptions): Promise<PublishResult> {
     if (!nameRe.test(repo)) fail("FR_VALIDATION", `repository name "${repo}" must match ${nameRe.source}`);
-    const exists = await this.db.selectFrom("updates_repos").select("name").where("name", "=", repo).executeTakeFirst();
-    if (exists) fail("FR_UPDATES_REPO_EXISTS", `repository "${repo}" exists; use rotate-key to change its keys`);
+    const exists = await this.db
+      .selectFrom("updates_repos")
+      .select("name")
+      .where("name", "=", repo)
+      .executeTakeFirst();
+    if (exists)
+      fail("FR_UPDATES_REPO_EXISTS", `repository "${repo}" exists; use rotate-key to change its keys`);
     const settings: RepoSettings = {
       consistent_snapshot: opts.consistentSnapshot ?? true,
       expires: { ...defaultExpiry, ...(opts.expires ?? {}) },
@@ -121,7 +124,10 @@ export class UpdatesRepository {
     }
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
-      await db.insertInto("updates_repos").values({ name: repo, settings: JSON.stringify(settings), created_ms: this.now() }).execute();
+      await db
+        .insertInto("updates_repos")
+        .values({ name: repo, settings: JSON.stringify(settings), created_ms: this.now() })
+        .execute();
       let ord = 0;
       for (const role of topRoles) {
         const keys = resolved.get(role) ?? [];
@@ -139,7 +145,10 @@ export class UpdatesRepository {
   }
 
   /** Adds (or replaces) targets; each lands in the role the delegation tree assigns it to. */
-  async addTargets(repo: string, items: readonly TargetInput[]): Promise<Array<{ path: string; role: string; sha256: string; length: number }>> {
+  async addTargets(
+    repo: string,
+    items: readonly TargetInput[],
+  ): Promise<Array<{ path: string; role: string; sha256: string; length: number }>> {
     await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
     const out = items.map((t) => {
@@ -147,8 +156,11 @@ export class UpdatesRepository {
       if (problem) fail("FR_UPDATES_TARGET", `${JSON.stringify(t.path)}: ${problem}`);
       const role = t.role ?? assignRole(roles, t.path);
       const r = roles.get(role);
-      if (!r || r.kind === "top" && role !== "targets" || r.succinct) {
-        fail("FR_UPDATES_ROLE", `role "${role}" cannot list targets (a targets role without hash bins is needed)`);
+      if (!r || (r.kind === "top" && role !== "targets") || r.succinct) {
+        fail(
+          "FR_UPDATES_ROLE",
+          `role "${role}" cannot list targets (a targets role without hash bins is needed)`,
+        );
       }
       const sha256 = crypto.createHash("sha256").update(t.content).digest("hex");
       return { ...t, role, sha256, length: t.content.length };
@@ -157,14 +169,34 @@ export class UpdatesRepository {
       const db = tables(trx);
       const dirty = new Set<string>();
       for (const t of out) {
-        const old = await db.selectFrom("updates_targets").select("role").where("repo", "=", repo).where("path", "=", t.path).executeTakeFirst();
+        const old = await db
+          .selectFrom("updates_targets")
+          .select("role")
+          .where("repo", "=", repo)
+          .where("path", "=", t.path)
+          .executeTakeFirst();
         if (old) dirty.add(old.role);
         dirty.add(t.role);
-        const row = { repo, path: t.path, role: t.role, length: t.length, sha256: t.sha256, custom: t.custom ? JSON.stringify(t.custom) : null };
-        await db.insertInto("updates_targets").values(row)
-          .onConflict((oc) => oc.columns(["repo", "path"]).doUpdateSet({ role: row.role, length: row.length, sha256: row.sha256, custom: row.custom }))
+        const row = {
+          repo,
+          path: t.path,
+          role: t.role,
+          length: t.length,
+          sha256: t.sha256,
+          custom: t.custom ? JSON.stringify(t.custom) : null,
+        };
+        await db
+          .insertInto("updates_targets")
+          .values(row)
+          .onConflict((oc) =>
+            oc
+              .columns(["repo", "path"])
+              .doUpdateSet({ role: row.role, length: row.length, sha256: row.sha256, custom: row.custom }),
+          )
           .execute();
-        await db.insertInto("updates_blobs").values({ repo, sha256: t.sha256, content: Buffer.from(t.content) })
+        await db
+          .insertInto("updates_blobs")
+          .values({ repo, sha256: t.sha256, content: Buffer.from(t.content) })
           .onConflict((oc) => oc.columns(["repo", "sha256"]).doNothing())
           .execute();
       }
@@ -174,7 +206,12 @@ export class UpdatesRepository {
   }
 
   async removeTarget(repo: string, path: string): Promise<void> {
-    const row = await this.db.selectFrom("updates_targets").select("role").where("repo", "=", repo).where("path", "=", path).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("updates_targets")
+      .select("role")
+      .where("repo", "=", repo)
+      .where("path", "=", path)
+      .executeTakeFirst();
     if (!row) fail("FR_NOT_FOUND", `repository "${repo}" has no target ${JSON.stringify(path)}`);
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
@@ -186,7 +223,14 @@ export class UpdatesRepository {
   /** A delegated targets role for path patterns; `terminating` stops the search below it. */
   async delegate(
     repo: string,
-    opts: { name: string; parent?: string; keys: KeySpec[]; threshold?: number; paths: string[]; terminating?: boolean },
+    opts: {
+      name: string;
+      parent?: string;
+      keys: KeySpec[];
+      threshold?: number;
+      paths: string[];
+      terminating?: boolean;
+    },
   ): Promise<void> {
     const settings = await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
@@ -200,7 +244,16 @@ export class UpdatesRepository {
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
       await saveKeys(db, repo, keys);
-      const row = roleRow(repo, opts.name, "delegated", parent, keyids, threshold, settings.expires.delegated, roles.size);
+      const row = roleRow(
+        repo,
+        opts.name,
+        "delegated",
+        parent,
+        keyids,
+        threshold,
+        settings.expires.delegated,
+        roles.size,
+      );
       row.paths = JSON.stringify(opts.paths);
       row.terminating = opts.terminating ? 1 : 0;
       await db.insertInto("updates_roles").values(row).execute();
@@ -218,7 +271,8 @@ export class UpdatesRepository {
     const parent = opts.parent ?? "targets";
     const prefix = opts.prefix ?? "bins";
     const p = roles.get(parent);
-    if (!p || p.kind === "bin" || (p.kind === "top" && parent !== "targets")) fail("FR_UPDATES_ROLE", `"${parent}" is not a targets role`);
+    if (!p || p.kind === "bin" || (p.kind === "top" && parent !== "targets"))
+      fail("FR_UPDATES_ROLE", `"${parent}" is not a targets role`);
     if (p.succinct || [...roles.values()].some((r) => r.parent === parent)) {
       fail("FR_UPDATES_ROLE", `"${parent}" already delegates; hash bins must be its only delegation`);
     }
@@ -232,19 +286,36 @@ export class UpdatesRepository {
     const keyids = [...new Set(keys.map((k) => k.keyid))];
     const threshold = opts.threshold ?? 1;
     checkThreshold(prefix, threshold, keyids.length);
-    const existing = await this.db.selectFrom("updates_targets").select(["path", "role"]).where("repo", "=", repo).where("role", "=", parent).execute();
+    const existing = await this.db
+      .selectFrom("updates_targets")
+      .select(["path", "role"])
+      .where("repo", "=", repo)
+      .where("role", "=", parent)
+      .execute();
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
       await saveKeys(db, repo, keys);
       let ord = roles.size;
       for (const n of names) {
-        await db.insertInto("updates_roles").values(roleRow(repo, n, "bin", parent, keyids, threshold, settings.expires.delegated, ord++)).execute();
+        await db
+          .insertInto("updates_roles")
+          .values(roleRow(repo, n, "bin", parent, keyids, threshold, settings.expires.delegated, ord++))
+          .execute();
       }
-      await db.updateTable("updates_roles").set({ succinct: JSON.stringify({ ...succinct, keyids, threshold }), dirty: 1 })
-        .where("repo", "=", repo).where("name", "=", parent).execute();
+      await db
+        .updateTable("updates_roles")
+        .set({ succinct: JSON.stringify({ ...succinct, keyids, threshold }), dirty: 1 })
+        .where("repo", "=", repo)
+        .where("name", "=", parent)
+        .execute();
       // The parent may not list targets itself any more: move them into their bins.
       for (const t of existing) {
-        await db.updateTable("updates_targets").set({ role: binFor(succinct, t.path) }).where("repo", "=", repo).where("path", "=", t.path).execute();
+        await db
+          .updateTable("updates_targets")
+          .set({ role: binFor(succinct, t.path) })
+          .where("repo", "=", repo)
+          .where("path", "=", t.path)
+          .execute();
       }
     });
   }
@@ -254,6 +325,7 @@ export class UpdatesRepository {
     repo: string,
     opts: { role: TopRole; add?: KeySpec[]; remove?: string[]; threshold?: number },
   ): Promise<PublishResult> {
+    await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
     const r = roles.get(opts.role);
     if (!r || r.kind !== "top") return fail("FR_UPDATES_ROLE", `"${opts.role}" is not a top-level role`);
@@ -265,8 +337,12 @@ export class UpdatesRepository {
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
       await saveKeys(db, repo, add);
-      await db.updateTable("updates_roles").set({ keyids: JSON.stringify(keyids), threshold })
-        .where("repo", "=", repo).where("name", "=", opts.role).execute();
+      await db
+        .updateTable("updates_roles")
+        .set({ keyids: JSON.stringify(keyids), threshold })
+        .where("repo", "=", repo)
+        .where("name", "=", opts.role)
+        .execute();
       await markDirty(db, repo, ["root"]);
     });
     return this.publish(repo);
@@ -276,7 +352,10 @@ export class UpdatesRepository {
    * Makes new versions of changed roles, signed with the keys this server holds; then, if anything was
    * published (or `force` names them), a new snapshot and timestamp.
    */
-  async publish(repo: string, opts: { force?: Array<"snapshot" | "timestamp"> } = {}): Promise<PublishResult> {
+  async publish(
+    repo: string,
+    opts: { force?: Array<"snapshot" | "timestamp"> } = {},
+  ): Promise<PublishResult> {
     const settings = await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
     const result: PublishResult = { published: [], pending: [] };
@@ -286,7 +365,7 @@ export class UpdatesRepository {
     const trustedRoot = await this.trustedRoot(repo);
     if (!trustedRoot) return result; // the first root is pending: nothing else can be trusted yet
     for (const r of roles.values()) {
-      if (r.dirty && r.kind !== "top" || (r.dirty && r.name === "targets")) {
+      if ((r.dirty && r.kind !== "top") || (r.dirty && r.name === "targets")) {
         await this.publishTargets(repo, r, roles, trustedRoot.signed, settings, now, result);
       }
     }
@@ -305,7 +384,13 @@ export class UpdatesRepository {
     return row ? parseEnvelope(row.body, "root") : undefined;
   }
 
-  private async publishRoot(repo: string, roles: Map<string, RoleRow>, settings: RepoSettings, now: number, result: PublishResult) {
+  private async publishRoot(
+    repo: string,
+    roles: Map<string, RoleRow>,
+    settings: RepoSettings,
+    now: number,
+    result: PublishResult,
+  ) {
     const keyidsOf = (r: TopRole) => JSON.parse(roles.get(r)!.keyids) as string[];
     const allIds = [...new Set(topRoles.flatMap(keyidsOf))];
     const keys = await loadKeys(this.db, repo, allIds);
@@ -317,16 +402,27 @@ export class UpdatesRepository {
       expires: isoSeconds(now + settings.expires.root * 1000),
       consistent_snapshot: settings.consistent_snapshot,
       keys: Object.fromEntries(allIds.map((id) => [id, keys.get(id)!.key])),
-      roles: Object.fromEntries(topRoles.map((r) => [r, { keyids: keyidsOf(r), threshold: roles.get(r)!.threshold }])) as Record<TopRole, RoleKeys>,
+      roles: Object.fromEntries(
+        topRoles.map((r) => [r, { keyids: keyidsOf(r), threshold: roles.get(r)!.threshold }]),
+      ) as Record<TopRole, RoleKeys>,
     };
     // TUF 5.3.4: a new root must carry a threshold of the old root's keys and of its own.
     const old = await this.trustedRoot(repo);
     const oldIds = old ? old.signed.roles.root.keyids : [];
     const oldKeys = old ? await loadKeys(this.db, repo, oldIds) : new Map<string, ResolvedKey>();
-    const signers = await this.heldSigners([...new Set([...signed.roles.root.keyids, ...oldIds])], new Map([...keys, ...oldKeys]));
+    const signers = await this.heldSigners(
+      [...new Set([...signed.roles.root.keyids, ...oldIds])],
+      new Map([...keys, ...oldKeys]),
+    );
     const env = await addSignatures({ signatures: [], signed }, signers);
-    await this.store(repo, "root", env, result, (e) =>
-      meetsThreshold(e, signed.keys, signed.roles.root) && (!old || meetsThreshold(e, old.signed.keys, old.signed.roles.root)),
+    await this.store(
+      repo,
+      "root",
+      env,
+      result,
+      (e) =>
+        meetsThreshold(e, signed.keys, signed.roles.root) &&
+        (!old || meetsThreshold(e, old.signed.keys, old.signed.roles.root)),
       signed.roles.root.threshold,
     );
   }
@@ -340,23 +436,33 @@ export class UpdatesRepository {
     now: number,
     result: PublishResult,
   ) {
-    const rows = await this.db.selectFrom("updates_targets").select(["path", "length", "sha256", "custom"])
-      .where("repo", "=", repo).where("role", "=", r.name).execute();
+    const rows = await this.db
+      .selectFrom("updates_targets")
+      .select(["path", "length", "sha256", "custom"])
+      .where("repo", "=", repo)
+      .where("role", "=", r.name)
+      .execute();
     const targets: Record<string, TargetFileInfo> = {};
     for (const t of rows) {
-      targets[t.path] = { length: Number(t.length), hashes: { sha256: t.sha256 }, ...(t.custom ? { custom: JSON.parse(t.custom) as Record<string, unknown> } : {}) };
+      targets[t.path] = {
+        length: Number(t.length),
+        hashes: { sha256: t.sha256 },
+        ...(t.custom ? { custom: JSON.parse(t.custom) as Record<string, unknown> } : {}),
+      };
     }
     const version = (await maxVersion(this.db, repo, r.name)) + 1;
     const signed: TargetsSigned = {
       _type: "targets",
       spec_version: specVersion,
       version,
-      expires: isoSeconds(now + (r.kind === "top" ? settings.expires.targets : settings.expires.delegated) * 1000),
+      expires: isoSeconds(
+        now + (r.kind === "top" ? settings.expires.targets : settings.expires.delegated) * 1000,
+      ),
       targets,
     };
     const delegations = await this.delegationsOf(repo, r, roles);
     if (delegations) signed.delegations = delegations;
-    const { keys, role } = await this.definitionOf(repo, r, roles, root);
+    const { keys, role } = await this.definitionOf(repo, r, root);
     const signers = await this.heldSigners(role.keyids, keys);
     const env = await addSignatures({ signatures: [], signed }, signers);
     const keyObj = Object.fromEntries([...keys].map(([id, k]) => [id, k.key]));
@@ -364,26 +470,41 @@ export class UpdatesRepository {
   }
 
   /** Who must sign a role: root's entry for top-level roles, the parent's delegation otherwise. */
-  private async definitionOf(repo: string, r: RoleRow, roles: Map<string, RoleRow>, root: RootSigned) {
+  private async definitionOf(repo: string, r: RoleRow, root: RootSigned) {
     if (r.kind === "top") {
       const role = root.roles[r.name as TopRole];
-      const keys = new Map(Object.entries(root.keys).map(([id, key]) => [id, { keyid: id, key, uri: null } as ResolvedKey]));
+      const keys = new Map(
+        Object.entries(root.keys).map(([id, key]) => [id, { keyid: id, key, uri: null } as ResolvedKey]),
+      );
       const held = await loadKeys(this.db, repo, role.keyids);
       for (const [id, k] of held) keys.set(id, k);
       return { keys, role };
     }
-    void roles;
     const role = { keyids: JSON.parse(r.keyids) as string[], threshold: r.threshold };
     return { keys: await loadKeys(this.db, repo, role.keyids), role };
   }
 
-  private async delegationsOf(repo: string, r: RoleRow, roles: Map<string, RoleRow>): Promise<Delegations | undefined> {
+  private async delegationsOf(
+    repo: string,
+    r: RoleRow,
+    roles: Map<string, RoleRow>,
+  ): Promise<Delegations | undefined> {
     if (r.succinct) {
-      const s = JSON.parse(r.succinct) as { bit_length: number; name_prefix: string; keyids: string[]; threshold: number };
+      const s = JSON.parse(r.succinct) as {
+        bit_length: number;
+        name_prefix: string;
+        keyids: string[];
+        threshold: number;
+      };
       const keys = await loadKeys(this.db, repo, s.keyids);
       return {
         keys: Object.fromEntries([...keys].map(([id, k]) => [id, k.key])),
-        succinct_roles: { keyids: s.keyids, threshold: s.threshold, bit_length: s.bit_length, name_prefix: s.name_prefix },
+        succinct_roles: {
+          keyids: s.keyids,
+          threshold: s.threshold,
+          bit_length: s.bit_length,
+          name_prefix: s.name_prefix,
+        },
       };
     }
     const children = [...roles.values()].filter((c) => c.parent === r.name && c.kind === "delegated");
@@ -402,7 +523,14 @@ export class UpdatesRepository {
     };
   }
 
-  private async publishSnapshot(repo: string, roles: Map<string, RoleRow>, root: RootSigned, settings: RepoSettings, now: number, result: PublishResult) {
+  private async publishSnapshot(
+    repo: string,
+    roles: Map<string, RoleRow>,
+    root: RootSigned,
+    settings: RepoSettings,
+    now: number,
+    result: PublishResult,
+  ) {
     const versions = await publishedVersions(this.db, repo);
     const meta: SnapshotSigned["meta"] = {};
     for (const r of roles.values()) {
@@ -420,7 +548,13 @@ export class UpdatesRepository {
     await this.signTop(repo, "snapshot", signed, root, result);
   }
 
-  private async publishTimestamp(repo: string, root: RootSigned, settings: RepoSettings, now: number, result: PublishResult) {
+  private async publishTimestamp(
+    repo: string,
+    root: RootSigned,
+    settings: RepoSettings,
+    now: number,
+    result: PublishResult,
+  ) {
     const snap = await latestMeta(this.db, repo, "snapshot");
     if (!snap) return;
     const signed: TimestampSigned = {
@@ -439,7 +573,13 @@ export class UpdatesRepository {
     await this.signTop(repo, "timestamp", signed, root, result);
   }
 
-  private async signTop(repo: string, role: "snapshot" | "timestamp", signed: AnySigned, root: RootSigned, result: PublishResult) {
+  private async signTop(
+    repo: string,
+    role: "snapshot" | "timestamp",
+    signed: AnySigned,
+    root: RootSigned,
+    result: PublishResult,
+  ) {
     const def = root.roles[role];
     const keys = await loadKeys(this.db, repo, def.keyids);
     const signers = await this.heldSigners(def.keyids, keys);
@@ -471,27 +611,47 @@ export class UpdatesRepository {
     await this.deps.store.transaction(async (trx) => {
       const db = tables(trx);
       // A new version supersedes any older pending one of the same role.
-      await db.deleteFrom("updates_metadata").where("repo", "=", repo).where("role", "=", role).where("state", "=", "pending").execute();
-      await db.insertInto("updates_metadata").values({
-        repo,
-        role,
-        version: env.signed.version,
-        state: ok ? "published" : "pending",
-        body,
-        expires_ms: Date.parse(env.signed.expires),
-        created_ms: this.now(),
-      }).execute();
-      await db.updateTable("updates_roles").set({ dirty: 0 }).where("repo", "=", repo).where("name", "=", role).execute();
+      await db
+        .deleteFrom("updates_metadata")
+        .where("repo", "=", repo)
+        .where("role", "=", role)
+        .where("state", "=", "pending")
+        .execute();
+      await db
+        .insertInto("updates_metadata")
+        .values({
+          repo,
+          role,
+          version: env.signed.version,
+          state: ok ? "published" : "pending",
+          body,
+          expires_ms: Date.parse(env.signed.expires),
+          created_ms: this.now(),
+        })
+        .execute();
+      await db
+        .updateTable("updates_roles")
+        .set({ dirty: 0 })
+        .where("repo", "=", repo)
+        .where("name", "=", role)
+        .execute();
     });
     if (ok) result.published.push({ role, version: env.signed.version });
-    else result.pending.push({ role, version: env.signed.version, signatures: env.signatures.length, threshold });
+    else
+      result.pending.push({
+        role,
+        version: env.signed.version,
+        signatures: env.signatures.length,
+        threshold,
+      });
   }
 
   /** The pending (unsigned or partly signed) metadata of a role, for signing on another machine. */
   async exportPending(repo: string, role: string): Promise<Envelope> {
     await loadSettings(this.db, repo);
     const row = await pendingMeta(this.db, repo, role);
-    if (!row) return fail("FR_NOT_FOUND", `role "${role}" of "${repo}" has no pending metadata; publish first`);
+    if (!row)
+      return fail("FR_NOT_FOUND", `role "${role}" of "${repo}" has no pending metadata; publish first`);
     return JSON.parse(row.body.toString("utf8")) as Envelope;
   }
 
@@ -499,9 +659,18 @@ export class UpdatesRepository {
    * Merges signatures made elsewhere into the pending version they sign. When the threshold is met the
    * version is published and a new snapshot and timestamp follow.
    */
-  async importSignatures(repo: string, text: string | Uint8Array): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
+  async importSignatures(
+    repo: string,
+    text: string | Uint8Array,
+  ): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
+    await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
-    const probe = JSON.parse(typeof text === "string" ? text : Buffer.from(text).toString("utf8")) as Envelope;
+    let probe: Envelope;
+    try {
+      probe = JSON.parse(typeof text === "string" ? text : Buffer.from(text).toString("utf8")) as Envelope;
+    } catch {
+      return fail("FR_UPDATES_METADATA", "the metadata to import is not valid JSON");
+    }
     const type = probe?.signed?._type;
     if (type !== "root" && type !== "targets" && type !== "snapshot" && type !== "timestamp") {
       return fail("FR_UPDATES_METADATA", `_type ${JSON.stringify(type)} is not a TUF role type`);
@@ -511,37 +680,67 @@ export class UpdatesRepository {
     let pending;
     for (const name of type === "targets" ? [...roles.keys()] : [type]) {
       const p = await pendingMeta(this.db, repo, name);
-      if (p && p.version === env.signed.version && canonicalJson((JSON.parse(p.body.toString("utf8")) as Envelope).signed).equals(canonicalJson(env.signed))) {
+      if (
+        p &&
+        p.version === env.signed.version &&
+        canonicalJson((JSON.parse(p.body.toString("utf8")) as Envelope).signed).equals(
+          canonicalJson(env.signed),
+        )
+      ) {
         role = name;
         pending = p;
         break;
       }
     }
-    if (!role || !pending) return fail("FR_UPDATES_METADATA", `no pending ${type} version ${env.signed.version} has exactly this content; export it again`);
+    if (!role || !pending)
+      return fail(
+        "FR_UPDATES_METADATA",
+        `no pending ${type} version ${env.signed.version} has exactly this content; export it again`,
+      );
     const current = JSON.parse(pending.body.toString("utf8")) as Envelope;
     const merged: Envelope = { signed: current.signed, signatures: [...current.signatures] };
-    for (const s of env.signatures) if (!merged.signatures.some((m) => m.keyid === s.keyid)) merged.signatures.push(s);
+    for (const s of env.signatures)
+      if (!merged.signatures.some((m) => m.keyid === s.keyid)) merged.signatures.push(s);
     const check = await this.thresholdCheck(repo, role, roles, merged);
-    if (check.bad.length > 0) fail("FR_UPDATES_SIGNATURE", `signatures by ${check.bad.join(", ")} do not verify or are not the role's keys`);
+    if (check.bad.length > 0)
+      fail(
+        "FR_UPDATES_SIGNATURE",
+        `signatures by ${check.bad.join(", ")} do not verify or are not the role's keys`,
+      );
     const result: PublishResult = { published: [], pending: [] };
     await this.deps.store.transaction(async (trx) => {
-      await tables(trx).updateTable("updates_metadata")
+      await tables(trx)
+        .updateTable("updates_metadata")
         .set({ body: serialize(merged), state: check.complete ? "published" : "pending" })
-        .where("repo", "=", repo).where("role", "=", role).where("version", "=", env.signed.version).execute();
+        .where("repo", "=", repo)
+        .where("role", "=", role)
+        .where("version", "=", env.signed.version)
+        .execute();
     });
     if (check.complete) {
       result.published.push({ role, version: env.signed.version });
-      const more = await this.publish(repo, { force: role === "timestamp" ? [] : role === "snapshot" ? ["timestamp"] : ["snapshot"] });
+      const more = await this.publish(repo, {
+        force: role === "timestamp" ? [] : role === "snapshot" ? ["timestamp"] : ["snapshot"],
+      });
       result.published.push(...more.published);
       result.pending.push(...more.pending);
     } else {
-      result.pending.push({ role, version: env.signed.version, signatures: check.valid, threshold: check.threshold });
+      result.pending.push({
+        role,
+        version: env.signed.version,
+        signatures: check.valid,
+        threshold: check.threshold,
+      });
     }
     return { ...result, role, valid: check.valid, threshold: check.threshold };
   }
 
   /** Signs a pending version with keys this server holds (named by URI). */
-  async signPending(repo: string, role: string, uris: readonly string[]): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
+  async signPending(
+    repo: string,
+    role: string,
+    uris: readonly string[],
+  ): Promise<PublishResult & { role: string; valid: number; threshold: number }> {
     const env = await this.exportPending(repo, role);
     const signers: TufSigner[] = [];
     for (const uri of uris) {
@@ -563,8 +762,10 @@ export class UpdatesRepository {
       const old = await this.trustedRoot(repo);
       if (old) checks.push({ keys: old.signed.keys, role: old.signed.roles.root });
     } else {
-      const root = (await this.trustedRoot(repo)) ?? fail("FR_UPDATES_ROLE", "the root metadata must be published first");
-      const def = await this.definitionOf(repo, r, roles, root.signed);
+      const root =
+        (await this.trustedRoot(repo)) ??
+        fail("FR_UPDATES_ROLE", "the root metadata must be published first");
+      const def = await this.definitionOf(repo, r, root.signed);
       checks.push({ keys: Object.fromEntries([...def.keys].map(([id, k]) => [id, k.key])), role: def.role });
     }
     const allowed = new Set(checks.flatMap((c) => c.role.keyids));
@@ -572,16 +773,31 @@ export class UpdatesRepository {
     const bad = env.signatures.map((s) => s.keyid).filter((id) => !allowed.has(id) || !good.has(id));
     const complete = checks.every((c) => validSigners(env, c.keys, c.role).length >= c.role.threshold);
     const first = checks[0]!;
-    return { complete, bad, valid: validSigners(env, first.keys, first.role).length, threshold: first.role.threshold };
+    return {
+      complete,
+      bad,
+      valid: validSigners(env, first.keys, first.role).length,
+      threshold: first.role.threshold,
+    };
   }
 
-  async status(repo: string): Promise<{ repo: string; settings: RepoSettings; roles: RoleStatus[]; targets: number }> {
+  async status(
+    repo: string,
+  ): Promise<{ repo: string; settings: RepoSettings; roles: RoleStatus[]; targets: number }> {
     const settings = await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
     const keys = await loadKeys(this.db, repo);
-    const versions = await this.db.selectFrom("updates_metadata").select(["role", "version", "state", "expires_ms"])
-      .where("repo", "=", repo).orderBy("version", "desc").execute();
-    const count = await this.db.selectFrom("updates_targets").select((eb) => eb.fn.countAll().as("n")).where("repo", "=", repo).executeTakeFirst();
+    const versions = await this.db
+      .selectFrom("updates_metadata")
+      .select(["role", "version", "state", "expires_ms"])
+      .where("repo", "=", repo)
+      .orderBy("version", "desc")
+      .execute();
+    const count = await this.db
+      .selectFrom("updates_targets")
+      .select((eb) => eb.fn.countAll().as("n"))
+      .where("repo", "=", repo)
+      .executeTakeFirst();
     const out: RoleStatus[] = [];
     for (const r of roles.values()) {
       const ids = JSON.parse(r.keyids) as string[];
@@ -622,16 +838,24 @@ export class UpdatesRepository {
     const m = /^([0-9a-f]{64})\.(.+)$/.exec(base);
     let sha: string | undefined;
     if (m) {
-      const t = await this.db.selectFrom("updates_targets").select("sha256").where("repo", "=", repo)
-        .where("path", "=", path.slice(0, slash + 1) + m[2]!).executeTakeFirst();
-      // Content-addressed: an older version of the same path is still served by its hash.
-      sha = t?.sha256 === m[1] ? t.sha256 : m[1];
+      // Content-addressed: any version of any path is served by its hash (the client checks it).
+      sha = m[1];
     } else {
-      const t = await this.db.selectFrom("updates_targets").select("sha256").where("repo", "=", repo).where("path", "=", path).executeTakeFirst();
+      const t = await this.db
+        .selectFrom("updates_targets")
+        .select("sha256")
+        .where("repo", "=", repo)
+        .where("path", "=", path)
+        .executeTakeFirst();
       sha = t?.sha256;
     }
     if (!sha) return undefined;
-    const b = await this.db.selectFrom("updates_blobs").select("content").where("repo", "=", repo).where("sha256", "=", sha).executeTakeFirst();
+    const b = await this.db
+      .selectFrom("updates_blobs")
+      .select("content")
+      .where("repo", "=", repo)
+      .where("sha256", "=", sha)
+      .executeTakeFirst();
     return b?.content;
   }
 
@@ -654,8 +878,13 @@ export class UpdatesRepository {
     // Never leave an unsignable version behind as pending: the job signs only what it can finish.
     for (const p of result.pending) {
       if (p.role === "snapshot" || p.role === "timestamp") {
-        await this.db.deleteFrom("updates_metadata").where("repo", "=", repo).where("role", "=", p.role)
-          .where("version", "=", p.version).where("state", "=", "pending").execute();
+        await this.db
+          .deleteFrom("updates_metadata")
+          .where("repo", "=", repo)
+          .where("role", "=", p.role)
+          .where("version", "=", p.version)
+          .where("state", "=", "pending")
+          .execute();
       }
     }
     return { published: result.published, pending: [] };
@@ -665,24 +894,55 @@ export class UpdatesRepository {
     if (!nameRe.test(name)) fail("FR_UPDATES_ROLE", `role name "${name}" must match ${nameRe.source}`);
     if (roles.has(name)) fail("FR_UPDATES_ROLE", `role "${name}" already exists`);
     const p = roles.get(parent);
-    if (!p || (p.kind === "top" && parent !== "targets")) fail("FR_UPDATES_ROLE", `parent "${parent}" is not a targets role`);
+    if (!p || (p.kind === "top" && parent !== "targets"))
+      fail("FR_UPDATES_ROLE", `parent "${parent}" is not a targets role`);
     if (p.succinct) fail("FR_UPDATES_ROLE", `"${parent}" delegates to hash bins and cannot delegate further`);
   }
 }
 
-function roleRow(repo: string, name: string, kind: string, parent: string | null, keyids: string[], threshold: number, expires: number, ord: number): RoleRow {
-  return { repo, name, kind, parent, keyids: JSON.stringify(keyids), threshold, paths: null, terminating: 0, succinct: null, expires_s: expires, ord, dirty: 1 };
+function roleRow(
+  repo: string,
+  name: string,
+  kind: string,
+  parent: string | null,
+  keyids: string[],
+  threshold: number,
+  expires: number,
+  ord: number,
+): RoleRow {
+  return {
+    repo,
+    name,
+    kind,
+    parent,
+    keyids: JSON.stringify(keyids),
+    threshold,
+    paths: null,
+    terminating: 0,
+    succinct: null,
+    expires_s: expires,
+    ord,
+    dirty: 1,
+  };
 }
 
 function checkThreshold(role: string, threshold: number, keys: number) {
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > keys) {
-    fail("FR_UPDATES_ROLE", `${role}: threshold ${threshold} must be between 1 and its ${keys} distinct key(s)`);
+    fail(
+      "FR_UPDATES_ROLE",
+      `${role}: threshold ${threshold} must be between 1 and its ${keys} distinct key(s)`,
+    );
   }
 }
 
 async function markDirty(db: DB, repo: string, roles: string[]) {
   if (roles.length === 0) return;
-  await db.updateTable("updates_roles").set({ dirty: 1 }).where("repo", "=", repo).where("name", "in", roles).execute();
+  await db
+    .updateTable("updates_roles")
+    .set({ dirty: 1 })
+    .where("repo", "=", repo)
+    .where("name", "in", roles)
+    .execute();
 }
 
 /**
@@ -698,7 +958,10 @@ export function assignRole(roles: Map<string, RoleRow>, path: string): string {
       continue;
     }
     const child = [...roles.values()].find(
-      (c) => c.parent === current && c.kind === "delegated" && (JSON.parse(c.paths ?? "[]") as string[]).some((p) => pathMatches(p, path)),
+      (c) =>
+        c.parent === current &&
+        c.kind === "delegated" &&
+        (JSON.parse(c.paths ?? "[]") as string[]).some((p) => pathMatches(p, path)),
     );
     if (!child) return current;
     current = child.name;

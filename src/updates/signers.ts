@@ -29,7 +29,8 @@ export class SignerPool {
       const key = tufKeyFromText(spec.public);
       return { keyid: keyIdOf(key), key, uri: null };
     }
-    if (!spec.uri) return fail("FR_UPDATES_KEY", "a key needs `uri` (held by the server) or `public` (offline)");
+    if (!spec.uri)
+      return fail("FR_UPDATES_KEY", "a key needs `uri` (held by the server) or `public` (offline)");
     const signer = await this.openOrGenerate(spec.uri, spec.generate);
     return { keyid: signer.keyid, key: signer.key, uri: spec.uri };
   }

@@ -1,0 +1,323 @@
+import { type Command, Option } from "commander";
+import { crlReasons, type CrlReason } from "../../crypto/index.js";
+import { type KeyAlgorithm, type KeyManager, createKeyManager, keyAlgorithms } from "../../keys/index.js";
+import {
+  type GovernanceOptions,
+  type KeystoreDeps,
+  type ProtectionKind,
+  Ros2Keystore,
+  createEnclave,
+  listEnclaves,
+  loadPolicyFile,
+  parseDomains,
+  protectionKinds,
+  revokeEnclave,
+  setPermissions,
+  verifyKeystore,
+} from "../../ros2/index.js";
+import { systemClock } from "../../util/clock.js";
+import { globals } from "../context.js";
+import { CliError, print } from "../output.js";
+
+/** Runs `fn` with a key manager that is always closed (PKCS#11 sessions logged out) afterwards. */
+async function withDeps<T>(fn: (deps: KeystoreDeps) => Promise<T>): Promise<T> {
+  const keys: KeyManager = createKeyManager();
+  try {
+    return await fn({ keys, clock: systemClock });
+  } finally {
+    await keys.close();
+  }
+}
+
+function days(v: string | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new CliError(`${what} must be a whole number of days, not "${v}"`, 2);
+  return n;
+}
+
+const kindOption = (flag: string, what: string) =>
+  new Option(`${flag} <kind>`, what).choices(protectionKinds as string[]);
+
+export function ros2Commands(program: Command): void {
+  const ros2 = program
+    .command("ros2")
+    .description(
+      "ROS 2 / DDS Security: SROS2-compatible keystores, enclaves, permissions from policies (offline, on files)",
+    );
+
+  const keystore = ros2.command("keystore").description("create ROS 2 security keystores (sros2 layout)");
+  keystore
+    .command("create")
+    .description(
+      "create a keystore: identity and permissions CAs (separate unless --shared-ca) and signed governance",
+    )
+    .argument("<dir>", "keystore directory (must not exist or be empty); use it as ROS_SECURITY_KEYSTORE")
+    .option("--shared-ca", "one CA for identity and permissions, as sros2 does (less safe)")
+    .option("--ca-validity-days <n>", "CA certificate validity", "3650")
+    .option("--validity-days <n>", "default enclave certificate validity", "3650")
+    .option("--domain <ids>", "DDS domain ids for governance and permissions, e.g. 0 or 0,5-9", "0")
+    .option(
+      "--identity-ca-key <uri>",
+      "generate the identity CA key at this key URI (e.g. pkcs11:…?pin-source=FILE)",
+    )
+    .option("--permissions-ca-key <uri>", "generate the permissions CA key at this key URI (e.g. in an HSM)")
+    .option("--ca-key <uri>", "with --shared-ca: generate the CA key at this key URI")
+    .addOption(
+      new Option("--key-algorithm <alg>", "key algorithm for CAs and enclaves")
+        .choices(keyAlgorithms as string[])
+        .default("ecdsa-p256"),
+    )
+    .option("--allow-unauthenticated", "governance: allow unauthenticated participants")
+    .option("--no-join-access-control", "governance: do not enable join access control")
+    .addOption(kindOption("--discovery-protection", "governance discovery_protection_kind (default ENCRYPT)"))
+    .addOption(
+      kindOption("--liveliness-protection", "governance liveliness_protection_kind (default ENCRYPT)"),
+    )
+    .addOption(kindOption("--rtps-protection", "governance rtps_protection_kind (default SIGN)"))
+    .addOption(
+      kindOption(
+        "--metadata-protection",
+        "governance metadata_protection_kind for all topics (default ENCRYPT)",
+      ),
+    )
+    .addOption(
+      new Option(
+        "--data-protection <kind>",
+        "governance data_protection_kind for all topics (default ENCRYPT)",
+      ).choices(["ENCRYPT", "SIGN", "NONE"]),
+    )
+    .action(async (dir: string, o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const governance: GovernanceOptions = {
+        allowUnauthenticatedParticipants: o.allowUnauthenticated === true,
+        enableJoinAccessControl: o.joinAccessControl !== false,
+        ...(o.discoveryProtection
+          ? { discoveryProtectionKind: o.discoveryProtection as ProtectionKind }
+          : {}),
+        ...(o.livelinessProtection
+          ? { livelinessProtectionKind: o.livelinessProtection as ProtectionKind }
+          : {}),
+        ...(o.rtpsProtection ? { rtpsProtectionKind: o.rtpsProtection as ProtectionKind } : {}),
+        ...(o.metadataProtection || o.dataProtection
+          ? {
+              topicRules: [
+                {
+                  topicExpression: "*",
+                  ...(o.metadataProtection
+                    ? { metadataProtectionKind: o.metadataProtection as ProtectionKind }
+                    : {}),
+                  ...(o.dataProtection
+                    ? { dataProtectionKind: o.dataProtection as "ENCRYPT" | "SIGN" | "NONE" }
+                    : {}),
+                },
+              ],
+            }
+          : {}),
+      };
+      if (o.caKey && !o.sharedCa)
+        throw new CliError(
+          "--ca-key applies with --shared-ca; use --identity-ca-key / --permissions-ca-key",
+          2,
+        );
+      const ks = await withDeps((deps) =>
+        Ros2Keystore.create(
+          dir,
+          {
+            sharedCa: o.sharedCa === true,
+            caValidityDays: days(o.caValidityDays as string, "--ca-validity-days") ?? 3650,
+            enclaveValidityDays: days(o.validityDays as string, "--validity-days") ?? 3650,
+            domains: parseDomains(o.domain as string),
+            governance,
+            keyAlgorithm: o.keyAlgorithm as KeyAlgorithm,
+            ...(o.identityCaKey ? { identityCaKey: o.identityCaKey as string } : {}),
+            ...(o.permissionsCaKey ? { permissionsCaKey: o.permissionsCaKey as string } : {}),
+            ...(o.caKey ? { caKey: o.caKey as string } : {}),
+          },
+          deps,
+        ),
+      );
+      print(
+        { keystore: ks.root, shared_ca: ks.state.sharedCa, domains: ks.state.domains },
+        globals(cmd).format,
+      );
+    });
+
+  const enclave = ros2.command("enclave").description("create, list and revoke enclaves in a keystore");
+  enclave
+    .command("create")
+    .description(
+      "create an enclave: key (file or PKCS#11), certificate, CA copies, governance and signed permissions",
+    )
+    .argument("<dir>", "keystore directory")
+    .argument("<name>", "fully qualified enclave name, e.g. /talker_listener/talker")
+    .option(
+      "--key <uri>",
+      "generate the enclave key at this pkcs11: URI and write key.p11 instead of key.pem",
+    )
+    .option("--validity-days <n>", "certificate validity (default: the keystore's)")
+    .option("--policy <file>", "grant from this sros2 policy (default: sros2's allow-all default policy)")
+    .option("--no-ros-discovery-info", "leave out the ros_discovery_info allow rule")
+    .action(
+      async (
+        dir: string,
+        name: string,
+        o: { key?: string; validityDays?: string; policy?: string; rosDiscoveryInfo: boolean },
+        cmd: Command,
+      ) => {
+        const info = await withDeps(async (deps) => {
+          const ks = await Ros2Keystore.open(dir, deps);
+          const validityDays = days(o.validityDays, "--validity-days");
+          return createEnclave(ks, name, {
+            rosDiscoveryInfo: o.rosDiscoveryInfo,
+            ...(o.key ? { keyUri: o.key } : {}),
+            ...(validityDays ? { validityDays } : {}),
+            ...(o.policy ? { policy: loadPolicyFile(o.policy) } : {}),
+          });
+        });
+        print(info, globals(cmd).format);
+      },
+    );
+  enclave
+    .command("list")
+    .description("list the enclaves of a keystore with serial, validity, key kind and revocation")
+    .argument("<dir>", "keystore directory")
+    .action(async (dir: string, _o: unknown, cmd: Command) => {
+      const list = await withDeps(async (deps) => listEnclaves(await Ros2Keystore.open(dir, deps)));
+      const format = globals(cmd).format;
+      if (format === "json") print(list, "json");
+      else
+        for (const e of list)
+          process.stdout.write(
+            `${e.name}\t${e.serial}\t${e.notAfter}\t${e.key}${e.revoked ? "\trevoked" : ""}\n`,
+          );
+    });
+  enclave
+    .command("revoke")
+    .description(
+      "revoke an enclave's certificate and write the identity CA's crl.pem into public/ and every enclave",
+    )
+    .argument("<dir>", "keystore directory")
+    .argument("<name>", "enclave name")
+    .addOption(new Option("--reason <reason>", "CRL reason").choices(Object.keys(crlReasons)))
+    .option("--crl-days <n>", "days until the CRL's nextUpdate", "365")
+    .action(async (dir: string, name: string, o: { reason?: string; crlDays: string }, cmd: Command) => {
+      const serial = await withDeps(async (deps) =>
+        revokeEnclave(await Ros2Keystore.open(dir, deps), name, {
+          ...(o.reason ? { reason: o.reason as CrlReason } : {}),
+          crlValidityDays: days(o.crlDays, "--crl-days") ?? 365,
+        }),
+      );
+      print({ enclave: name, serial, revoked: true }, globals(cmd).format);
+    });
+
+  ros2
+    .command("permissions")
+    .description("write permissions for enclaves from sros2 policies")
+    .command("create")
+    .description(
+      "replace an enclave's permissions.xml/.p7s with grants from a policy, signed by the permissions CA",
+    )
+    .argument("<dir>", "keystore directory")
+    .argument("<name>", "enclave name (the policy must have <enclave path=NAME>)")
+    .argument("<policy>", "sros2 policy XML file (XIncludes resolved relative to it)")
+    .option("--no-ros-discovery-info", "leave out the ros_discovery_info allow rule")
+    .option("--domain <ids>", "DDS domain ids (default: the keystore's)")
+    .action(
+      async (
+        dir: string,
+        name: string,
+        policyFile: string,
+        o: { rosDiscoveryInfo: boolean; domain?: string },
+        cmd: Command,
+      ) => {
+        const policy = loadPolicyFile(policyFile);
+        await withDeps(async (deps) =>
+          setPermissions(
+            await Ros2Keystore.open(dir, deps),
+            name,
+            { policy },
+            {
+              rosDiscoveryInfo: o.rosDiscoveryInfo,
+              ...(o.domain ? { domains: parseDomains(o.domain) } : {}),
+            },
+          ),
+        );
+        print({ enclave: name, policy: policyFile, signed: true }, globals(cmd).format);
+      },
+    );
+
+  ros2
+    .command("generate")
+    .description(
+      "create the keystore if missing, then enclaves for each --enclave and for every enclave of each --policy",
+    )
+    .requiredOption("--keystore <dir>", "keystore directory")
+    .option("--policy <file...>", "sros2 policy files", [])
+    .option("--enclave <name...>", "enclaves to create with the default policy", [])
+    .option("--shared-ca", "when creating the keystore: one CA for identity and permissions")
+    .option("--no-ros-discovery-info", "leave out the ros_discovery_info allow rule")
+    .action(
+      async (
+        o: {
+          keystore: string;
+          policy: string[];
+          enclave: string[];
+          sharedCa?: boolean;
+          rosDiscoveryInfo: boolean;
+        },
+        cmd: Command,
+      ) => {
+        if (o.policy.length === 0 && o.enclave.length === 0)
+          throw new CliError("give at least one --policy or --enclave", 2);
+        // Read every policy first: a bad one must fail before anything is written.
+        const policies = o.policy.map((f) => loadPolicyFile(f));
+        const done = await withDeps(async (deps) => {
+          const ks = await Ros2Keystore.open(o.keystore, deps).catch(async (e: unknown) => {
+            if ((e as { code?: string }).code !== "FR_ROS2_KEYSTORE") throw e;
+            return Ros2Keystore.create(o.keystore, { sharedCa: o.sharedCa === true }, deps);
+          });
+          const existing = new Set((await listEnclaves(ks)).map((e) => e.name));
+          const created: string[] = [];
+          for (const name of o.enclave) {
+            if (existing.has(name)) continue;
+            await createEnclave(ks, name, { rosDiscoveryInfo: o.rosDiscoveryInfo });
+            existing.add(name);
+            created.push(name);
+          }
+          for (const policy of policies) {
+            for (const enc of policy.enclaves) {
+              if (existing.has(enc.path)) {
+                await setPermissions(ks, enc.path, { policy }, { rosDiscoveryInfo: o.rosDiscoveryInfo });
+              } else {
+                await createEnclave(ks, enc.path, { policy, rosDiscoveryInfo: o.rosDiscoveryInfo });
+                existing.add(enc.path);
+                created.push(enc.path);
+              }
+            }
+          }
+          return { keystore: ks.root, created, enclaves: [...existing].sort() };
+        });
+        print(done, globals(cmd).format);
+      },
+    );
+
+  ros2
+    .command("verify")
+    .description(
+      "check every signature, certificate chain, validity, revocation and permissions subject in a keystore",
+    )
+    .argument("<dir>", "keystore directory")
+    .action(async (dir: string, _o: unknown, cmd: Command) => {
+      const report = await withDeps(async (deps) => verifyKeystore(await Ros2Keystore.open(dir, deps)));
+      if (globals(cmd).format === "json") print(report, "json");
+      else if (report.ok)
+        process.stdout.write(`OK: ${report.enclaves} enclaves, ${report.checks} checks passed in ${dir}\n`);
+      if (!report.ok) {
+        const lines = report.problems.map(
+          (p) => `  ${p.enclave ? `${p.enclave}: ` : ""}${p.file}: ${p.message}`,
+        );
+        throw new CliError(`keystore ${dir} fails verification:\n${lines.join("\n")}`);
+      }
+    });
+}

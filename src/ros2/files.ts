@@ -1,0 +1,80 @@
+/** Filesystem helpers for keystores: atomic writes and directories built aside, then renamed into place. */
+import crypto from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+
+/** A sibling temporary path for `target` (same directory, so rename is atomic and relative depth equal). */
+export function tempSibling(target: string): string {
+  return path.join(
+    path.dirname(target),
+    `.${path.basename(target)}.tmp-${crypto.randomBytes(6).toString("hex")}`,
+  );
+}
+
+/** Writes a file atomically (temporary file, fsync, rename). */
+export async function writeFileAtomic(
+  target: string,
+  content: string | Uint8Array,
+  mode = 0o644,
+): Promise<void> {
+  const tmp = tempSibling(target);
+  const fh = await fs.open(tmp, "wx", mode);
+  try {
+    await fh.writeFile(content);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Writes several files so that either all new versions are in place or none were written over. */
+export async function writeFilesAtomic(
+  files: readonly { path: string; content: string | Uint8Array; mode?: number }[],
+): Promise<void> {
+  const staged: { tmp: string; target: string }[] = [];
+  try {
+    for (const f of files) {
+      const tmp = tempSibling(f.path);
+      await fs.writeFile(tmp, f.content, { mode: f.mode ?? 0o644, flag: "wx" });
+      staged.push({ tmp, target: f.path });
+    }
+  } catch (e) {
+    await Promise.all(staged.map((s) => fs.rm(s.tmp, { force: true })));
+    throw e;
+  }
+  // Renames cannot fail for a reason the writes above would not have shown (same directory, same device).
+  for (const s of staged) await fs.rename(s.tmp, s.target);
+}
+
+/**
+ * Builds a directory at a temporary sibling of `target` with `fill`, then renames it into place; on any
+ * failure the temporary directory is removed and `target` is untouched. `target` must not exist (an empty
+ * directory is replaced).
+ */
+export async function buildDirAtomic(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  await fs.mkdir(tmp, { mode: 0o755 });
+  try {
+    await fill(tmp);
+    await fs.rename(tmp, target);
+  } catch (e) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,118 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createKeyManager, type KeyManager } from "../src/keys/index.js";
+import {
+  Lease,
+  OnlineRefresher,
+  parseEnvelope,
+  UpdatesRepository,
+  updatesMigrations,
+} from "../src/updates/index.js";
+import { ManualClock } from "../src/util/clock.js";
+import { describeEachStore } from "./helpers/stores.js";
+
+let keys: KeyManager;
+let dir: string;
+beforeAll(() => {
+  keys = createKeyManager();
+  dir = mkdtempSync(join(tmpdir(), "fr-updates-store-"));
+});
+afterAll(async () => {
+  await keys.close();
+});
+
+describeEachStore("updates repository storage", (ctx) => {
+  const clock = new ManualClock(Date.UTC(2026, 10, 23));
+  const k = (n: string) => ({
+    uri: `file:${join(dir, `${ctx.dialect}-${n}.pem`)}`,
+    generate: "ed25519" as const,
+  });
+
+  it("keeps every version, survives a restart, and republishes only the changed bin", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    const repos = new UpdatesRepository({ store, keys, clock });
+    await repos.init("r", {
+      keys: { root: [k("root")], targets: [k("t")], snapshot: [k("s")], timestamp: [k("ts")] },
+    });
+    await repos.delegateHashBins("r", { bitLength: 3, keys: [k("bins")] });
+    await repos.addTargets(
+      "r",
+      Array.from({ length: 30 }, (_, i) => ({ path: `f/${i}`, content: Buffer.from(String(i)) })),
+    );
+    const first = await repos.publish("r");
+    expect(first.published.filter((p) => p.role.startsWith("bins-"))).toHaveLength(8);
+    const [added] = await repos.addTargets("r", [{ path: "f/new", content: Buffer.from("new") }]);
+    const again = await repos.publish("r");
+    expect(again.published.map((p) => p.role)).toEqual([added!.role, "snapshot", "timestamp"]);
+
+    const restarted = new UpdatesRepository({ store: await ctx.open([updatesMigrations]), keys, clock });
+    const ts = parseEnvelope((await restarted.readMetadata("r", "timestamp.json"))!, "timestamp");
+    expect(ts.signed.version).toBe(3);
+    const bin = parseEnvelope((await restarted.readMetadata("r", `2.${added!.role}.json`))!, "targets");
+    expect(bin.signed.targets["f/new"]?.length).toBe(3);
+    expect((await restarted.readTarget("r", "f/new"))?.toString()).toBe("new");
+    expect((await restarted.readTarget("r", `f/${added!.sha256}.new`))?.toString()).toBe("new");
+    const status = await restarted.status("r");
+    expect(status.targets).toBe(31);
+    expect(status.roles.find((r) => r.role === "timestamp")).toMatchObject({
+      version: 3,
+      heldKeys: 1,
+      dirty: false,
+    });
+  });
+
+  it("re-signs timestamp and snapshot before they expire; one node holds the lease", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    const repos = new UpdatesRepository({ store, keys, clock });
+    const a = new OnlineRefresher({ store, clock, repos, intervalMs: 60_000, holder: "node-a" });
+    const b = new OnlineRefresher({
+      store: await ctx.open([updatesMigrations]),
+      clock,
+      repos,
+      intervalMs: 60_000,
+      holder: "node-b",
+    });
+    expect(await a.runOnce()).toEqual({ r: { published: [], pending: [] } }); // fresh: nothing due
+    expect(await b.runOnce()).toBeUndefined(); // node-a holds the lease
+    clock.advance(13 * 3600_000); // timestamp (1 day) has less than half its life left
+    const out = await a.runOnce();
+    expect(out?.r?.published.map((p) => p.role)).toEqual(["timestamp"]);
+    clock.advance(4 * 86400_000); // snapshot (7 days) due too; node-a's lease (3 min) expired: b takes over
+    const byB = await b.runOnce();
+    expect(byB?.r?.published.map((p) => p.role)).toEqual(["snapshot", "timestamp"]);
+    expect(await new Lease({ store, clock }, "updates-refresh", "node-a").acquire(1000)).toBe(false);
+  });
+
+  it("never signs with offline keys: a job that cannot finish leaves nothing behind", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    const repos = new UpdatesRepository({ store, keys, clock });
+    const local = createKeyManager();
+    const offline = await local.generate(`file:${join(dir, `${ctx.dialect}-offline-ts.pem`)}`, "ed25519");
+    await local.close();
+    const { createPublicKey } = await import("node:crypto");
+    const pem = createPublicKey({ key: Buffer.from(offline.publicKey), format: "der", type: "spki" })
+      .export({ type: "spki", format: "pem" })
+      .toString();
+    const res = await repos.init("off", {
+      keys: { root: [k("oroot")], targets: [k("ot")], snapshot: [k("os")], timestamp: [{ public: pem }] },
+    });
+    expect(res.pending).toEqual([expect.objectContaining({ role: "timestamp", signatures: 0 })]);
+    clock.advance(30 * 86400_000);
+    const refresher = new OnlineRefresher({
+      store,
+      clock,
+      repos,
+      intervalMs: 60_000,
+      holder: `x-${ctx.dialect}`,
+    });
+    await refresher.lease.release();
+    const before = (await repos.status("off")).roles.find((r) => r.role === "timestamp");
+    await new Lease({ store, clock }, "updates-refresh", `x-${ctx.dialect}`).acquire(1);
+    await repos.refreshOnline("off");
+    const after = (await repos.status("off")).roles.find((r) => r.role === "timestamp");
+    expect(after).toMatchObject({ version: null, heldKeys: 0 });
+    expect(before?.heldKeys).toBe(0);
+  });
+});
