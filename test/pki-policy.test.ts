@@ -46,7 +46,7 @@ describe("pki role enforcement and bad input", () => {
       /DNS name "evil\.example\.com" is not allowed \(role "device"\)/,
     );
     await refused(
-      { csr: csr("n2", { subj: "/CN=/other/enclave" }) },
+      { csr: csr("n2", { subj: "/CN=\\/other\\/enclave" }) },
       "FR_PKI_ROLE_DENIED",
       /common name "\/other\/enclave"/,
     );

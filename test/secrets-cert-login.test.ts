@@ -1,11 +1,6 @@
 import { request } from "node:https";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import {
-  buildCertificate,
-  buildCrl,
-  certificateParts,
-  toPem,
-} from "../src/crypto/index.js";
+import { buildCertificate, buildCrl, certificateParts, toPem } from "../src/crypto/index.js";
 import { type TestChain, buildTestChain, tempDir, testKey } from "../src/crypto/test-helpers.js";
 import { ManualClock } from "../src/util/clock.js";
 import { describeEachStore } from "./helpers/stores.js";
@@ -43,7 +38,11 @@ beforeAll(async () => {
       extKeyUsage: ["clientAuth"],
       san: { dns: [`${name}.fleet.example`] },
     });
-    devices[name] = { cert: pem(der) + pem(chain.int.der), key: k.privatePem, serial: certificateParts(der).serial };
+    devices[name] = {
+      cert: pem(der) + pem(chain.int.der),
+      key: k.privatePem,
+      serial: certificateParts(der).serial,
+    };
   }
   // A look-alike robot-1 from a CA nobody trusts.
   const rk = testKey("ecdsa-p256");
@@ -125,6 +124,8 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
     method: string,
     path: string,
     opts: { device?: Device; token?: string; body?: unknown } = {},
+    // Response bodies are checked field by field below; typing every Vault shape would add nothing.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
   ): Promise<{ status: number; json: Record<string, any> }> =>
     new Promise((resolve, reject) => {
       const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
@@ -155,12 +156,18 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
     expect(login.status).toBe(200);
     const auth = login.json.auth;
     expect(auth.policies).toEqual(["default", "robot-1"]);
-    expect(auth.metadata).toMatchObject({ cert_name: "robot-1", common_name: "robot-1", serial_number: "0a01" });
+    expect(auth.metadata).toMatchObject({
+      cert_name: "robot-1",
+      common_name: "robot-1",
+      serial_number: "0a01",
+    });
     expect(auth.lease_duration).toBe(3600);
     const own = await call("GET", "secret/data/robots/robot-1/config", { token: auth.client_token });
     expect(own.status).toBe(200);
     expect(own.json.data.data).toEqual({ broker: "mqtt://robot-1" });
-    expect((await call("GET", "secret/data/robots/robot-2/config", { token: auth.client_token })).status).toBe(403);
+    expect(
+      (await call("GET", "secret/data/robots/robot-2/config", { token: auth.client_token })).status,
+    ).toBe(403);
     expect((await call("GET", "sys/mounts", { token: auth.client_token })).status).toBe(403);
   });
 
@@ -171,7 +178,10 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
     const rg = await call("POST", "auth/cert/login", { device: rogue, body: {} });
     expect(rg.status).toBe(400);
     expect(rg.json.errors[0]).toContain("does not chain");
-    const wrongRole = await call("POST", "auth/cert/login", { device: devices["robot-2"]!, body: { name: "robot-1" } });
+    const wrongRole = await call("POST", "auth/cert/login", {
+      device: devices["robot-2"]!,
+      body: { name: "robot-1" },
+    });
     expect(wrongRole.status).toBe(400);
     expect(wrongRole.json.errors[0]).toContain("common name");
   });
@@ -192,31 +202,50 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
     );
     const put = await t.call("POST", "auth/cert/crls/fleet", { crl: toPem(crl, "X509 CRL") }, root);
     expect(put.statusCode).toBe(204);
-    expect(Object.keys((await t.call("GET", "auth/cert/crls/fleet", undefined, root)).json().data.serials)).toEqual([
-      "a01",
-    ]);
+    expect(
+      Object.keys((await t.call("GET", "auth/cert/crls/fleet", undefined, root)).json().data.serials),
+    ).toEqual(["a01"]);
     const revoked = await call("POST", "auth/cert/login", { device: devices["robot-1"]!, body: {} });
     expect(revoked.status).toBe(400);
     expect(revoked.json.errors[0]).toContain("revoked");
-    expect((await call("POST", "auth/cert/login", { device: devices["robot-2"]!, body: {} })).status).toBe(200);
+    expect((await call("POST", "auth/cert/login", { device: devices["robot-2"]!, body: {} })).status).toBe(
+      200,
+    );
     expect((await t.call("GET", "auth/cert/certs?list=true", undefined, root)).json().data.keys).toEqual([
       "robot-1",
       "robot-2",
     ]);
-    expect((await t.call("GET", "auth/cert/certs/robot-1", undefined, root)).json().data.token_policies).toEqual([
-      "robot-1",
-    ]);
+    expect(
+      (await t.call("GET", "auth/cert/certs/robot-1", undefined, root)).json().data.token_policies,
+    ).toEqual(["robot-1"]);
     const audit = (await import("node:fs")).readFileSync(t.server.core.paths.auditPath, "utf8");
     expect(audit).toContain("auth.cert_login");
     expect(audit).toContain("auth.cert_login_refused");
   });
 
   it("refuses roles without a CA or granting root", async () => {
-    expect((await t.call("POST", "auth/cert/certs/bad", { token_policies: ["x"] }, root)).statusCode).toBe(400);
+    expect((await t.call("POST", "auth/cert/certs/bad", { token_policies: ["x"] }, root)).statusCode).toBe(
+      400,
+    );
     expect(
-      (await t.call("POST", "auth/cert/certs/bad", { certificate: pem(chain.root.der), token_policies: ["root"] }, root))
-        .statusCode,
+      (
+        await t.call(
+          "POST",
+          "auth/cert/certs/bad",
+          { certificate: pem(chain.root.der), token_policies: ["root"] },
+          root,
+        )
+      ).statusCode,
     ).toBe(400);
-    expect((await t.call("POST", "auth/cert/certs/bad", { certificate: "-----BEGIN CERTIFICATE-----\nzz\n-----END CERTIFICATE-----" }, root)).statusCode).toBe(400);
+    expect(
+      (
+        await t.call(
+          "POST",
+          "auth/cert/certs/bad",
+          { certificate: "-----BEGIN CERTIFICATE-----\nzz\n-----END CERTIFICATE-----" },
+          root,
+        )
+      ).statusCode,
+    ).toBe(400);
   });
 });

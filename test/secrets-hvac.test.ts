@@ -55,7 +55,13 @@ describeEachStore("secrets: Debian hvac 0.11.2 drives a running server", (db) =>
     // The audit log saw it all, with secret values only as HMACs.
     const audit = readFileSync(t.server.core.paths.auditPath, "utf8");
     expect(audit).not.toContain(PLANTED);
-    for (const needle of ["secret/data/app/db", "sys/wrapping/unwrap", "wrapping.unwrap_refused", "auth.denied", "hmac-sha256:"]) {
+    for (const needle of [
+      "secret/data/app/db",
+      "sys/wrapping/unwrap",
+      "wrapping.unwrap_refused",
+      "auth.denied",
+      "hmac-sha256:",
+    ]) {
       expect(audit).toContain(needle);
     }
   });

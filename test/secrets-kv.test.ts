@@ -34,12 +34,27 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     const w1 = await t.call("POST", "secret/data/app/db", { data: { password: PLANTED, user: "app" } }, root);
     expect(w1.statusCode).toBe(200);
     expect(w1.json().data).toMatchObject({ version: 1, destroyed: false, deletion_time: "" });
-    const w2 = await t.call("PUT", "secret/data/app/db", { data: { password: "v2" }, options: { cas: 1 } }, root);
+    const w2 = await t.call(
+      "PUT",
+      "secret/data/app/db",
+      { data: { password: "v2" }, options: { cas: 1 } },
+      root,
+    );
     expect(w2.json().data.version).toBe(2);
-    const bad = await t.call("POST", "secret/data/app/db", { data: { password: "x" }, options: { cas: 1 } }, root);
+    const bad = await t.call(
+      "POST",
+      "secret/data/app/db",
+      { data: { password: "x" }, options: { cas: 1 } },
+      root,
+    );
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors).toEqual(["check-and-set parameter did not match the current version"]);
-    const missingCas = await t.call("POST", "secret/data/new/key", { data: { a: "b" }, options: { cas: 3 } }, root);
+    const missingCas = await t.call(
+      "POST",
+      "secret/data/new/key",
+      { data: { a: "b" }, options: { cas: 3 } },
+      root,
+    );
     expect(missingCas.statusCode).toBe(400);
     expect((await t.call("GET", "secret/data/new/key", undefined, root)).statusCode).toBe(404);
 
@@ -58,7 +73,9 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     });
     expect(p.statusCode).toBe(200);
     expect(p.json().data.version).toBe(3);
-    expect((await t.call("GET", "secret/data/app/db", undefined, root)).json().data.data).toEqual({ user: "ops" });
+    expect((await t.call("GET", "secret/data/app/db", undefined, root)).json().data.data).toEqual({
+      user: "ops",
+    });
     const none = await t.call("PATCH", "secret/data/nope", { data: { a: 1 } }, root, {
       "content-type": "application/merge-patch+json",
     });
@@ -92,7 +109,10 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     expect(md.versions["1"].destroyed).toBe(true);
     await t.call("POST", "secret/data/app/cache", { data: { url: "redis://x" } }, root);
     await t.call("POST", "secret/data/top", { data: { a: 1 } }, root);
-    expect((await t.call("GET", "secret/metadata/?list=true", undefined, root)).json().data.keys).toEqual(["app/", "top"]);
+    expect((await t.call("GET", "secret/metadata/?list=true", undefined, root)).json().data.keys).toEqual([
+      "app/",
+      "top",
+    ]);
     expect((await t.call("GET", "secret/metadata/app?list=true", undefined, root)).json().data.keys).toEqual([
       "cache",
       "db",
@@ -124,7 +144,9 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     await t.call("POST", "secret/data/nested", { data: { a: { b: { c: 1 } }, d: "x" } }, root);
     const sk = (await t.call("GET", "secret/subkeys/nested", undefined, root)).json().data;
     expect(sk.subkeys).toEqual({ a: { b: { c: null } }, d: null });
-    expect((await t.call("GET", "secret/subkeys/nested?depth=1", undefined, root)).json().data.subkeys).toEqual({
+    expect(
+      (await t.call("GET", "secret/subkeys/nested?depth=1", undefined, root)).json().data.subkeys,
+    ).toEqual({
       a: null,
       d: null,
     });
@@ -136,7 +158,9 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
 
   it("mount config: max_versions, cas_required and delete_version_after (clock)", async () => {
     await t.call("POST", "sys/mounts/kv2b", { type: "kv", options: { version: "2" } }, root);
-    expect((await t.call("POST", "kv2b/config", { max_versions: 5, delete_version_after: "1h" }, root)).statusCode).toBe(204);
+    expect(
+      (await t.call("POST", "kv2b/config", { max_versions: 5, delete_version_after: "1h" }, root)).statusCode,
+    ).toBe(204);
     expect((await t.call("GET", "kv2b/config", undefined, root)).json().data).toEqual({
       cas_required: false,
       delete_version_after: "1h0m0s",
@@ -166,29 +190,42 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
       expect({ path, status: r.statusCode }).toEqual({ path, status });
       expect(r.json().errors?.[0]).toBeTruthy();
     }
-    expect((await t.call("GET", "secret/metadata/?list=true", undefined, root)).json().data.keys).not.toContain("bad");
+    expect(
+      (await t.call("GET", "secret/metadata/?list=true", undefined, root)).json().data.keys,
+    ).not.toContain("bad");
     expect((await t.call("GET", "secret/metadata/a", undefined, root)).statusCode).toBe(404);
   });
 
   it("KV v1 mounts: GET/POST/LIST/DELETE; tune; disable removes the data", async () => {
-    expect((await t.call("POST", "sys/mounts/legacy", { type: "kv", options: { version: "1" } }, root)).statusCode).toBe(204);
+    expect(
+      (await t.call("POST", "sys/mounts/legacy", { type: "kv", options: { version: "1" } }, root)).statusCode,
+    ).toBe(204);
     const dup = await t.call("POST", "sys/mounts/legacy/sub", { type: "kv" }, root);
     expect(dup.statusCode).toBe(400);
     expect((await t.call("POST", "sys/mounts/sys2", { type: "pki" }, root)).statusCode).toBe(400);
     expect((await t.call("POST", "sys/mounts/auth", { type: "kv" }, root)).statusCode).toBe(400);
-    expect((await t.call("POST", "legacy/app/conf", { url: "mqtt://broker", token: PLANTED }, root)).statusCode).toBe(204);
+    expect(
+      (await t.call("POST", "legacy/app/conf", { url: "mqtt://broker", token: PLANTED }, root)).statusCode,
+    ).toBe(204);
     const r = (await t.call("GET", "legacy/app/conf", undefined, root)).json();
     expect(r.data).toEqual({ url: "mqtt://broker", token: PLANTED });
     expect((await t.call("GET", "legacy/?list=true", undefined, root)).json().data.keys).toEqual(["app/"]);
-    expect((await t.call("GET", "sys/internal/ui/mounts/legacy/app", undefined, root)).json().data.options).toEqual({
+    expect(
+      (await t.call("GET", "sys/internal/ui/mounts/legacy/app", undefined, root)).json().data.options,
+    ).toEqual({
       version: "1",
     });
-    expect((await t.call("POST", "sys/mounts/legacy/tune", { description: "old", default_lease_ttl: "1h" }, root)).statusCode).toBe(204);
+    expect(
+      (await t.call("POST", "sys/mounts/legacy/tune", { description: "old", default_lease_ttl: "1h" }, root))
+        .statusCode,
+    ).toBe(204);
     expect((await t.call("GET", "sys/mounts/legacy/tune", undefined, root)).json().data).toMatchObject({
       description: "old",
       default_lease_ttl: 3600,
     });
-    expect((await t.call("POST", "sys/mounts/legacy/tune", { options: { version: "2" } }, root)).statusCode).toBe(400);
+    expect(
+      (await t.call("POST", "sys/mounts/legacy/tune", { options: { version: "2" } }, root)).statusCode,
+    ).toBe(400);
     expect((await t.call("DELETE", "legacy/app/conf", undefined, root)).statusCode).toBe(204);
     expect((await t.call("GET", "legacy/app/conf", undefined, root)).statusCode).toBe(404);
     await t.call("POST", "legacy/again", { a: "b" }, root);
@@ -211,7 +248,9 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
   it("keeps secret/ disabled once disabled, survives restart; planted values never reach disk or the audit log", async () => {
     await t.restart();
     await t.call("PUT", "sys/unseal", { key });
-    expect((await t.call("GET", "secret/data/app/cache", undefined, root)).json().data.data).toEqual({ url: "y" });
+    expect((await t.call("GET", "secret/data/app/cache", undefined, root)).json().data.data).toEqual({
+      url: "y",
+    });
     const audit = readFileSync(t.server.core.paths.auditPath, "utf8");
     expect(audit).toContain("secret/data/app/db");
     expect(audit).not.toContain(PLANTED);

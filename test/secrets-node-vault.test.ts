@@ -34,7 +34,10 @@ describeEachStore("secrets: npm node-vault against a running server", (db) => {
     expect(r.data.data).toEqual({ api_key: PLANTED });
     expect((await v.list("secret/metadata/robots")).data.keys).toEqual(["r1"]);
 
-    await v.addPolicy({ name: "robots-r1", rules: 'path "secret/data/robots/r1" { capabilities = ["read"] }' });
+    await v.addPolicy({
+      name: "robots-r1",
+      rules: 'path "secret/data/robots/r1" { capabilities = ["read"] }',
+    });
     expect((await v.policies()).policies).toContain("robots-r1");
     const tok = await v.tokenCreate({ policies: ["robots-r1"], ttl: "10m" });
     // node-vault switches to the token it just created (tokenSource); go back to the root token.
@@ -42,7 +45,9 @@ describeEachStore("secrets: npm node-vault against a running server", (db) => {
     v.token = init.root_token;
     const robot = vault({ apiVersion: "v1", endpoint: url, token: tok.auth.client_token });
     expect((await robot.read("secret/data/robots/r1")).data.data.api_key).toBe(PLANTED);
-    await expect(robot.read("secret/data/robots/r2")).rejects.toMatchObject({ response: { statusCode: 403 } });
+    await expect(robot.read("secret/data/robots/r2")).rejects.toMatchObject({
+      response: { statusCode: 403 },
+    });
 
     const wrapped = await v.read("secret/data/robots/r1", { headers: { "X-Vault-Wrap-TTL": "5m" } });
     expect(wrapped.wrap_info.ttl).toBe(300);
@@ -55,7 +60,9 @@ describeEachStore("secrets: npm node-vault against a running server", (db) => {
     await expect(holder.unwrap()).rejects.toMatchObject({ response: { statusCode: 400 } });
 
     await v.tokenRevoke({ token: tok.auth.client_token });
-    await expect(robot.read("secret/data/robots/r1")).rejects.toMatchObject({ response: { statusCode: 403 } });
+    await expect(robot.read("secret/data/robots/r1")).rejects.toMatchObject({
+      response: { statusCode: 403 },
+    });
     expect(readFileSync(t.server.core.paths.auditPath, "utf8")).not.toContain(PLANTED);
   });
 });

@@ -67,12 +67,16 @@ describeEachStore("secrets: response wrapping", (db) => {
     expect(next.token).not.toBe(info.token);
     expect(next.ttl).toBe(300);
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: info.token })).statusCode).toBe(400);
-    expect((await t.call("POST", "sys/wrapping/unwrap", { token: next.token })).json().data).toEqual({ k: "v" });
+    expect((await t.call("POST", "sys/wrapping/unwrap", { token: next.token })).json().data).toEqual({
+      k: "v",
+    });
   });
 
   it("two concurrent unwraps: exactly one gets the response", async () => {
     const info = await wrap({ once: "only" });
-    const rs = await Promise.all([1, 2, 3].map(() => t.call("POST", "sys/wrapping/unwrap", { token: info.token })));
+    const rs = await Promise.all(
+      [1, 2, 3].map(() => t.call("POST", "sys/wrapping/unwrap", { token: info.token })),
+    );
     expect(rs.map((r) => r.statusCode).sort()).toEqual([200, 400, 400]);
   });
 
@@ -81,19 +85,27 @@ describeEachStore("secrets: response wrapping", (db) => {
     const r = await t.call("GET", "secret/data/w/app", undefined, root, { "x-vault-wrap-ttl": "2m" });
     const wi = r.json().wrap_info as { token: string; creation_path: string };
     expect(wi.creation_path).toBe("secret/data/w/app");
-    expect((await t.call("POST", "sys/wrapping/unwrap", { token: wi.token })).json().data.data).toEqual({ pw: "x1" });
+    expect((await t.call("POST", "sys/wrapping/unwrap", { token: wi.token })).json().data.data).toEqual({
+      pw: "x1",
+    });
 
     await putPolicy(t, root, "w-read", 'path "secret/data/w/*" { capabilities = ["read"] }');
-    const tr = await t.call("POST", "auth/token/create", { policies: ["w-read"] }, root, { "x-vault-wrap-ttl": "1m" });
+    const tr = await t.call("POST", "auth/token/create", { policies: ["w-read"] }, root, {
+      "x-vault-wrap-ttl": "1m",
+    });
     const twi = tr.json().wrap_info as { token: string; wrapped_accessor: string };
     expect(tr.json().auth).toBeNull();
     expect(twi.wrapped_accessor).toBeTruthy();
     const inner = (await t.call("POST", "sys/wrapping/unwrap", {}, twi.token)).json();
     expect(inner.auth.accessor).toBe(twi.wrapped_accessor);
-    expect((await t.call("GET", "secret/data/w/app", undefined, inner.auth.client_token)).statusCode).toBe(200);
+    expect((await t.call("GET", "secret/data/w/app", undefined, inner.auth.client_token)).statusCode).toBe(
+      200,
+    );
 
     expect((await t.call("POST", "sys/wrapping/wrap", { a: 1 }, root)).statusCode).toBe(400);
-    expect((await t.call("POST", "sys/wrapping/wrap", { a: 1 }, root, { "x-vault-wrap-ttl": "0" })).statusCode).toBe(400);
+    expect(
+      (await t.call("POST", "sys/wrapping/wrap", { a: 1 }, root, { "x-vault-wrap-ttl": "0" })).statusCode,
+    ).toBe(400);
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: "frw.nope" })).statusCode).toBe(400);
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: 7 })).statusCode).toBe(400);
     const info = await wrap({ z: 1 });
@@ -102,7 +114,9 @@ describeEachStore("secrets: response wrapping", (db) => {
     // The refused caller did not spend the wrapping token.
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: info.token })).statusCode).toBe(200);
     const nobody = await childToken(t, root, ["w-read"]);
-    expect((await t.call("POST", "sys/wrapping/wrap", { a: 1 }, nobody, { "x-vault-wrap-ttl": "1m" })).statusCode).toBe(200);
+    expect(
+      (await t.call("POST", "sys/wrapping/wrap", { a: 1 }, nobody, { "x-vault-wrap-ttl": "1m" })).statusCode,
+    ).toBe(200);
   });
 
   it("refuses .. and empty segments sent raw over a socket, storing nothing", async () => {
@@ -122,7 +136,12 @@ describeEachStore("secrets: response wrapping", (db) => {
         s.on("error", reject);
         s.setTimeout(5000, () => s.destroy(new Error("timeout")));
       });
-    for (const p of ["/v1/secret/data/a/../b", "/v1/secret/data/a//b", "/v1/secret/data/./b", "/v1/secret/data/a/%2e%2e/b"]) {
+    for (const p of [
+      "/v1/secret/data/a/../b",
+      "/v1/secret/data/a//b",
+      "/v1/secret/data/./b",
+      "/v1/secret/data/a/%2e%2e/b",
+    ]) {
       const res = await send(p);
       expect(res.split("\r\n")[0], p).toBe("HTTP/1.1 400 Bad Request");
       expect(res).toContain("FR_VALIDATION");

@@ -429,3 +429,20 @@ describe("tuf-js Updater against a Fleetroot repository over HTTP", () => {
     }
   });
 });
+
+describe("management routes", () => {
+  it("need a token, while metadata and targets are public", async () => {
+    const put = await fetch(`${f.url}/v1/updates/fw/targets/x.bin`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ content_base64: "eA==" }),
+    });
+    expect(put.status).toBe(403);
+    expect((await fetch(`${f.url}/v1/updates/fw/status`)).status).toBe(403);
+    expect((await fetch(`${f.url}/v1/updates/fw/metadata/timestamp.json`)).status).toBe(200);
+    expect((await fetch(`${f.url}/v1/updates/fw/metadata/99.targets.json`)).status).toBe(404);
+    const bad = await api("PUT", "updates/fw/targets/..%2Fescape", { content_base64: "eA==" });
+    expect(bad.status).toBe(400);
+    expect(await bad.text()).toMatch(/FR_UPDATES_TARGET/);
+  });
+});

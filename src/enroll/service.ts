@@ -111,9 +111,11 @@ export class EnrollService {
       deny(`certificate ${cert.serial} is revoked`);
     }
     if (!cert.current) deny(`certificate ${cert.serial} has been replaced; renew with the device's current certificate`);
-    const cfg = device.provisioner ? await this.d.provisioners.find(device.provisioner) : undefined;
+    const cfg =
+      (device.provisioner ? await this.d.provisioners.find(device.provisioner) : undefined) ??
+      deny(`the device's provisioner "${device.provisioner ?? ""}" no longer exists; enroll again`);
     const now = this.d.clock.now().getTime();
-    const grace = (cfg?.renew_grace ?? 0) * 1000;
+    const grace = cfg.renew_grace * 1000;
     if (now < cert.notBefore) deny("the certificate is not valid yet");
     if (now > cert.notAfter + grace) {
       deny(
@@ -123,10 +125,9 @@ export class EnrollService {
     }
     const currentSpki = Buffer.from(new X509Certificate(cert.der).publicKey.export({ format: "der", type: "spki" }));
     const rekey = !currentSpki.equals(csr.publicKey);
-    const role = cfg?.role ?? fail("FR_RENEW_DENIED", `the device's provisioner "${device.provisioner ?? ""}" no longer exists`);
     const options: SignOptions = {
       method: "renewal",
-      role,
+      role: cfg.role,
       deviceId: device.id,
       ttlSeconds: cfg.ttl,
       dnsSans: [],

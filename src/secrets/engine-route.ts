@@ -18,7 +18,8 @@ export function engineRoute(deps: { mounts: MountTable; kv2: Kv2Store; kv1: Kv1S
     auth: "token",
     handler: async (ctx) => {
       const found = await deps.mounts.resolve(ctx.path);
-      if (!found) fail("FR_NOT_FOUND", `no handler for route "${ctx.path}": no secrets engine is mounted there`);
+      if (!found)
+        fail("FR_NOT_FOUND", `no handler for route "${ctx.path}": no secrets engine is mounted there`);
       return found.mount.version === 2
         ? kv2(ctx, found.mount, found.rest, { kv: deps.kv2, mounts: deps.mounts })
         : kv1(ctx, found.mount, found.rest, deps.kv1);

@@ -26,7 +26,8 @@ export function mountRoutes(core: CoreServices, mounts: MountTable): RouteSpec[]
       auth: "token",
       handler: async (ctx) => {
         const target = ctx.path.slice("sys/mounts/".length);
-        if (target.endsWith("/tune") || target === "tune") return tune(ctx, mounts, target.replace(/\/?tune$/, ""));
+        if (target.endsWith("/tune") || target === "tune")
+          return tune(ctx, mounts, target.replace(/\/?tune$/, ""));
         if (ctx.method === "GET") return envelope(mountBody(await mustGet(mounts, target)));
         if (ctx.method === "DELETE") {
           const gone = await mounts.disable(target);
@@ -67,12 +68,16 @@ export function mountRoutes(core: CoreServices, mounts: MountTable): RouteSpec[]
 async function tune(ctx: RouteContext, mounts: MountTable, path: string) {
   const m = await mustGet(mounts, path);
   if (ctx.method === "GET") return envelope(tuneBody(m));
-  if (ctx.method !== "POST" && ctx.method !== "PUT") fail("FR_METHOD_NOT_ALLOWED", `${ctx.method} is not supported on tune`);
+  if (ctx.method !== "POST" && ctx.method !== "PUT")
+    fail("FR_METHOD_NOT_ALLOWED", `${ctx.method} is not supported on tune`);
   const b = ctx.body;
   if (b.options !== undefined && b.options !== null) {
     const v = engineVersion("kv", b.options);
     if (isObject(b.options) && b.options.version !== undefined && v !== m.version)
-      fail("FR_VALIDATION", `changing a mount's KV version (v${m.version} → v${v}) is not supported; enable a new mount`);
+      fail(
+        "FR_VALIDATION",
+        `changing a mount's KV version (v${m.version} → v${v}) is not supported; enable a new mount`,
+      );
   }
   const lease = leaseConfig(b);
   await mounts.update(m.path, {
@@ -90,8 +95,12 @@ async function mustGet(mounts: MountTable, path: string): Promise<Mount> {
 /** "kv" with options.version 1|2 (1 by default, as Vault), or "kv-v2". */
 function engineVersion(type: unknown, options: unknown): 1 | 2 {
   if (type !== "kv" && type !== "kv-v2" && type !== "generic")
-    fail("FR_VALIDATION", `secrets engine type ${JSON.stringify(type)} is not supported; Fleetroot mounts "kv" (options.version 1 or 2)`);
-  if (options !== undefined && options !== null && !isObject(options)) fail("FR_VALIDATION", "options must be an object");
+    fail(
+      "FR_VALIDATION",
+      `secrets engine type ${JSON.stringify(type)} is not supported; Fleetroot mounts "kv" (options.version 1 or 2)`,
+    );
+  if (options !== undefined && options !== null && !isObject(options))
+    fail("FR_VALIDATION", "options must be an object");
   const v = isObject(options) ? options.version : undefined;
   if (v === undefined || v === null || v === "") return type === "kv-v2" ? 2 : 1;
   if (v === "1" || v === 1) return 1;
@@ -99,16 +108,26 @@ function engineVersion(type: unknown, options: unknown): 1 | 2 {
   fail("FR_VALIDATION", `options.version must be "1" or "2", not ${JSON.stringify(v)}`);
 }
 
-function leaseConfig(c: Readonly<Record<string, unknown>>): { default_lease_ttl?: number; max_lease_ttl?: number } {
+function leaseConfig(c: Readonly<Record<string, unknown>>): {
+  default_lease_ttl?: number;
+  max_lease_ttl?: number;
+} {
   const d = optDuration(c.default_lease_ttl, "default_lease_ttl");
   const x = optDuration(c.max_lease_ttl, "max_lease_ttl");
-  return { ...(d !== undefined ? { default_lease_ttl: d } : {}), ...(x !== undefined ? { max_lease_ttl: x } : {}) };
+  return {
+    ...(d !== undefined ? { default_lease_ttl: d } : {}),
+    ...(x !== undefined ? { max_lease_ttl: x } : {}),
+  };
 }
 
 export function mountBody(m: Mount): Record<string, unknown> {
   return {
     accessor: m.accessor,
-    config: { default_lease_ttl: m.config.default_lease_ttl, force_no_cache: false, max_lease_ttl: m.config.max_lease_ttl },
+    config: {
+      default_lease_ttl: m.config.default_lease_ttl,
+      force_no_cache: false,
+      max_lease_ttl: m.config.max_lease_ttl,
+    },
     description: m.description,
     external_entropy_access: false,
     local: false,

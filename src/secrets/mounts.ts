@@ -63,7 +63,9 @@ export class MountTable {
     const now = this.clock.now().getTime();
     if (!this.cache || now - this.loadedAt > CACHE_MS || now < this.loadedAt) {
       const rows = await this.db.selectFrom("secrets_mount").selectAll().execute();
-      this.cache = rows.map(fromRow).sort((a, b) => b.path.length - a.path.length || a.path.localeCompare(b.path));
+      this.cache = rows
+        .map(fromRow)
+        .sort((a, b) => b.path.length - a.path.length || a.path.localeCompare(b.path));
       this.loadedAt = now;
     }
     return this.cache;
@@ -136,7 +138,12 @@ export class MountTable {
   /** Updates description, lease TTLs or the KV config of a mount. */
   async update(
     path: string,
-    change: { description?: string; default_lease_ttl?: number; max_lease_ttl?: number; kv?: Partial<KvConfig> },
+    change: {
+      description?: string;
+      default_lease_ttl?: number;
+      max_lease_ttl?: number;
+      kv?: Partial<KvConfig>;
+    },
   ): Promise<Mount> {
     const p = normalizeMountPath(path);
     const updated = await this.store.transaction(async (trx) => {
@@ -166,7 +173,11 @@ export class MountTable {
 
   /** Creates the default `secret/` KV v2 mount once per store (a later disable sticks). */
   async ensureDefaults(): Promise<void> {
-    const done = await this.db.selectFrom("secrets_state").select("value").where("name", "=", "defaults").executeTakeFirst();
+    const done = await this.db
+      .selectFrom("secrets_state")
+      .select("value")
+      .where("name", "=", "defaults")
+      .executeTakeFirst();
     if (done) return;
     const mount: Mount = {
       path: "secret/",
@@ -187,7 +198,11 @@ export class MountTable {
         .onConflict((oc) => oc.column("name").doNothing())
         .executeTakeFirst();
       if (Number(r.numInsertedOrUpdatedRows ?? 0n) === 0) return;
-      const existing = await t.selectFrom("secrets_mount").select("path").where("path", "=", "secret/").executeTakeFirst();
+      const existing = await t
+        .selectFrom("secrets_mount")
+        .select("path")
+        .where("path", "=", "secret/")
+        .executeTakeFirst();
       if (!existing) await t.insertInto("secrets_mount").values(toRow(mount)).execute();
     });
     this.cache = undefined;

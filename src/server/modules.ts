@@ -1,3 +1,4 @@
+import { fleetModule } from "../enroll/index.js";
 import { pkiModule } from "../pki/index.js";
 import { secretsModule } from "../secrets/index.js";
 import { updatesModule } from "../updates/index.js";
@@ -8,8 +9,10 @@ import type { FeatureModule } from "./main.js";
  * exports one FeatureModule from its index.ts and adds one line here.
  */
 export function defaultModules(): FeatureModule[] {
+  const pki = pkiModule();
   return [
-    pkiModule(),
+    pki,
+    fleetModule(() => pki.services),
     updatesModule(),
     secretsModule(),
   ];

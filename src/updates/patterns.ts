@@ -54,7 +54,11 @@ export function checkTargetPath(path: string): string | undefined {
   if (path.length === 0 || path.length > 1024) return "a target path is 1 to 1024 characters";
   if (path.startsWith("/") || path.split("/").some((s) => s === "" || s === "." || s === ".."))
     return "a target path is relative with no empty, '.' or '..' segments";
-  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c === "\\")) return undefined;
+  if ([...path].some((c) => c.charCodeAt(0) < 0x20 || c === "\\")) {
+    return "a target path has no control characters or backslashes";
+  }
+  return undefined;
 }
 
-export const roleNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** Role names start with a letter, so `<version>.<role>.json` file names parse one way only. */
+export const roleNamePattern = /^[A-Za-z][A-Za-z0-9._-]{0,127}$/;

@@ -20,7 +20,8 @@ async function resolve(c: ApiClient, arg: string, mountOpt: string | undefined):
   const clean = arg.replace(/^\/+/, "");
   const probe = mountOpt ? `${mountOpt.replace(/\/+$/, "")}/${clean}` : clean;
   const res = await c.call("GET", `sys/internal/ui/mounts/${probe}`, undefined, { allowStatus: [404] });
-  if (res.status === 404) throw new CliError(`no KV secrets engine is mounted at ${probe}; check the path or --mount`);
+  if (res.status === 404)
+    throw new CliError(`no KV secrets engine is mounted at ${probe}; check the path or --mount`);
   const d = dataOf(res.json());
   const mount = String(d.path ?? "");
   const version = String((d.options as Record<string, unknown> | null)?.version ?? "1") === "2" ? 2 : 1;
@@ -81,13 +82,21 @@ export function kvCommands(program: Command): void {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
     const ver = intOpt(o.ver, "ver");
-    const res = await c.call("GET", t.api("data") + (t.version === 2 && ver ? `?version=${ver}` : ""), undefined, {
-      allowStatus: [404],
-    });
+    const res = await c.call(
+      "GET",
+      t.api("data") + (t.version === 2 && ver ? `?version=${ver}` : ""),
+      undefined,
+      {
+        allowStatus: [404],
+      },
+    );
     const body = res.json();
     if (res.status === 404) {
       const md = (dataOf(body).metadata ?? null) as Record<string, unknown> | null;
-      if (md) throw new CliError(`version ${String(md.version)} of ${path} is ${md.destroyed ? "destroyed" : "deleted"}`);
+      if (md)
+        throw new CliError(
+          `version ${String(md.version)} of ${path} is ${md.destroyed ? "destroyed" : "deleted"}`,
+        );
       throw new CliError(`no value found at ${t.api("data")}`);
     }
     const g = globals(cmd);
@@ -124,13 +133,17 @@ export function kvCommands(program: Command): void {
       const data = parsePairs(pairs);
       const cas = intOpt(o.cas, "cas");
       if (t.version === 1 && (name === "patch" || cas !== undefined))
-        throw new CliError(`${name === "patch" ? "patch" : "--cas"} needs a KV v2 mount; ${t.mount} is KV v1`, 2);
+        throw new CliError(
+          `${name === "patch" ? "patch" : "--cas"} needs a KV v2 mount; ${t.mount} is KV v1`,
+          2,
+        );
       const body = t.version === 2 ? { data, ...(cas !== undefined ? { options: { cas } } : {}) } : data;
       const res = await c.call(method, t.api("data"), body, {
         ...(method === "PATCH" ? { headers: { "content-type": "application/merge-patch+json" } } : {}),
       });
       const g = globals(cmd);
-      if (res.status === 204) return void process.stdout.write(`Success! Data written to: ${t.api("data")}\n`);
+      if (res.status === 204)
+        return void process.stdout.write(`Success! Data written to: ${t.api("data")}\n`);
       print(g.format === "json" ? res.json() : dataOf(res.json()), g.format);
     });
   }
@@ -140,7 +153,9 @@ export function kvCommands(program: Command): void {
   ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
-    const res = await c.call("LIST", t.api("metadata").replace(/\/?$/, "/"), undefined, { allowStatus: [404] });
+    const res = await c.call("LIST", t.api("metadata").replace(/\/?$/, "/"), undefined, {
+      allowStatus: [404],
+    });
     if (res.status === 404) throw new CliError(`no keys under ${path}`);
     const g = globals(cmd);
     print(g.format === "json" ? res.json() : (dataOf(res.json()).keys ?? []), g.format);
@@ -155,7 +170,8 @@ export function kvCommands(program: Command): void {
   ).action(async (path: string, o: { mount?: string; versions?: string }, cmd: Command) => {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
-    if (o.versions && t.version === 2) await c.call("POST", t.api("delete"), { versions: versionsOpt(o.versions) });
+    if (o.versions && t.version === 2)
+      await c.call("POST", t.api("delete"), { versions: versionsOpt(o.versions) });
     else await c.call("DELETE", t.api("data"));
     process.stdout.write(`Success! Data deleted (if it existed) at: ${path}\n`);
   });
@@ -175,20 +191,27 @@ export function kvCommands(program: Command): void {
       const t = await resolve(c, path, o.mount);
       if (t.version !== 2) throw new CliError(`${name} needs a KV v2 mount; ${t.mount} is KV v1`, 2);
       await c.call(name === "destroy" ? "PUT" : "POST", t.api(name), { versions: versionsOpt(o.versions) });
-      process.stdout.write(`Success! ${name === "destroy" ? "Destroyed" : "Undeleted"} versions ${o.versions} of ${path}\n`);
+      process.stdout.write(
+        `Success! ${name === "destroy" ? "Destroyed" : "Undeleted"} versions ${o.versions} of ${path}\n`,
+      );
     });
   }
 
-  const md = kv.command("metadata").description("read, change and delete a KV v2 secret's metadata and all its versions");
-  mountOption(md.command("get").description("show versions, max_versions, cas_required, custom metadata").argument("<path>")).action(
-    async (path: string, o: { mount?: string }, cmd: Command) => {
-      const c = client(cmd);
-      const t = await resolve(c, path, o.mount);
-      const res = await c.json("GET", t.api("metadata"));
-      const g = globals(cmd);
-      print(g.format === "json" ? res : dataOf(res), g.format);
-    },
-  );
+  const md = kv
+    .command("metadata")
+    .description("read, change and delete a KV v2 secret's metadata and all its versions");
+  mountOption(
+    md
+      .command("get")
+      .description("show versions, max_versions, cas_required, custom metadata")
+      .argument("<path>"),
+  ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
+    const c = client(cmd);
+    const t = await resolve(c, path, o.mount);
+    const res = await c.json("GET", t.api("metadata"));
+    const g = globals(cmd);
+    print(g.format === "json" ? res : dataOf(res), g.format);
+  });
   mountOption(
     md
       .command("put")
@@ -197,11 +220,22 @@ export function kvCommands(program: Command): void {
       .option("--max-versions <n>", "versions to keep (0: the mount's setting)")
       .option("--cas-required <bool>", "require check-and-set on every write")
       .option("--delete-version-after <duration>", "soft-delete versions this long after they are written")
-      .option("--custom-metadata <key=value>", "custom metadata (repeatable; replaces the set)", (v: string, p: string[]) => [...p, v], []),
+      .option(
+        "--custom-metadata <key=value>",
+        "custom metadata (repeatable; replaces the set)",
+        (v: string, p: string[]) => [...p, v],
+        [],
+      ),
   ).action(
     async (
       path: string,
-      o: { mount?: string; maxVersions?: string; casRequired?: string; deleteVersionAfter?: string; customMetadata: string[] },
+      o: {
+        mount?: string;
+        maxVersions?: string;
+        casRequired?: string;
+        deleteVersionAfter?: string;
+        customMetadata: string[];
+      },
       cmd: Command,
     ) => {
       const c = client(cmd);
@@ -215,12 +249,12 @@ export function kvCommands(program: Command): void {
       process.stdout.write(`Success! Metadata written to: ${t.api("metadata")}\n`);
     },
   );
-  mountOption(md.command("delete").description("delete the metadata and every version").argument("<path>")).action(
-    async (path: string, o: { mount?: string }, cmd: Command) => {
-      const c = client(cmd);
-      const t = await resolve(c, path, o.mount);
-      await c.call("DELETE", t.api("metadata"));
-      process.stdout.write(`Success! Data deleted (if it existed) at: ${t.api("metadata")}\n`);
-    },
-  );
+  mountOption(
+    md.command("delete").description("delete the metadata and every version").argument("<path>"),
+  ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
+    const c = client(cmd);
+    const t = await resolve(c, path, o.mount);
+    await c.call("DELETE", t.api("metadata"));
+    process.stdout.write(`Success! Data deleted (if it existed) at: ${t.api("metadata")}\n`);
+  });
 }

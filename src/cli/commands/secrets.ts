@@ -56,7 +56,9 @@ function writePrivate(file: string, text: string): void {
 }
 
 export function secretsCommands(program: Command): void {
-  const sec = program.command("secrets").description("secrets-store operations beyond single keys (service bootstrap)");
+  const sec = program
+    .command("secrets")
+    .description("secrets-store operations beyond single keys (service bootstrap)");
 
   sec
     .command("bootstrap")
@@ -72,7 +74,14 @@ export function secretsCommands(program: Command): void {
     .option("--wrap-ttl <duration>", "write response-wrapped tokens that unwrap once within this TTL")
     .option("--rotate", "replace live tokens with new ones (the old ones are revoked)")
     .action(async (o: Options, cmd: Command) => {
-      const services = [...new Set(o.services.split(",").map((s) => s.trim()).filter(Boolean))];
+      const services = [
+        ...new Set(
+          o.services
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean),
+        ),
+      ];
       for (const s of services)
         if (!SERVICE_RE.test(s))
           throw new CliError(`service name "${s}" must be lowercase letters, digits, _ . - (at most 63)`, 2);
@@ -106,13 +115,20 @@ export function secretsCommands(program: Command): void {
         mkdirSync(dir, { recursive: true, mode: 0o700 });
         writePrivate(file, JSON.stringify(res.json(), null, 2) + "\n");
         // Only now that the new token is on disk do the old ones go.
-        for (const accessor of live) await c.call("POST", "auth/token/revoke-accessor", { accessor }, { allowStatus: [400] });
-        report.push({ service: svc, action: live.length ? "rotated" : "created", policy, ...(o.wrapTtl ? { wrapped: o.wrapTtl } : {}) });
+        for (const accessor of live)
+          await c.call("POST", "auth/token/revoke-accessor", { accessor }, { allowStatus: [400] });
+        report.push({
+          service: svc,
+          action: live.length ? "rotated" : "created",
+          policy,
+          ...(o.wrapTtl ? { wrapped: o.wrapTtl } : {}),
+        });
       }
 
       for (const [svc, accessors] of existing) {
         if (services.includes(svc)) continue;
-        for (const accessor of accessors) await c.call("POST", "auth/token/revoke-accessor", { accessor }, { allowStatus: [400] });
+        for (const accessor of accessors)
+          await c.call("POST", "auth/token/revoke-accessor", { accessor }, { allowStatus: [400] });
         await c.call("DELETE", `sys/policies/acl/service-${svc}`, undefined, { allowStatus: [400, 404] });
         const dir = join(o.out, svc);
         rmSync(join(dir, TOKEN_FILE), { force: true });
@@ -122,6 +138,9 @@ export function secretsCommands(program: Command): void {
 
       const g = globals(cmd);
       if (g.format === "json") return print(report, "json");
-      for (const r of report) process.stdout.write(`${r.service}\t${r.action}\t${r.policy}${r.wrapped ? `\twrapped ${r.wrapped}` : ""}\n`);
+      for (const r of report)
+        process.stdout.write(
+          `${r.service}\t${r.action}\t${r.policy}${r.wrapped ? `\twrapped ${r.wrapped}` : ""}\n`,
+        );
     });
 }

@@ -76,14 +76,19 @@ export function certRoutes(
       rateLimit: "login",
       handler: async (ctx) => {
         const name = ctx.body.name;
-        if (name !== undefined && name !== null && typeof name !== "string") fail("FR_VALIDATION", "name must be a string");
+        if (name !== undefined && name !== null && typeof name !== "string")
+          fail("FR_VALIDATION", "name must be a string");
         try {
           const r = await certLogin(
             { roles, crls, tokens: core.tokens, clock: core.clock, revocation },
             peerChain(ctx.req.socket),
             name ? checkRoleName(name) : undefined,
           );
-          await ctx.auditEvent("auth.cert_login", { role: r.role.name, serial: r.serial, common_name: r.commonName });
+          await ctx.auditEvent("auth.cert_login", {
+            role: r.role.name,
+            serial: r.serial,
+            common_name: r.commonName,
+          });
           const i = r.created.info;
           return envelope(null, {
             auth: {

@@ -25,7 +25,8 @@ export function verifyChain(
   const chain: X509Certificate[] = [leaf];
   let cur = leaf;
   for (let depth = 0; depth < MAX_CHAIN; depth++) {
-    if (!validAt(cur, now)) return { ok: false, reason: `certificate "${cur.subject.replace(/\n/g, ", ")}" is not valid now` };
+    if (!validAt(cur, now))
+      return { ok: false, reason: `certificate "${cur.subject.replace(/\n/g, ", ")}" is not valid now` };
     if (anchors.some((a) => a.fingerprint256 === cur.fingerprint256)) return { ok: true, chain };
     const anchor = anchors.find((a) => a.ca && cur.checkIssued(a) && cur.verify(a.publicKey));
     if (anchor) {
@@ -66,7 +67,8 @@ export function namesOf(c: X509Certificate): CertNames {
   const attrs = c.subject.split("\n");
   const get = (k: string) => attrs.filter((a) => a.startsWith(k + "=")).map((a) => a.slice(k.length + 1));
   const san = (c.subjectAltName ?? "").split(/,\s*/).filter(Boolean);
-  const sanOf = (prefix: string) => san.filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
+  const sanOf = (prefix: string) =>
+    san.filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length));
   return {
     commonName: get("CN")[0] ?? "",
     organizationalUnits: get("OU"),

@@ -38,7 +38,11 @@ export class CertCrls {
   }
 
   async get(name: string): Promise<string[] | undefined> {
-    const row = await this.db.selectFrom("secrets_cert_crl").select("der").where("name", "=", name).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("secrets_cert_crl")
+      .select("der")
+      .where("name", "=", name)
+      .executeTakeFirst();
     return row ? parseCrl(row.der).entries.map((e) => normSerial(e.serialNumber)) : undefined;
   }
 
@@ -67,7 +71,9 @@ export class CertCrls {
 function parseCrl(input: string | Uint8Array): px509.X509Crl {
   try {
     if (typeof input === "string") {
-      const pem = input.replace("-----BEGIN CRL-----", "-----BEGIN X509 CRL-----").replace("-----END CRL-----", "-----END X509 CRL-----");
+      const pem = input
+        .replace("-----BEGIN CRL-----", "-----BEGIN X509 CRL-----")
+        .replace("-----END CRL-----", "-----END X509 CRL-----");
       return new px509.X509Crl(pem);
     }
     return new px509.X509Crl(new Uint8Array(input));

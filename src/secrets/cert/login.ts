@@ -32,7 +32,10 @@ export interface LoginResult {
 export function peerChain(socket: unknown): { leaf: X509Certificate; rest: X509Certificate[] } {
   const s = socket as Partial<TLSSocket>;
   if (!s.encrypted || typeof s.getPeerCertificate !== "function")
-    fail("FR_LOGIN_FAILED", "no client certificate supplied: log in over TLS with a client certificate (mutual TLS)");
+    fail(
+      "FR_LOGIN_FAILED",
+      "no client certificate supplied: log in over TLS with a client certificate (mutual TLS)",
+    );
   const peer = s.getPeerCertificate(true);
   if (!peer || !peer.raw) fail("FR_LOGIN_FAILED", "no client certificate supplied");
   const leaf = new X509Certificate(peer.raw);
@@ -52,13 +55,22 @@ export function peerChain(socket: unknown): { leaf: X509Certificate; rest: X509C
  * module or by a configured CRL. Returns a new orphan token with the role's policies.
  */
 export async function certLogin(
-  deps: { roles: CertRoles; crls: CertCrls; tokens: TokenStore; clock: Clock; revocation?: RevocationCheck | undefined },
+  deps: {
+    roles: CertRoles;
+    crls: CertCrls;
+    tokens: TokenStore;
+    clock: Clock;
+    revocation?: RevocationCheck | undefined;
+  },
   peer: { leaf: X509Certificate; rest: X509Certificate[] },
   roleName: string | undefined,
 ): Promise<LoginResult> {
   const now = deps.clock.now();
-  const candidates = roleName ? [await deps.roles.get(roleName)].filter((r): r is CertRole => !!r) : await deps.roles.all();
-  if (candidates.length === 0) fail("FR_LOGIN_FAILED", roleName ? `no cert role named "${roleName}"` : "no cert roles are configured");
+  const candidates = roleName
+    ? [await deps.roles.get(roleName)].filter((r): r is CertRole => !!r)
+    : await deps.roles.all();
+  if (candidates.length === 0)
+    fail("FR_LOGIN_FAILED", roleName ? `no cert role named "${roleName}"` : "no cert roles are configured");
   let reason = "invalid certificate or no client certificate supplied";
   for (const role of candidates) {
     const v = verifyChain(peer.leaf, peer.rest, parseBundle(role.certificate), now);
@@ -94,7 +106,11 @@ export async function certLogin(
         ...(role.token_period ? { period: role.token_period } : {}),
         orphan: true,
         displayName: `cert-${role.display_name}`,
-        meta: { cert_name: role.name, common_name: names.commonName, serial_number: peer.leaf.serialNumber.toLowerCase() },
+        meta: {
+          cert_name: role.name,
+          common_name: names.commonName,
+          serial_number: peer.leaf.serialNumber.toLowerCase(),
+        },
         path: "auth/cert/login",
       },
       true,
@@ -107,14 +123,20 @@ export async function certLogin(
 /** Which of the role's name rules the certificate fails, if any (each rule, when set, must match). */
 function nameMismatch(role: CertRole, leaf: X509Certificate): string | undefined {
   const n = namesOf(leaf);
-  const any = (patterns: string[], values: string[]) => values.some((v) => patterns.some((p) => globMatch(p, v)));
+  const any = (patterns: string[], values: string[]) =>
+    values.some((v) => patterns.some((p) => globMatch(p, v)));
   if (role.allowed_common_names.length && !any(role.allowed_common_names, [n.commonName]))
     return `common name "${n.commonName}" is not allowed by role ${role.name}`;
-  if (role.allowed_dns_sans.length && !any(role.allowed_dns_sans, n.dns)) return `no DNS SAN allowed by role ${role.name}`;
-  if (role.allowed_uri_sans.length && !any(role.allowed_uri_sans, n.uri)) return `no URI SAN allowed by role ${role.name}`;
+  if (role.allowed_dns_sans.length && !any(role.allowed_dns_sans, n.dns))
+    return `no DNS SAN allowed by role ${role.name}`;
+  if (role.allowed_uri_sans.length && !any(role.allowed_uri_sans, n.uri))
+    return `no URI SAN allowed by role ${role.name}`;
   if (role.allowed_email_sans.length && !any(role.allowed_email_sans, n.email))
     return `no email SAN allowed by role ${role.name}`;
-  if (role.allowed_organizational_units.length && !any(role.allowed_organizational_units, n.organizationalUnits))
+  if (
+    role.allowed_organizational_units.length &&
+    !any(role.allowed_organizational_units, n.organizationalUnits)
+  )
     return `no organizational unit allowed by role ${role.name}`;
   return undefined;
 }

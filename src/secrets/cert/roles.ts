@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import type { Kysely } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { Store } from "../../store/index.js";
@@ -30,7 +30,11 @@ const MAX_LIST = 64;
 const MAX_PEM = 64 * 1024;
 
 export function checkRoleName(name: string): string {
-  if (!NAME_RE.test(name)) fail("FR_VALIDATION", "a cert role name is 1–128 letters, digits, _ . @ - (starting with a letter or digit)");
+  if (!NAME_RE.test(name))
+    fail(
+      "FR_VALIDATION",
+      "a cert role name is 1–128 letters, digits, _ . @ - (starting with a letter or digit)",
+    );
   return name;
 }
 
@@ -46,7 +50,11 @@ export class CertRoles {
   }
 
   async get(name: string): Promise<CertRole | undefined> {
-    const row = await this.db.selectFrom("secrets_cert_role").select("config").where("name", "=", name).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("secrets_cert_role")
+      .select("config")
+      .where("name", "=", name)
+      .executeTakeFirst();
     return row ? (JSON.parse(row.config) as CertRole) : undefined;
   }
 
@@ -56,7 +64,9 @@ export class CertRoles {
   }
 
   async names(): Promise<string[]> {
-    return (await this.db.selectFrom("secrets_cert_role").select("name").orderBy("name").execute()).map((r) => r.name);
+    return (await this.db.selectFrom("secrets_cert_role").select("name").orderBy("name").execute()).map(
+      (r) => r.name,
+    );
   }
 
   async put(role: CertRole): Promise<void> {
@@ -75,7 +85,11 @@ export class CertRoles {
 }
 
 /** A role from a request body (Vault's field names, including the older `policies`, `ttl`, `allowed_names`). */
-export function roleFromBody(name: string, b: Readonly<Record<string, unknown>>, existing?: CertRole): CertRole {
+export function roleFromBody(
+  name: string,
+  b: Readonly<Record<string, unknown>>,
+  existing?: CertRole,
+): CertRole {
   const pem = b.certificate ?? existing?.certificate;
   if (typeof pem !== "string" || !pem.includes("BEGIN CERTIFICATE"))
     fail("FR_VALIDATION", "certificate is required: the PEM of the CA that issues the client certificates");
@@ -91,11 +105,16 @@ export function roleFromBody(name: string, b: Readonly<Record<string, unknown>>,
     const v = b[k] ?? (alt ? b[alt] : undefined);
     if (v === undefined || v === null) return (existing?.[k as keyof CertRole] as string[] | undefined) ?? [];
     const items = typeof v === "string" ? v.split(",") : v;
-    if (!Array.isArray(items) || !items.every((i) => typeof i === "string" && i.length <= 256) || items.length > MAX_LIST)
+    if (
+      !Array.isArray(items) ||
+      !items.every((i) => typeof i === "string" && i.length <= 256) ||
+      items.length > MAX_LIST
+    )
       fail("FR_VALIDATION", `${k} must be a list of at most ${MAX_LIST} strings`);
     return (items as string[]).map((i) => i.trim()).filter(Boolean);
   };
-  const dur = (k: string, alt: string, prev: number | undefined) => optDuration(b[k] ?? b[alt], k) ?? prev ?? 0;
+  const dur = (k: string, alt: string, prev: number | undefined) =>
+    optDuration(b[k] ?? b[alt], k) ?? prev ?? 0;
   const policies = list("token_policies", "policies").map((p) => p.toLowerCase());
   if (policies.includes("root")) fail("FR_VALIDATION", "a cert role cannot grant the root policy");
   return {
@@ -110,8 +129,12 @@ export function roleFromBody(name: string, b: Readonly<Record<string, unknown>>,
     token_ttl: dur("token_ttl", "ttl", existing?.token_ttl),
     token_max_ttl: dur("token_max_ttl", "max_ttl", existing?.token_max_ttl),
     token_period: dur("token_period", "period", existing?.token_period),
-    display_name: typeof b.display_name === "string" ? b.display_name.slice(0, 128) : (existing?.display_name ?? name),
-    require_client_auth_eku: optBool(b.require_client_auth_eku, "require_client_auth_eku") ?? existing?.require_client_auth_eku ?? true,
+    display_name:
+      typeof b.display_name === "string" ? b.display_name.slice(0, 128) : (existing?.display_name ?? name),
+    require_client_auth_eku:
+      optBool(b.require_client_auth_eku, "require_client_auth_eku") ??
+      existing?.require_client_auth_eku ??
+      true,
   };
 }
 

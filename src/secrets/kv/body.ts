@@ -18,7 +18,8 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 /** The `data` object of a KV v2 write (required, an object, bounded). */
 export function secretData(b: Body): Record<string, unknown> {
   const d = b.data;
-  if (d === undefined || d === null) fail("FR_VALIDATION", 'no data provided: send {"data": {"key": "value"}}');
+  if (d === undefined || d === null)
+    fail("FR_VALIDATION", 'no data provided: send {"data": {"key": "value"}}');
   if (!isObject(d)) fail("FR_VALIDATION", "data must be a JSON object of keys and values");
   checkSize(d);
   return d;
@@ -27,7 +28,10 @@ export function secretData(b: Body): Record<string, unknown> {
 export function checkSize(d: Record<string, unknown>): void {
   const bytes = Buffer.byteLength(JSON.stringify(d), "utf8");
   if (bytes > MAX_SECRET_BYTES)
-    fail("FR_BODY_TOO_LARGE", `the secret is ${bytes} bytes; one secret may hold at most ${MAX_SECRET_BYTES}`);
+    fail(
+      "FR_BODY_TOO_LARGE",
+      `the secret is ${bytes} bytes; one secret may hold at most ${MAX_SECRET_BYTES}`,
+    );
 }
 
 /** options.cas: a whole number ≥ 0, or undefined. */
@@ -56,7 +60,8 @@ export function optBool(v: unknown, name: string): boolean | undefined {
 
 export function optDuration(v: unknown, name: string): number | undefined {
   if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string" && typeof v !== "number") fail("FR_VALIDATION", `${name} must be a duration like "1h"`);
+  if (typeof v !== "string" && typeof v !== "number")
+    fail("FR_VALIDATION", `${name} must be a duration like "1h"`);
   return parseDuration(v, name);
 }
 
@@ -65,9 +70,13 @@ export function versionList(b: Body): number[] {
   const v = b.versions;
   if (v === undefined || v === null || (Array.isArray(v) && v.length === 0) || v === "")
     fail("FR_VALIDATION", 'no version number provided: send {"versions": [1, 2]}');
-  const items: unknown[] = typeof v === "string" ? v.split(",").map((s) => s.trim()) : Array.isArray(v) ? v : [v];
-  if (items.length > MAX_VERSIONS_PER_CALL) fail("FR_VALIDATION", `at most ${MAX_VERSIONS_PER_CALL} versions per call`);
-  return [...new Set(items.map((i) => optInt(i, "versions") ?? fail("FR_VALIDATION", "versions must be numbers")))];
+  const items: unknown[] =
+    typeof v === "string" ? v.split(",").map((s) => s.trim()) : Array.isArray(v) ? v : [v];
+  if (items.length > MAX_VERSIONS_PER_CALL)
+    fail("FR_VALIDATION", `at most ${MAX_VERSIONS_PER_CALL} versions per call`);
+  return [
+    ...new Set(items.map((i) => optInt(i, "versions") ?? fail("FR_VALIDATION", "versions must be numbers"))),
+  ];
 }
 
 /** custom_metadata: string keys to string values, with Vault's limits. `allowNull` for merge patches. */
@@ -75,7 +84,8 @@ export function customMetadata(v: unknown, allowNull = false): Record<string, st
   if (v === undefined || v === null) return undefined;
   if (!isObject(v)) fail("FR_VALIDATION", "custom_metadata must be an object of string values");
   const entries = Object.entries(v);
-  if (entries.length > MAX_CUSTOM_KEYS) fail("FR_VALIDATION", `custom_metadata may hold at most ${MAX_CUSTOM_KEYS} keys`);
+  if (entries.length > MAX_CUSTOM_KEYS)
+    fail("FR_VALIDATION", `custom_metadata may hold at most ${MAX_CUSTOM_KEYS} keys`);
   const out: Record<string, string | null> = {};
   for (const [k, val] of entries) {
     if (k.length === 0 || k.length > MAX_CUSTOM_KEY_CHARS)
@@ -85,7 +95,10 @@ export function customMetadata(v: unknown, allowNull = false): Record<string, st
       continue;
     }
     if (typeof val !== "string" || val.length > MAX_CUSTOM_VALUE_CHARS)
-      fail("FR_VALIDATION", `custom_metadata.${k.slice(0, 64)} must be a string of at most ${MAX_CUSTOM_VALUE_CHARS} characters`);
+      fail(
+        "FR_VALIDATION",
+        `custom_metadata.${k.slice(0, 64)} must be a string of at most ${MAX_CUSTOM_VALUE_CHARS} characters`,
+      );
     Object.defineProperty(out, k, { value: val, enumerable: true, writable: true, configurable: true });
   }
   return out;

@@ -31,7 +31,9 @@ export class Kv1Store {
   }
 
   async put(m: Mount, path: string, data: Record<string, unknown>): Promise<void> {
-    const blob = Buffer.from(await this.barrier.encrypt(aad(m, path), Buffer.from(JSON.stringify(data), "utf8")));
+    const blob = Buffer.from(
+      await this.barrier.encrypt(aad(m, path), Buffer.from(JSON.stringify(data), "utf8")),
+    );
     await this.db
       .insertInto("secrets_kv_key")
       .values({ mount: m.uuid, path, rev: 1, blob })

@@ -45,7 +45,11 @@ export class Kv2Store {
     return this.clock.now().getTime();
   }
 
-  async meta(m: Mount, path: string, db: Kysely<SecretsTables> = this.db): Promise<{ meta: KeyMeta; rev: number } | undefined> {
+  async meta(
+    m: Mount,
+    path: string,
+    db: Kysely<SecretsTables> = this.db,
+  ): Promise<{ meta: KeyMeta; rev: number } | undefined> {
     const row = await db
       .selectFrom("secrets_kv_key")
       .select(["rev", "blob"])
@@ -75,7 +79,13 @@ export class Kv2Store {
       .executeTakeFirst();
     if (!row) return { kind: "gone", meta, n: num, v };
     const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(row.blob));
-    return { kind: "ok", meta, n: num, v, data: JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown> };
+    return {
+      kind: "ok",
+      meta,
+      n: num,
+      v,
+      data: JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown>,
+    };
   }
 
   /** Writes a new version (Vault's check-and-set rules); returns its number and metadata. */
@@ -108,7 +118,8 @@ export class Kv2Store {
       if (typeof data === "function") {
         // PATCH: applies to the current version, which must be readable.
         const cur = meta.versions[String(meta.current)];
-        if (!found || !cur || isGone(cur, now)) fail("FR_NOT_FOUND", `no readable current version at ${m.path}data/${path}`);
+        if (!found || !cur || isGone(cur, now))
+          fail("FR_NOT_FOUND", `no readable current version at ${m.path}data/${path}`);
         const row = await trx
           .selectFrom("secrets_kv_version")
           .select("blob")
@@ -196,7 +207,8 @@ export class Kv2Store {
       } catch (e) {
         if (attempt >= MAX_RETRIES || !isUniqueViolation(e)) throw e;
       }
-      if (attempt >= MAX_RETRIES) fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
+      if (attempt >= MAX_RETRIES)
+        fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
     }
   }
 
@@ -209,9 +221,15 @@ export class Kv2Store {
   ): Promise<boolean> {
     if (change.put) {
       const blob = Buffer.from(
-        await this.barrier.encrypt(versionAad(m, path, change.put.n), Buffer.from(JSON.stringify(change.put.data), "utf8")),
+        await this.barrier.encrypt(
+          versionAad(m, path, change.put.n),
+          Buffer.from(JSON.stringify(change.put.data), "utf8"),
+        ),
       );
-      await t.insertInto("secrets_kv_version").values({ mount: m.uuid, path, version: change.put.n, blob }).execute();
+      await t
+        .insertInto("secrets_kv_version")
+        .values({ mount: m.uuid, path, version: change.put.n, blob })
+        .execute();
     }
     if (change.drop?.length) {
       await t
@@ -222,7 +240,9 @@ export class Kv2Store {
         .execute();
     }
     if (!change.meta) return true;
-    const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), Buffer.from(JSON.stringify(change.meta), "utf8")));
+    const blob = Buffer.from(
+      await this.barrier.encrypt(metaAad(m, path), Buffer.from(JSON.stringify(change.meta), "utf8")),
+    );
     if (rev === undefined) {
       await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
       return true;

@@ -72,7 +72,10 @@ export function subkeys(value: Record<string, unknown>, depth: number, level = 1
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     const nested = v !== null && typeof v === "object" && !Array.isArray(v);
-    out[k] = nested && (depth === 0 || level < depth) ? subkeys(v as Record<string, unknown>, depth, level + 1) : null;
+    out[k] =
+      nested && (depth === 0 || level < depth)
+        ? subkeys(v as Record<string, unknown>, depth, level + 1)
+        : null;
   }
   return out;
 }
@@ -81,11 +84,19 @@ export function subkeys(value: Record<string, unknown>, depth: number, level = 1
 export function mergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
   const base: Record<string, unknown> =
-    target !== null && typeof target === "object" && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+    target !== null && typeof target === "object" && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
   for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
     if (v === null) delete base[k];
     // defineProperty: a "__proto__" key from JSON stays a plain key instead of changing the prototype.
-    else Object.defineProperty(base, k, { value: mergePatch(base[k], v), enumerable: true, writable: true, configurable: true });
+    else
+      Object.defineProperty(base, k, {
+        value: mergePatch(base[k], v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
   return base;
 }

@@ -25,7 +25,8 @@ export async function kv1(ctx: RouteContext, mount: Mount, rest: string, kv: Kv1
     case "POST":
     case "PUT": {
       const path = checkSecretPath(rest);
-      if (Object.keys(ctx.body).length === 0) fail("FR_VALIDATION", "missing data: send the secret as a JSON object");
+      if (Object.keys(ctx.body).length === 0)
+        fail("FR_VALIDATION", "missing data: send the secret as a JSON object");
       checkSize(ctx.body);
       await kv.put(mount, path, ctx.body);
       return empty();

@@ -28,7 +28,12 @@ const MERGE_PATCH = "application/merge-patch+json";
  * KV v2, path for path and status for status as Vault's engine: config, data, delete, undelete,
  * destroy, metadata and subkeys under the mount. `rest` is the path after the mount ("data/app/db").
  */
-export async function kv2(ctx: RouteContext, mount: Mount, rest: string, deps: Kv2Deps): Promise<RouteResult> {
+export async function kv2(
+  ctx: RouteContext,
+  mount: Mount,
+  rest: string,
+  deps: Kv2Deps,
+): Promise<RouteResult> {
   const slash = rest.indexOf("/");
   const op = slash < 0 ? rest : rest.slice(0, slash);
   const sub = slash < 0 ? "" : rest.slice(slash + 1);
@@ -67,7 +72,10 @@ export async function kv2(ctx: RouteContext, mount: Mount, rest: string, deps: K
         return envelope(versionBody(w.meta, w.n, w.v));
       }
       if (m === "PATCH") {
-        const ct = String(ctx.req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+        const ct = String(ctx.req.headers["content-type"] ?? "")
+          .split(";")[0]
+          ?.trim()
+          .toLowerCase();
         if (ct !== MERGE_PATCH)
           fail("FR_UNSUPPORTED_MEDIA_TYPE", `PATCH needs Content-Type ${MERGE_PATCH}, not "${ct ?? ""}"`);
         const patch = secretData(ctx.body);
@@ -162,7 +170,10 @@ export async function kv2(ctx: RouteContext, mount: Mount, rest: string, deps: K
       return envelope({ subkeys: subkeys(r.data, depth), metadata: versionBody(r.meta, r.n, r.v) });
     }
   }
-  fail("FR_NOT_FOUND", `no handler for route "${ctx.path}": a KV v2 mount serves config, data/, delete/, undelete/, destroy/, metadata/ and subkeys/`);
+  fail(
+    "FR_NOT_FOUND",
+    `no handler for route "${ctx.path}": a KV v2 mount serves config, data/, delete/, undelete/, destroy/, metadata/ and subkeys/`,
+  );
 }
 
 /** A deleted or destroyed version: 404 with the version's metadata in the body, as Vault answers. */
@@ -190,7 +201,9 @@ function metadataChange(b: Readonly<Record<string, unknown>>, patch: boolean): (
     if (casRequired !== undefined) meta.casRequired = casRequired;
     if (dva !== undefined) meta.deleteVersionAfter = dva;
     if (custom !== undefined) {
-      const next = patch ? (mergePatch(meta.custom ?? {}, custom) as Record<string, string>) : (custom as Record<string, string>);
+      const next = patch
+        ? (mergePatch(meta.custom ?? {}, custom) as Record<string, string>)
+        : (custom as Record<string, string>);
       meta.custom = Object.keys(next).length ? next : patch ? null : next;
     }
     return [];

@@ -58,16 +58,27 @@ export class WrapStore {
 
   async wrap(response: WrappedResponse, ttlSeconds: number, creationPath: string): Promise<WrapInfo> {
     const ttl = Math.min(ttlSeconds, MAX_WRAP_TTL);
-    if (!Number.isInteger(ttl) || ttl <= 0) fail("FR_VALIDATION", "the wrapping TTL must be a positive duration such as 5m");
+    if (!Number.isInteger(ttl) || ttl <= 0)
+      fail("FR_VALIDATION", "the wrapping TTL must be a positive duration such as 5m");
     const now = this.clock.now().getTime();
     await this.db.deleteFrom("secrets_wrap").where("expire_at", "<=", now).execute();
     const token = WRAP_TOKEN_PREFIX + randomBytes(32).toString("base64url");
     const hash = hashOf(token);
     const accessor = randomBytes(18).toString("base64url");
-    const blob = Buffer.from(await this.barrier.encrypt(aad(hash), Buffer.from(JSON.stringify(response), "utf8")));
+    const blob = Buffer.from(
+      await this.barrier.encrypt(aad(hash), Buffer.from(JSON.stringify(response), "utf8")),
+    );
     await this.db
       .insertInto("secrets_wrap")
-      .values({ hash, accessor, created_at: now, expire_at: now + ttl * 1000, ttl, creation_path: creationPath, blob })
+      .values({
+        hash,
+        accessor,
+        created_at: now,
+        expire_at: now + ttl * 1000,
+        ttl,
+        creation_path: creationPath,
+        blob,
+      })
       .execute();
     const wrappedAccessor = (response.auth as { accessor?: unknown } | undefined)?.accessor;
     return {

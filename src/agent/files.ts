@@ -1,0 +1,158 @@
+/**
+ * The agent's output directory. Each key/certificate pair is a generation directory written completely
+ * (every file fsynced) before one atomic rename of the `current` symlink makes it live; the previous
+ * generation is kept. A process killed at any point leaves `current` pointing at a complete pair: the
+ * old one until the rename, the new one after. Leftovers of an interrupted write are removed on the
+ * next start.
+ *
+ *   DIR/agent.json        server, provisioner, CA file, reload hook (written at enrollment)
+ *   DIR/current -> gen-N  the live pair: cert.pem, key.pem (or key.uri), chain.pem, state.json
+ *   DIR/gen-N-1           the previous pair
+ */
+import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
+import fs from "node:fs/promises";
+import path from "node:path";
+import { fail } from "../errors/index.js";
+
+export interface AgentConfig {
+  readonly server: string;
+  readonly provisioner: string;
+  /** CA bundle that verifies the server's TLS certificate (absolute path), if any. */
+  readonly caCert?: string | undefined;
+  readonly reloadCmd?: string | undefined;
+  /** Key algorithm for fresh keys at renewal (rekey); absent = keep the key. */
+  readonly rekey?: string | undefined;
+}
+
+export interface PairState {
+  readonly deviceId: string;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** "file" when key.pem holds the key; otherwise the key URI it lives behind. */
+  readonly key: "file" | { readonly uri: string };
+}
+
+export interface Pair {
+  readonly certPem: string;
+  readonly chainPem: string;
+  /** PKCS#8 PEM for a software key; undefined when the key is behind a URI. */
+  readonly keyPem: string | undefined;
+  readonly state: PairState;
+}
+
+export interface WriteHooks {
+  /** Runs after the new generation is complete on disk and before it goes live (tests kill here). */
+  beforeSwap?(): void | Promise<void>;
+  /** Runs between writing the key and the certificate of the new generation. */
+  afterKey?(): void | Promise<void>;
+}
+
+const CURRENT = "current";
+const GEN = /^gen-(\d+)$/;
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await fs.open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+async function writeSynced(file: string, data: string, mode: number): Promise<void> {
+  const fh = await fs.open(file, "wx", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function writeConfig(dir: string, cfg: AgentConfig): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const tmp = path.join(dir, `.agent.json.${process.pid}.tmp`);
+  await fs.rm(tmp, { force: true });
+  await writeSynced(tmp, JSON.stringify(cfg, null, 2) + "\n", 0o600);
+  await fs.rename(tmp, path.join(dir, "agent.json"));
+  await syncDir(dir);
+}
+
+export async function readConfig(dir: string): Promise<AgentConfig> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(dir, "agent.json"), "utf8")) as AgentConfig;
+  } catch (e) {
+    return fail("FR_AGENT_STATE", `cannot read ${path.join(dir, "agent.json")}: run \`fleetroot agent enroll\` first (${(e as Error).message})`);
+  }
+}
+
+/** Removes what an interrupted write left behind (temporary generations and links). */
+export async function cleanLeftovers(dir: string): Promise<void> {
+  for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+    if (name.startsWith(".tmp-gen-") || name.startsWith(".current-")) await fs.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+async function generations(dir: string): Promise<number[]> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return names.flatMap((n) => {
+    const m = GEN.exec(n);
+    return m ? [Number(m[1])] : [];
+  }).sort((a, b) => a - b);
+}
+
+/** Writes a pair as a new generation and makes it current atomically; keeps one previous generation. */
+export async function writePair(dir: string, pair: Pair, hooks: WriteHooks = {}): Promise<string> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await cleanLeftovers(dir);
+  const gens = await generations(dir);
+  const n = (gens[gens.length - 1] ?? 0) + 1;
+  const name = `gen-${n}`;
+  const tmp = path.join(dir, `.tmp-${name}`);
+  await fs.mkdir(tmp, { mode: 0o700 });
+  if (pair.keyPem !== undefined) await writeSynced(path.join(tmp, "key.pem"), pair.keyPem, 0o600);
+  else if (pair.state.key !== "file") await writeSynced(path.join(tmp, "key.uri"), pair.state.key.uri + "\n", 0o600);
+  await hooks.afterKey?.();
+  await writeSynced(path.join(tmp, "cert.pem"), pair.certPem, 0o644);
+  await writeSynced(path.join(tmp, "chain.pem"), pair.chainPem, 0o644);
+  await writeSynced(path.join(tmp, "state.json"), JSON.stringify(pair.state, null, 2) + "\n", 0o644);
+  await syncDir(tmp);
+  await fs.rename(tmp, path.join(dir, name));
+  await syncDir(dir);
+  await hooks.beforeSwap?.();
+  // rename(2) over an existing symlink is atomic: readers see the old target or the new one.
+  const link = path.join(dir, `.current-${process.pid}`);
+  await fs.rm(link, { force: true });
+  await fs.symlink(name, link);
+  await fs.rename(link, path.join(dir, CURRENT));
+  await syncDir(dir);
+  for (const g of gens.slice(0, -1)) await fs.rm(path.join(dir, `gen-${g}`), { recursive: true, force: true });
+  return path.join(dir, name);
+}
+
+/** The live pair; checks the certificate and the key belong together. */
+export async function readPair(dir: string): Promise<Pair & { dir: string }> {
+  let genDir: string;
+  try {
+    genDir = path.join(dir, await fs.readlink(path.join(dir, CURRENT)));
+  } catch {
+    return fail("FR_AGENT_STATE", `${dir} holds no current certificate: run \`fleetroot agent enroll\` first`);
+  }
+  const read = (f: string) => fs.readFile(path.join(genDir, f), "utf8");
+  try {
+    const state = JSON.parse(await read("state.json")) as PairState;
+    const certPem = await read("cert.pem");
+    const chainPem = await read("chain.pem");
+    const keyPem = state.key === "file" ? await read("key.pem") : undefined;
+    if (keyPem !== undefined) {
+      const certKey = new X509Certificate(certPem).publicKey.export({ format: "der", type: "spki" });
+      const key = createPublicKey(createPrivateKey(keyPem)).export({ format: "der", type: "spki" });
+      if (!certKey.equals(key)) fail("FR_AGENT_STATE", `${genDir}: the certificate does not match the key`);
+    }
+    return { dir: genDir, certPem, chainPem, keyPem, state };
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith("FR_")) throw e;
+    return fail("FR_AGENT_STATE", `${genDir} is incomplete or unreadable: ${(e as Error).message}`);
+  }
+}
