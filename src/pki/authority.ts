@@ -4,7 +4,7 @@
  * the private key once. Every certificate is stored before it is returned; `revoke` marks it revoked,
  * appends it to the CRL state and drops its cached OCSP responses.
  */
-import { generateKeyPair } from "node:crypto";
+import { type KeyObject, generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
 import {
   type CrlReason,
@@ -174,8 +174,9 @@ export class Authority {
     if (!row) throw new FleetError("FR_PKI_CERT_NOT_FOUND", `no certificate with serial ${serial}`);
     const issuer = this.d.issuers.resolve(row.issuer_id);
     const now = this.d.clock.now().getTime();
-    const r = await this.d.certs.revoke(row.issuer_id, serial, now, crlReasons[reason]);
-    if (r.changed) this.d.crl.revoked(row.issuer_id, serial, r.revokedAt, r.reason, r.notAfter);
+    const r = await this.d.crl.revoke(row.issuer_id, serial, () =>
+      this.d.certs.revoke(row.issuer_id, serial, now, crlReasons[reason]),
+    );
     this.d.ocsp.invalidate(serial);
     const stored =
       (Object.keys(crlReasons) as CrlReason[]).find((k) => crlReasons[k] === r.reason) ?? "unspecified";
@@ -224,7 +225,7 @@ function mergeSans(
   };
 }
 
-type Pair = { publicKey: import("node:crypto").KeyObject; privateKey: import("node:crypto").KeyObject };
+type Pair = { publicKey: KeyObject; privateKey: KeyObject };
 
 function keyForRole(role: Role): { key: CsrKey; generate: () => Promise<Pair> } {
   switch (role.key_type) {

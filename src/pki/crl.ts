@@ -32,8 +32,6 @@ interface State {
   /** Builds of one issuer run one after another. */
   lock: Promise<unknown>;
   loaded: Promise<void> | undefined;
-  /** The loader reads revocations up to this time; later ones are appended by `revoked()`. */
-  loadStart: number;
 }
 
 const reasonNames = new Map<number, CrlReason>(
@@ -65,7 +63,6 @@ export class CrlService {
         deltaDirty: true,
         lock: Promise.resolve(),
         loaded: undefined,
-        loadStart: Infinity,
       };
       this.states.set(issuerId, s);
     }
@@ -82,8 +79,7 @@ export class CrlService {
   private load(issuer: Issuer, s: State): Promise<void> {
     s.loaded ??= (async () => {
       const now = this.d.clock.now().getTime();
-      s.loadStart = now;
-      for await (const page of this.d.certs.revoked(issuer.id, now, now)) {
+      for await (const page of this.d.certs.revoked(issuer.id, now, Number.MAX_SAFE_INTEGER)) {
         for (const r of page)
           s.arena.add(r.serial, Number(r.revoked_at), reasonName(r.revocation_reason), Number(r.not_after));
       }
@@ -96,12 +92,25 @@ export class CrlService {
     this.states.clear();
   }
 
-  /** Records a revocation made on this node: O(1) whatever the number already revoked. */
-  revoked(issuerId: string, serial: string, at: number, reason: number, notAfter: number): void {
+  /**
+   * Runs a revocation's store update under the issuer's lock and appends it to the loaded entries: loads
+   * and builds take the same lock, so each revocation enters the arena exactly once — by the loader (if it
+   * runs later) or here (if it ran before). O(1) whatever the number already revoked.
+   */
+  async revoke<T extends { changed: boolean; revokedAt: number; reason: number; notAfter: number }>(
+    issuerId: string,
+    serial: string,
+    update: () => Promise<T>,
+  ): Promise<T> {
     const s = this.state(issuerId);
-    // The store already has the row: a loader that has not started yet (or started after `at`) reads it.
-    if (s.loaded && at > s.loadStart) s.arena.add(serial, at, reasonName(reason), notAfter);
-    s.deltaDirty = true;
+    return this.serialized(s, async () => {
+      const r = await update();
+      const current = this.state(issuerId);
+      if (r.changed && current.loaded)
+        current.arena.add(serial, r.revokedAt, reasonName(r.reason), r.notAfter);
+      current.deltaDirty = true;
+      return r;
+    });
   }
 
   /** The complete CRL, rebuilt first when due (schedule or nearing nextUpdate). */
@@ -119,7 +128,7 @@ export class CrlService {
     const s = this.state(issuer.id);
     return this.serialized(s, async () => {
       if (reload) {
-        const fresh: State = { ...s, arena: new RevokedArena(), loaded: undefined, loadStart: Infinity };
+        const fresh: State = { ...s, arena: new RevokedArena(), loaded: undefined };
         this.states.set(issuer.id, fresh);
         const built = await this.buildFull(issuer, fresh);
         return built;

@@ -1,0 +1,120 @@
+/**
+ * `fleetroot agent run`: keeps the device's certificate fresh. It renews at two thirds of the
+ * certificate's lifetime (± 5 % jitter, so a fleet enrolled together does not renew together), over
+ * mutual TLS with the current pair; while the server is unreachable or busy it retries with capped
+ * exponential backoff and jitter; a refusal (suspended, decommissioned, revoked) stops it with an error.
+ * Time comes from the injected clock and waits from the injected sleep, so tests can move time.
+ */
+import { createPrivateKey } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { fail } from "../errors/index.js";
+import { type KeyAlgorithm, parseKeyUri } from "../keys/index.js";
+import { type Clock, systemClock } from "../util/clock.js";
+import { buildDeviceCsr, generateSoftwareKey, softwareSigner } from "./enroll-crypto.js";
+import { ServerRefusal, Unreachable, dataOf, postJson } from "./enroll-http.js";
+import { type EnrollOutcome, httpOptions, storeIssued } from "./enroll.js";
+import { type AgentConfig, type Pair, type WriteHooks, cleanLeftovers, readConfig, readPair } from "./files.js";
+import { runReloadHook } from "./run-hook.js";
+
+export interface RunOptions {
+  readonly out: string;
+  readonly clock?: Clock;
+  /** Waits `ms` (tests pass a short real wait and move the clock themselves). */
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly random?: () => number;
+  readonly log?: (line: string) => void;
+  /** Stop after the first successful renewal. */
+  readonly once?: boolean;
+  readonly backoff?: { readonly baseMs: number; readonly maxMs: number };
+  readonly signal?: AbortSignal;
+  readonly writeHooks?: WriteHooks;
+}
+
+/** Longest single wait, so a clock that jumps (suspend/resume, tests) is noticed soon. */
+const MAX_WAIT_MS = 60_000;
+
+/** Two thirds of the lifetime, moved by up to ±5 % of it. `r` is uniform in [0, 1). */
+export function renewalTime(notBefore: number, notAfter: number, r: number): number {
+  const life = Math.max(0, notAfter - notBefore);
+  return Math.round(notBefore + (life * 2) / 3 + (r - 0.5) * 0.1 * life);
+}
+
+/** Exponential backoff with "equal jitter": half fixed, half random. */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number, r: number): number {
+  const cap = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 30));
+  return Math.round(cap / 2 + (cap / 2) * r);
+}
+
+function currentKeyPem(pair: Pair): string {
+  if (pair.keyPem !== undefined) return pair.keyPem;
+  const uri = (pair.state.key as { uri: string }).uri;
+  const parsed = parseKeyUri(uri);
+  if (parsed.scheme !== "file") {
+    fail("FR_AGENT_STATE", `the key is behind ${parsed.scheme}: URI; renewal over mutual TLS needs a file key (enroll with a fresh key or --key file:…)`);
+  }
+  return readFileSync(parsed.path, "utf8");
+}
+
+/** One renewal over mutual TLS with the current pair; writes the new pair atomically. */
+export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHooks): Promise<EnrollOutcome> {
+  const pair = await readPair(out);
+  const clientKey = currentKeyPem(pair);
+  let newKeyPem: string | undefined;
+  let key = pair.state.key;
+  let signer;
+  if (cfg.rekey) {
+    const k = generateSoftwareKey(cfg.rekey as KeyAlgorithm);
+    signer = k.signer;
+    newKeyPem = k.pem;
+    key = "file";
+  } else {
+    const priv = createPrivateKey(clientKey);
+    signer = softwareSigner(priv, algorithmOf(priv));
+    newKeyPem = pair.keyPem;
+  }
+  const csr = await buildDeviceCsr(signer);
+  const res = await postJson({ ...httpOptions(cfg), clientCert: pair.certPem, clientKey }, "fleet/renew", { csr });
+  const outcome = await storeIssued(out, dataOf(res), newKeyPem, key, hooks);
+  if (cfg.reloadCmd) await runReloadHook(cfg.reloadCmd, outcome.dir);
+  return outcome;
+}
+
+function algorithmOf(k: ReturnType<typeof createPrivateKey>): KeyAlgorithm {
+  if (k.asymmetricKeyType === "ed25519") return "ed25519";
+  if (k.asymmetricKeyType === "ec") return k.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "ecdsa-p384" : "ecdsa-p256";
+  return (k.asymmetricKeyDetails?.modulusLength ?? 2048) >= 3072 ? "rsa-3072" : "rsa-2048";
+}
+
+export async function runAgent(o: RunOptions): Promise<void> {
+  const clock = o.clock ?? systemClock;
+  const random = o.random ?? Math.random;
+  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const log = o.log ?? (() => undefined);
+  const { baseMs, maxMs } = o.backoff ?? { baseMs: 2_000, maxMs: 5 * 60_000 };
+  await cleanLeftovers(o.out);
+  const cfg = await readConfig(o.out);
+  let attempt = 0;
+  const jitter = new Map<string, number>();
+  while (!o.signal?.aborted) {
+    const pair = await readPair(o.out);
+    if (!jitter.has(pair.state.serial)) jitter.set(pair.state.serial, random());
+    const due = renewalTime(pair.state.notBefore, pair.state.notAfter, jitter.get(pair.state.serial)!);
+    const now = clock.now().getTime();
+    if (now < due) {
+      await sleep(Math.min(due - now, MAX_WAIT_MS));
+      continue;
+    }
+    try {
+      const r = await renewOnce(o.out, cfg, o.writeHooks);
+      attempt = 0;
+      log(`renewed: serial ${r.serial}, valid until ${new Date(r.notAfter).toISOString()}`);
+      if (o.once) return;
+    } catch (e) {
+      // Only an unreachable or busy server is worth retrying; a refusal or a local fault is not.
+      if (!(e instanceof Unreachable || (e instanceof ServerRefusal && e.retryable))) throw e;
+      const wait = backoffDelay(attempt++, baseMs, maxMs, random());
+      log(`renewal failed (${(e as Error).message}); retrying in ${Math.round(wait / 1000)}s`);
+      await sleep(wait);
+    }
+  }
+}
