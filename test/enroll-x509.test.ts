@@ -13,7 +13,9 @@ import { createKeyManager } from "../src/keys/index.js";
 import { type Fleet, startFleet, writeTemp } from "./enroll-fixture.js";
 import { softHsmToken } from "./helpers/softhsm.js";
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const alg = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const subtle = webcrypto.subtle;
 const DAY = 86_400_000;

@@ -212,6 +212,13 @@ export class DeviceRegistry {
     const now = this.clock.now().getTime();
     const write = async (t: Kysely<object>) => {
       const db = this.db(t);
+      // Strictly increasing per device, so "newest first" is well defined even within one millisecond.
+      const last = await db
+        .selectFrom("fleet_device_cert")
+        .select((eb) => eb.fn.max("created_at").as("m"))
+        .where("device_id", "=", deviceId)
+        .executeTakeFirst();
+      const createdAt = Math.max(now, Number(last?.m ?? 0) + 1);
       await db.updateTable("fleet_device_cert").set({ current: 0 }).where("device_id", "=", deviceId).execute();
       await db
         .insertInto("fleet_device_cert")
@@ -224,7 +231,7 @@ export class DeviceRegistry {
           not_before: cert.notBefore,
           not_after: cert.notAfter,
           current: 1,
-          created_at: now,
+          created_at: createdAt,
           revoked_at: null,
         })
         .execute();

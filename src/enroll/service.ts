@@ -110,7 +110,12 @@ export class EnrollService {
     if (cert.revokedAt !== null || (await this.d.authority.isRevoked(cert.issuerId, cert.serial))) {
       deny(`certificate ${cert.serial} is revoked`);
     }
-    if (!cert.current) deny(`certificate ${cert.serial} has been replaced; renew with the device's current certificate`);
+    // The current certificate, or the one it replaced: an agent that lost the answer to its last renewal
+    // (crash, network) still holds only the previous pair. Anything older is refused.
+    const recent = (await this.d.registry.certificates(device.id)).slice(0, 2);
+    if (!recent.some((c) => c.fingerprint === cert.fingerprint)) {
+      deny(`certificate ${cert.serial} has been replaced; renew with the device's current certificate`);
+    }
     const cfg =
       (device.provisioner ? await this.d.provisioners.find(device.provisioner) : undefined) ??
       deny(`the device's provisioner "${device.provisioner ?? ""}" no longer exists; enroll again`);

@@ -57,6 +57,7 @@ export function revocationRoutes(s: PkiServices): RouteSpec[] {
       method: "POST",
       url: "/v1/pki/ocsp",
       auth: "none",
+      readOnly: true,
       rawBodyTypes: ["application/ocsp-request"],
       handler: async (ctx) => {
         if (!ctx.rawBody)

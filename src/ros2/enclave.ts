@@ -16,7 +16,8 @@ import {
 import { fail } from "../errors/index.js";
 import { defaultPolicyFor } from "./default-policy.js";
 import { buildDirAtomic, exists, writeFilesAtomic } from "./files.js";
-import { BACKDATE_MS, DAY, type Ros2Keystore, generateKey, seconds } from "./keystore.js";
+import type { Signer } from "../keys/index.js";
+import { BACKDATE_MS, DAY, type CaHandle, type Ros2Keystore, generateKey, seconds } from "./keystore.js";
 import { ENCLAVES, PUBLIC, checkEnclaveName, enclaveDir, files } from "./layout.js";
 import { type DdsGrant, type DomainSpec, grantsFromPolicy, permissionsXml } from "./permissions.js";
 import type { Policy } from "./policy.js";
@@ -53,52 +54,141 @@ export async function createEnclave(
   name: string,
   opts: EnclaveCreateOptions = {},
 ): Promise<EnclaveInfo> {
-  const dir = enclaveDir(ks.root, name);
-  if (await exists(dir)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${name} already exists in ${ks.root}`);
-  const policy = opts.policy ?? defaultPolicyFor(name);
-  if (!policy.enclaves.some((e) => e.path === name)) {
-    fail("FR_ROS2_POLICY_INVALID", `the policy has no <enclave path="${name}">`);
+  const [info] = await createEnclaves(ks, [{ ...opts, name }]);
+  return info as EnclaveInfo;
+}
+
+/** One enclave of a batch: its name and its own options. */
+export interface EnclaveRequest extends EnclaveCreateOptions {
+  readonly name: string;
+}
+
+export interface EnclaveBatchOptions {
+  /** Enclaves built at once (default 8): file writes and HSM calls overlap with signing. */
+  readonly concurrency?: number;
+}
+
+/**
+ * Creates many enclaves, reading the CA certificates, the CA keys, governance and CRL once and signing with
+ * the same CA signers. Every request is checked before anything is written (names, duplicates, existing
+ * enclaves, policies, validity); each enclave is still built aside and renamed into place, so a failure
+ * part-way leaves only complete enclaves (those finished before it) and no partial one.
+ */
+export async function createEnclaves(
+  ks: Ros2Keystore,
+  requests: readonly EnclaveRequest[],
+  batch: EnclaveBatchOptions = {},
+): Promise<EnclaveInfo[]> {
+  const seen = new Set<string>();
+  for (const r of requests) {
+    const dir = enclaveDir(ks.root, r.name);
+    if (seen.has(r.name)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${r.name} is requested twice`);
+    seen.add(r.name);
+    if (await exists(dir)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${r.name} already exists in ${ks.root}`);
+    if (r.policy && !r.policy.enclaves.some((e) => e.path === r.name)) {
+      fail("FR_ROS2_POLICY_INVALID", `the policy has no <enclave path="${r.name}">`);
+    }
+    const days = r.validityDays ?? ks.state.enclaveValidityDays;
+    if (!Number.isInteger(days) || days < 1 || days > 36500)
+      fail("FR_VALIDATION", `validity must be 1–36500 days, not ${days}`);
   }
+  if (requests.length === 0) return [];
+  const ctx = await issuingContext(ks);
+  return inPool(requests, batch.concurrency ?? 8, (r) => buildEnclave(ks, ctx, r));
+}
+
+/** What every enclave of a batch shares: the CAs with their signers and the files copied into each. */
+interface IssuingContext {
+  readonly idCa: CaHandle;
+  readonly permCa: CaHandle;
+  readonly idSigner: Signer;
+  readonly permSigner: Signer;
+  /** identity and permissions CA certificates, governance.p7s and (when there is one) crl.pem. */
+  readonly copies: readonly { readonly name: string; readonly content: Buffer }[];
+}
+
+async function issuingContext(ks: Ros2Keystore): Promise<IssuingContext> {
   const idCa = await ks.identityCa();
   const permCa = await ks.permissionsCa();
-  const idSigner = await idCa.signer();
-  const permSigner = await permCa.signer();
+  // Copies, not sros2's symlinks: an enclave directory stays complete when copied alone to a robot.
+  const copies: { name: string; content: Buffer }[] = [
+    { name: files.identityCaCert, content: await fs.readFile(ks.path(PUBLIC, files.identityCaCert)) },
+    { name: files.permissionsCaCert, content: await fs.readFile(ks.path(PUBLIC, files.permissionsCaCert)) },
+    { name: files.governanceP7s, content: await fs.readFile(ks.path(ENCLAVES, files.governanceP7s)) },
+  ];
+  if (await exists(ks.path(PUBLIC, files.crl)))
+    copies.push({ name: files.crl, content: await fs.readFile(ks.path(PUBLIC, files.crl)) });
+  return { idCa, permCa, idSigner: await idCa.signer(), permSigner: await permCa.signer(), copies };
+}
+
+async function buildEnclave(
+  ks: Ros2Keystore,
+  ctx: IssuingContext,
+  req: EnclaveRequest,
+): Promise<EnclaveInfo> {
+  const name = req.name;
+  const dir = enclaveDir(ks.root, name);
+  const policy = req.policy ?? defaultPolicyFor(name);
   const now = ks.deps.clock.now();
-  const days = opts.validityDays ?? ks.state.enclaveValidityDays;
-  if (!Number.isInteger(days) || days < 1 || days > 36500)
-    fail("FR_VALIDATION", `validity must be 1–36500 days, not ${days}`);
+  const days = req.validityDays ?? ks.state.enclaveValidityDays;
   const notBefore = new Date(seconds(now.getTime() - BACKDATE_MS));
   // An enclave certificate never outlives its CA.
-  const notAfter = new Date(Math.min(seconds(now.getTime() + days * DAY), Date.parse(idCa.cert.validTo)));
+  const notAfter = new Date(Math.min(seconds(now.getTime() + days * DAY), Date.parse(ctx.idCa.cert.validTo)));
+  let certDer: Buffer | undefined;
+  let keyFile: EnclaveInfo["key"] = "key.pem";
   await buildDirAtomic(dir, async (tmp) => {
-    const key = await generateKey(ks.deps.keys, tmp, "key", opts.keyUri, ks.state.keyAlgorithm);
-    const certDer = await buildCertificate(
+    const key = await generateKey(ks.deps.keys, tmp, "key", req.keyUri, ks.state.keyAlgorithm);
+    if (req.keyUri && !req.keyUri.startsWith("file:")) keyFile = "key.p11";
+    certDer = await buildCertificate(
       {
         serial: randomSerial(),
         subject: [{ type: "CN", value: name }],
         notBefore,
         notAfter,
         publicKey: key.publicKey,
-        issuer: { certificate: idCa.certDer },
+        issuer: { certificate: ctx.idCa.certDer },
       },
-      idSigner,
+      ctx.idSigner,
     );
-    await fs.writeFile(path.join(tmp, files.cert), toPem(certDer, "CERTIFICATE"));
-    // Copies, not sros2's symlinks: an enclave directory stays complete when copied alone to a robot.
-    await fs.copyFile(ks.path(PUBLIC, files.identityCaCert), path.join(tmp, files.identityCaCert));
-    await fs.copyFile(ks.path(PUBLIC, files.permissionsCaCert), path.join(tmp, files.permissionsCaCert));
-    await fs.copyFile(ks.path(ENCLAVES, files.governanceP7s), path.join(tmp, files.governanceP7s));
-    if (await exists(ks.path(PUBLIC, files.crl)))
-      await fs.copyFile(ks.path(PUBLIC, files.crl), path.join(tmp, files.crl));
-    const grants = grantsFromPolicy(policy, grantOptions(ks, opts, notBefore, notAfter), [name]);
+    const grants = grantsFromPolicy(policy, grantOptions(ks, req, notBefore, notAfter), [name]);
     const xml = permissionsXml(grants);
-    await fs.writeFile(path.join(tmp, files.permissionsXml), xml);
-    await fs.writeFile(
-      path.join(tmp, files.permissionsP7s),
-      await signSmime(xml, permCa.certDer, permSigner, now),
-    );
+    const p7s = await signSmime(xml, ctx.permCa.certDer, ctx.permSigner, now);
+    await Promise.all([
+      fs.writeFile(path.join(tmp, files.cert), toPem(certDer, "CERTIFICATE")),
+      ...ctx.copies.map((c) => fs.writeFile(path.join(tmp, c.name), c.content)),
+      fs.writeFile(path.join(tmp, files.permissionsXml), xml),
+      fs.writeFile(path.join(tmp, files.permissionsP7s), p7s),
+    ]);
   });
-  return enclaveInfo(ks, dir, name);
+  return {
+    name,
+    dir,
+    serial: serialHex(certificateParts(certDer as Buffer).serial),
+    notBefore: notBefore.toISOString(),
+    notAfter: notAfter.toISOString(),
+    key: keyFile,
+    revoked: false,
+  };
+}
+
+/** Runs `fn` over `items` with at most `n` at once; the first failure stops new work and is rethrown. */
+async function inPool<T, R>(items: readonly T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  let failed: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const i = next++;
+      try {
+        out[i] = await fn(items[i] as T);
+      } catch (error) {
+        failed ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  if (failed) throw failed.error;
+  return out;
 }
 
 /** Replaces an enclave's permissions with grants from `policy` for the enclave (or with `grants` as given). */

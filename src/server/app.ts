@@ -151,6 +151,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
 
     const label = routeLabel(spec);
+    const redact = spec.redact;
     const requestId = randomUUID();
     const token = readToken(req);
     const extraAudit: Record<string, unknown> = {};
@@ -172,13 +173,20 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         return auth;
       },
       auditData: (fields) => Object.assign(extraAudit, fields),
-      auditEvent: (name, fields, data) =>
-        writeAudit({
+      // An event joins the audit queue now; the reply waits until it is durable (with the response
+      // entry, in the same group commit), and a failed event fails the request.
+      auditEvent: (name, fields, data) => {
+        const p = writeAudit({
           type: "event",
           request: requestInfo(),
           event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) },
-        }),
+        });
+        p.catch(() => undefined);
+        pendingEvents.push(p);
+        return Promise.resolve();
+      },
     };
+    const pendingEvents: Promise<void>[] = [];
     const policyPath = spec.policyPath ? safePolicyPath(spec, ctx) : path;
     function requestInfo(): NonNullable<AuditRecord["request"]> {
       return {
@@ -250,7 +258,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // A request that may change state writes its request entry before the handler runs: without it the
     // handler never runs. A read changes nothing, so its one entry (request and response together) is
     // written after the handler and before the reply; if it cannot be written, nothing is sent.
-    const readOnly = method === "GET" || method === "LIST" || method === "HEAD";
+    const readOnly = method === "GET" || method === "LIST" || method === "HEAD" || spec.readOnly === true;
     if (!readOnly) {
       try {
         await writeAudit({
@@ -280,17 +288,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     return finish(result ?? null);
 
+    function readOnlyData(): { data?: Record<string, unknown> } {
+      const d =
+        method === "GET" || method === "LIST" || method === "HEAD" ? { ...query } : auditBody(body, redact);
+      return d && Object.keys(d).length ? { data: d } : {};
+    }
+
     async function finish(res: RouteResult | null) {
       const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
       const payload = failure ? errorBody(failure) : res ? renderResult(res, requestId) : undefined;
       // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
       if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
         try {
-          await writeAudit({
+          const response = writeAudit({
             type: "response",
-            request: readOnly
-              ? { ...requestInfo(), ...(Object.keys(query).length ? { data: { ...query } } : {}) }
-              : requestInfo(),
+            request: readOnly ? { ...requestInfo(), ...readOnlyData() } : requestInfo(),
             ...(auth ? { auth: authInfo(auth) } : {}),
             response: {
               status,
@@ -307,6 +319,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             },
             ...(failure ? { error: failure.message } : {}),
           });
+          await Promise.all([...pendingEvents, response]);
         } catch (e) {
           failure = toFleetError(e);
           metrics.observe(label, 500, performance.now() - started);

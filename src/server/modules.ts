@@ -10,10 +10,5 @@ import type { FeatureModule } from "./main.js";
  */
 export function defaultModules(): FeatureModule[] {
   const pki = pkiModule();
-  return [
-    pki,
-    fleetModule(() => pki.services),
-    updatesModule(),
-    secretsModule(),
-  ];
+  return [pki, fleetModule(() => pki.services), updatesModule(), secretsModule()];
 }

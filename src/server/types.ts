@@ -86,6 +86,11 @@ export interface RouteSpec {
   readonly whileSealed?: boolean;
   /** Body fields that must never appear in the audit log even as HMACs (e.g. unseal keys). */
   readonly redact?: readonly string[];
+  /**
+   * A POST/PUT that changes nothing (an OCSP query, a lookup): like a GET, its one audit entry (request and
+   * response together) is written after the handler and before the reply.
+   */
+  readonly readOnly?: boolean;
   /** Per-client rate limit bucket (login and unseal endpoints). */
   readonly rateLimit?: "login" | "unseal";
   /** Raw request bodies of these content types reach the handler as a Buffer in ctx.rawBody (OCSP). */
