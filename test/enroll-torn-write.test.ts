@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,7 +43,17 @@ await renewOnce(dir, { ...(await readConfig(dir)), ...(rekey ? { rekey } : {}) }
   for (const [at, rekey] of [["afterKey", "ecdsa-p256"], ["beforeSwap", "ecdsa-p256"], ["beforeSwap", ""]] as const) {
     it(`killed ${at}${rekey ? " while rekeying" : ""}`, async () => {
       const before = await readPair(dir);
-      const child = spawnSync(process.execPath, ["--import", "tsx", script, dir, at, rekey], { cwd: projectRoot, encoding: "utf8", timeout: 30_000 });
+      // Asynchronous: the server under test runs in this process and must keep answering.
+      const child = await new Promise<{ signal: string | null; stderr: string }>((resolve) => {
+        const p = spawn(process.execPath, ["--import", "tsx", script, dir, at, rekey], { cwd: projectRoot });
+        let stderr = "";
+        p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        const timer = setTimeout(() => p.kill("SIGTERM"), 30_000);
+        p.on("close", (_code, signal) => {
+          clearTimeout(timer);
+          resolve({ signal, stderr });
+        });
+      });
       expect(child.signal, child.stderr).toBe("SIGKILL");
       expect(readdirSync(dir).some((n) => n.startsWith(".tmp-gen-") || /^gen-\d+$/.test(n))).toBe(true);
       const after = await readPair(dir); // throws if cert and key do not match

@@ -88,7 +88,13 @@ function algorithmOf(k: ReturnType<typeof createPrivateKey>): KeyAlgorithm {
 export async function runAgent(o: RunOptions): Promise<void> {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? Math.random;
-  const sleep = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const sleep =
+    o.sleep ??
+    ((ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        o.signal?.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      }));
   const log = o.log ?? (() => undefined);
   const { baseMs, maxMs } = o.backoff ?? { baseMs: 2_000, maxMs: 5 * 60_000 };
   await cleanLeftovers(o.out);

@@ -9,6 +9,7 @@ import { serverCommand } from "./commands/server.js";
 import { tokenCommands } from "./commands/token.js";
 import { updatesCommands } from "./commands/updates.js";
 import { agentCommands } from "./commands/agent.js";
+import { deviceCommands } from "./commands/device.js";
 import { kvCommands } from "./commands/kv.js";
 import { secretsCommands } from "./commands/secrets.js";
 import { CliError } from "./output.js";
@@ -26,6 +27,7 @@ export const commandGroups: CommandGroup[] = [
   ros2Commands,
   updatesCommands,
   agentCommands,
+  deviceCommands,
   kvCommands,
   secretsCommands,
 ];

@@ -2,6 +2,7 @@
  * Enclaves in a keystore: create (key, certificate from the identity CA, CA copies, governance, signed
  * permissions — built in a temporary directory and renamed into place), replace permissions, list.
  */
+import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { X509Certificate } from "node:crypto";
@@ -15,9 +16,10 @@ import {
 } from "../crypto/index.js";
 import { fail } from "../errors/index.js";
 import { defaultPolicyFor } from "./default-policy.js";
-import { buildDirAtomic, exists, writeFilesAtomic } from "./files.js";
+import { exists, existsSync, writeDirAtomicSync, writeFilesAtomic } from "./files.js";
+import { newEnclaveKey } from "./enclave-key.js";
 import type { Signer } from "../keys/index.js";
-import { BACKDATE_MS, DAY, type CaHandle, type Ros2Keystore, generateKey, seconds } from "./keystore.js";
+import { BACKDATE_MS, DAY, type CaHandle, type Ros2Keystore, seconds } from "./keystore.js";
 import { ENCLAVES, PUBLIC, checkEnclaveName, enclaveDir, files } from "./layout.js";
 import { type DdsGrant, type DomainSpec, grantsFromPolicy, permissionsXml } from "./permissions.js";
 import type { Policy } from "./policy.js";
@@ -84,7 +86,7 @@ export async function createEnclaves(
     const dir = enclaveDir(ks.root, r.name);
     if (seen.has(r.name)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${r.name} is requested twice`);
     seen.add(r.name);
-    if (await exists(dir)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${r.name} already exists in ${ks.root}`);
+    if (existsSync(dir)) fail("FR_ROS2_ENCLAVE_EXISTS", `enclave ${r.name} already exists in ${ks.root}`);
     if (r.policy && !r.policy.enclaves.some((e) => e.path === r.name)) {
       fail("FR_ROS2_POLICY_INVALID", `the policy has no <enclave path="${r.name}">`);
     }
@@ -107,7 +109,40 @@ interface IssuingContext {
   readonly copies: readonly { readonly name: string; readonly content: Buffer }[];
 }
 
+/**
+ * The issuing context of `ks`, kept per keystore object while the files it was read from are unchanged
+ * (same inode, size and mtime): creating enclaves one call at a time then costs what a batch does, instead
+ * of re-reading and re-parsing the CA certificates and keys every time.
+ */
+const contexts = new WeakMap<
+  Ros2Keystore,
+  { readonly stamp: string; readonly ctx: Promise<IssuingContext> }
+>();
+
 async function issuingContext(ks: Ros2Keystore): Promise<IssuingContext> {
+  const stamp = [
+    ks.path(PUBLIC, files.identityCaCert),
+    ks.path(PUBLIC, files.permissionsCaCert),
+    ks.path(ENCLAVES, files.governanceP7s),
+    ks.path(PUBLIC, files.crl),
+  ]
+    .map((f) => {
+      const st = fsSync.statSync(f, { throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : "-";
+    })
+    .join("|");
+  const cached = contexts.get(ks);
+  if (cached?.stamp === stamp) return cached.ctx;
+  const ctx = readIssuingContext(ks);
+  contexts.set(ks, { stamp, ctx });
+  // A failed read (a CA key missing) is not kept: the next call reports it afresh.
+  void ctx.catch(() => {
+    if (contexts.get(ks)?.ctx === ctx) contexts.delete(ks);
+  });
+  return ctx;
+}
+
+async function readIssuingContext(ks: Ros2Keystore): Promise<IssuingContext> {
   const idCa = await ks.identityCa();
   const permCa = await ks.permissionsCa();
   // Copies, not sros2's symlinks: an enclave directory stays complete when copied alone to a robot.
@@ -134,39 +169,35 @@ async function buildEnclave(
   const notBefore = new Date(seconds(now.getTime() - BACKDATE_MS));
   // An enclave certificate never outlives its CA.
   const notAfter = new Date(Math.min(seconds(now.getTime() + days * DAY), Date.parse(ctx.idCa.cert.validTo)));
-  let certDer: Buffer | undefined;
-  let keyFile: EnclaveInfo["key"] = "key.pem";
-  await buildDirAtomic(dir, async (tmp) => {
-    const key = await generateKey(ks.deps.keys, tmp, "key", req.keyUri, ks.state.keyAlgorithm);
-    if (req.keyUri && !req.keyUri.startsWith("file:")) keyFile = "key.p11";
-    certDer = await buildCertificate(
-      {
-        serial: randomSerial(),
-        subject: [{ type: "CN", value: name }],
-        notBefore,
-        notAfter,
-        publicKey: key.publicKey,
-        issuer: { certificate: ctx.idCa.certDer },
-      },
-      ctx.idSigner,
-    );
-    const grants = grantsFromPolicy(policy, grantOptions(ks, req, notBefore, notAfter), [name]);
-    const xml = permissionsXml(grants);
-    const p7s = await signSmime(xml, ctx.permCa.certDer, ctx.permSigner, now);
-    await Promise.all([
-      fs.writeFile(path.join(tmp, files.cert), toPem(certDer, "CERTIFICATE")),
-      ...ctx.copies.map((c) => fs.writeFile(path.join(tmp, c.name), c.content)),
-      fs.writeFile(path.join(tmp, files.permissionsXml), xml),
-      fs.writeFile(path.join(tmp, files.permissionsP7s), p7s),
-    ]);
-  });
+  const key = await newEnclaveKey(ks.deps.keys, ks.state.keyAlgorithm, req.keyUri);
+  const certDer = await buildCertificate(
+    {
+      serial: randomSerial(),
+      subject: [{ type: "CN", value: name }],
+      notBefore,
+      notAfter,
+      publicKey: key.publicKey,
+      issuer: { certificate: ctx.idCa.certDer },
+    },
+    ctx.idSigner,
+  );
+  const grants = grantsFromPolicy(policy, grantOptions(ks, req, notBefore, notAfter), [name]);
+  const xml = permissionsXml(grants);
+  const p7s = await signSmime(xml, ctx.permCa.certDer, ctx.permSigner, now);
+  writeDirAtomicSync(dir, [
+    { ...key.file, mode: 0o600 },
+    { name: files.cert, content: toPem(certDer, "CERTIFICATE") },
+    ...ctx.copies,
+    { name: files.permissionsXml, content: xml },
+    { name: files.permissionsP7s, content: p7s },
+  ]);
   return {
     name,
     dir,
-    serial: serialHex(certificateParts(certDer as Buffer).serial),
+    serial: serialHex(certificateParts(certDer).serial),
     notBefore: notBefore.toISOString(),
     notAfter: notAfter.toISOString(),
-    key: keyFile,
+    key: key.file.name,
     revoked: false,
   };
 }

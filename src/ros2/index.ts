@@ -42,10 +42,13 @@ export {
   Ros2Keystore,
 } from "./keystore.js";
 export {
+  type EnclaveBatchOptions,
   type EnclaveCreateOptions,
   type EnclaveInfo,
+  type EnclaveRequest,
   type PermissionsOptions,
   createEnclave,
+  createEnclaves,
   listEnclaves,
   requireEnclave,
   setPermissions,

@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { applyConfig, updateTarget } from "../../agent/index.js";
 import { globals } from "../context.js";
+import { agentEnrollCommands } from "./agent-enroll.js";
 import { CliError, print } from "../output.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -35,6 +36,7 @@ export function agentCommands(program: Command): void {
   const agent = program
     .command("agent")
     .description("the device side: fetch verified updates and configuration");
+  agentEnrollCommands(agent); // enroll and run: src/cli/commands/agent-enroll.ts
   const common = (c: Command) =>
     c
       .requiredOption("--repo <url>", "repository URL, e.g. https://fleet.example/v1/updates/firmware")
