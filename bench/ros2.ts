@@ -27,7 +27,8 @@ import { systemClock } from "../src/util/clock.js";
 const N = Number(process.env.BENCH_ROS2_ENCLAVES ?? 1000);
 const SAMPLE = Math.min(N, Number(process.env.BENCH_ROS2_SAMPLE ?? 50));
 const DAY = 86_400_000;
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "fr-bench-ros2-"));
+// BENCH_ROS2_DIR: where the keystores are written (default the system temporary directory).
+const root = fs.mkdtempSync(path.join(process.env.BENCH_ROS2_DIR ?? os.tmpdir(), "fr-bench-ros2-"));
 const names = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `/${prefix}/robot_${i}`);
 const line = (label: string, value: string) => console.log(`${label.padEnd(60)} ${value}`);
 const openssl = (args: string[], cwd: string) => execFileSync("openssl", args, { cwd, stdio: "pipe" });
@@ -145,6 +146,22 @@ function opensslKeystore(dir: string): { setupMs: number; perEnclaveMs: number }
   return { setupMs, perEnclaveMs: (performance.now() - t1) / SAMPLE };
 }
 
+/**
+ * What the filesystem alone costs here: a directory with the 8 files of an enclave, created and renamed
+ * into place (no crypto). Both ways pay it per enclave; on a busy virtual disk it dominates Fleetroot's time.
+ */
+function filesystemFloorMs(dir: string, n = 100): number {
+  fs.mkdirSync(dir);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const d = path.join(dir, `.t${i}`);
+    fs.mkdirSync(d);
+    for (let j = 0; j < 8; j++) fs.writeFileSync(path.join(d, `f${j}`), "x".repeat(700), { flag: "wx" });
+    fs.renameSync(d, path.join(dir, `d${i}`));
+  }
+  return (performance.now() - t0) / n;
+}
+
 /** Both outputs are checked by openssl, untimed: certificate chain and permissions signature. */
 function check(dir: string, name: string): void {
   const e = path.join(dir, "enclaves", name);
@@ -161,6 +178,7 @@ async function main(): Promise<void> {
   const oneByOne = await fleetroot(path.join(root, "fleetroot-single"), N, false);
   check(path.join(root, "fleetroot"), `/fleet/robot_${N - 1}`);
   check(path.join(root, "openssl"), `/fleet/robot_${SAMPLE - 1}`);
+  const floor = filesystemFloorMs(path.join(root, "floor"));
   const extrapolated = theirs.setupMs + theirs.perEnclaveMs * N;
   line(
     `Fleetroot createEnclaves (batch, in process)`,

@@ -13,9 +13,14 @@ describeEachStore("/v1/fleet/devices and enrollment on each store", (ctx) => {
   it("enrolls, lists with filters and paging, updates labels, suspends, resumes, decommissions", async () => {
     f = await startFleet({ storage: await ctx.fresh() });
     const fleet = f;
-    expect((await fleet.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" })).status).toBe(200);
+    expect(
+      (await fleet.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" })).status,
+    ).toBe(200);
     for (let i = 0; i < 7; i++) {
-      const tk = await fleet.api("POST", "fleet/provisioners/factory/tokens", { device_id: `d-${i}`, labels: { ring: i < 4 ? "canary" : "stable" } });
+      const tk = await fleet.api("POST", "fleet/provisioners/factory/tokens", {
+        device_id: `d-${i}`,
+        labels: { ring: i < 4 ? "canary" : "stable" },
+      });
       await enrollDevice({
         server: fleet.url,
         provisioner: "factory",
@@ -23,27 +28,46 @@ describeEachStore("/v1/fleet/devices and enrollment on each store", (ctx) => {
         proof: { type: "token", token: (tk.data as { token: string }).token },
       });
     }
-    const page1 = (await fleet.api("GET", "fleet/devices?limit=3&label=ring%3Dcanary")).data as { keys: string[]; next: string };
+    const page1 = (await fleet.api("GET", "fleet/devices?limit=3&label=ring%3Dcanary")).data as {
+      keys: string[];
+      next: string;
+    };
     expect(page1.keys).toEqual(["d-0", "d-1", "d-2"]);
-    const page2 = (await fleet.api("GET", `fleet/devices?limit=3&label=ring%3Dcanary&after=${page1.next}`)).data as { keys: string[]; next: string | null };
+    const page2 = (await fleet.api("GET", `fleet/devices?limit=3&label=ring%3Dcanary&after=${page1.next}`))
+      .data as { keys: string[]; next: string | null };
     expect(page2).toMatchObject({ keys: ["d-3"], next: null });
     const listed = await fleet.t.call("GET", "fleet/devices?list=true", undefined, fleet.root);
     expect(listed.json().data.keys).toHaveLength(7);
 
-    expect((await fleet.api("POST", "fleet/devices/d-5/labels", { labels: { ring: "canary" } })).status).toBe(200);
-    expect(((await fleet.api("GET", "fleet/devices?label=ring%3Dcanary")).data as { keys: string[] }).keys).toContain("d-5");
+    expect((await fleet.api("POST", "fleet/devices/d-5/labels", { labels: { ring: "canary" } })).status).toBe(
+      200,
+    );
+    expect(
+      ((await fleet.api("GET", "fleet/devices?label=ring%3Dcanary")).data as { keys: string[] }).keys,
+    ).toContain("d-5");
     expect((await fleet.api("POST", "fleet/devices/d-5/suspend")).status).toBe(200);
-    expect(((await fleet.api("GET", "fleet/devices?status=suspended")).data as { keys: string[] }).keys).toEqual(["d-5"]);
+    expect(
+      ((await fleet.api("GET", "fleet/devices?status=suspended")).data as { keys: string[] }).keys,
+    ).toEqual(["d-5"]);
     const bad = await fleet.api("POST", "fleet/devices/d-4/resume");
     expect(bad).toMatchObject({ status: 400, code: "FR_DEVICE_STATE" });
     expect((await fleet.api("POST", "fleet/devices/d-5/resume")).status).toBe(200);
     const dec = await fleet.api("POST", "fleet/devices/d-6/decommission");
     expect((dec.data as { revoked_serials: string[] }).revoked_serials).toHaveLength(1);
-    const d6 = (await fleet.api("GET", "fleet/devices/d-6")).data as { status: string; certificates: { revoked_at: string | null }[] };
+    const d6 = (await fleet.api("GET", "fleet/devices/d-6")).data as {
+      status: string;
+      certificates: { revoked_at: string | null }[];
+    };
     expect(d6.status).toBe("decommissioned");
     expect(d6.certificates[0]?.revoked_at).not.toBeNull();
-    expect(await fleet.api("GET", "fleet/devices?status=bogus")).toMatchObject({ status: 400, code: "FR_VALIDATION" });
-    expect(await fleet.api("GET", "fleet/devices/nope")).toMatchObject({ status: 404, code: "FR_DEVICE_NOT_FOUND" });
+    expect(await fleet.api("GET", "fleet/devices?status=bogus")).toMatchObject({
+      status: 400,
+      code: "FR_VALIDATION",
+    });
+    expect(await fleet.api("GET", "fleet/devices/nope")).toMatchObject({
+      status: 404,
+      code: "FR_DEVICE_NOT_FOUND",
+    });
     // Without a token the registry is closed.
     expect((await fleet.t.call("GET", "fleet/devices")).statusCode).toBe(403);
   });

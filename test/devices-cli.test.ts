@@ -19,21 +19,44 @@ describe("fleetroot device … and fleetroot agent enroll against a running serv
     const w = await cli(["device", "provisioner", "write", "factory", "--config", def], env);
     expect(w.code, w.stderr).toBe(0);
 
-    const tok = await cli(["-f", "json", "device", "token", "create", "-p", "factory", "--device-id", "cli-1", "-l", "site=lab"], env);
+    const tok = await cli(
+      ["-f", "json", "device", "token", "create", "-p", "factory", "--device-id", "cli-1", "-l", "site=lab"],
+      env,
+    );
     expect(tok.code, tok.stderr).toBe(0);
     const token = (JSON.parse(tok.stdout) as { token: string }).token;
     expect(token).toMatch(/^frj_/);
 
     const out = join(work, "agent");
-    const en = await cli(["agent", "enroll", "--server", f.url, "--provisioner", "factory", "--token", token, "--out", out], {});
+    const en = await cli(
+      ["agent", "enroll", "--server", f.url, "--provisioner", "factory", "--token", token, "--out", out],
+      {},
+    );
     expect(en.code, en.stderr).toBe(0);
     expect(en.stdout).toContain("cli-1");
     expect(new X509Certificate(readFileSync(join(out, "current", "cert.pem"))).subject).toBe("CN=cli-1");
 
-    const bad = await cli(["agent", "enroll", "--server", f.url, "--provisioner", "factory", "--token", token, "--out", join(work, "again")], {});
+    const bad = await cli(
+      [
+        "agent",
+        "enroll",
+        "--server",
+        f.url,
+        "--provisioner",
+        "factory",
+        "--token",
+        token,
+        "--out",
+        join(work, "again"),
+      ],
+      {},
+    );
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/join token is unknown, expired or already used/);
-    const usage = await cli(["agent", "enroll", "--server", f.url, "--provisioner", "factory", "--out", out], {});
+    const usage = await cli(
+      ["agent", "enroll", "--server", f.url, "--provisioner", "factory", "--out", out],
+      {},
+    );
     expect(usage.code).toBe(2);
 
     const list = await cli(["device", "list", "--label", "site=lab", "--status", "active"], env);

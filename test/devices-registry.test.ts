@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { DeviceRegistry, deviceMigrations } from "../src/devices/index.js";
 import { enrollMigrations } from "../src/enroll/index.js";
 import { FleetError } from "../src/errors/index.js";
@@ -20,7 +20,9 @@ describeEachStore("device registry", (ctx) => {
         provisioner: i % 4 === 0 ? "factory" : "field",
       });
     }
-    await expect(reg.create({ id: "dev-000", status: "pending" })).rejects.toMatchObject({ code: "FR_CONFLICT" });
+    await expect(reg.create({ id: "dev-000", status: "pending" })).rejects.toMatchObject({
+      code: "FR_CONFLICT",
+    });
 
     const seen: string[] = [];
     let after: string | undefined;
@@ -51,12 +53,16 @@ describeEachStore("device registry", (ctx) => {
     await reg.create({ id: "lc-1", labels: { a: "1" }, status: "pending" });
     await reg.setLabels("lc-1", { b: "2" });
     expect((await reg.get("lc-1")).labels).toEqual({ b: "2" });
-    expect((await reg.list({ limit: 10, labels: { a: "1" } })).devices.some((d) => d.id === "lc-1")).toBe(false);
+    expect((await reg.list({ limit: 10, labels: { a: "1" } })).devices.some((d) => d.id === "lc-1")).toBe(
+      false,
+    );
     expect((await reg.list({ limit: 10, labels: { b: "2" } })).devices.map((d) => d.id)).toContain("lc-1");
     await expect(reg.setLabels("lc-1", { "bad key!": "x" })).rejects.toMatchObject({ code: "FR_VALIDATION" });
 
     await reg.transition("lc-1", ["pending", "active"], "suspended");
-    await expect(reg.transition("lc-1", ["suspended"], "active")).resolves.toMatchObject({ status: "active" });
+    await expect(reg.transition("lc-1", ["suspended"], "active")).resolves.toMatchObject({
+      status: "active",
+    });
     await reg.transition("lc-1", ["pending", "active", "suspended"], "decommissioned");
     const err = await reg.transition("lc-1", ["suspended"], "active").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FleetError);
@@ -69,7 +75,13 @@ describeEachStore("device registry", (ctx) => {
     await reg.create({ id: "c-1", status: "pending" });
     const der = (n: number) => Buffer.from(`cert-${n}`);
     for (let n = 1; n <= 3; n++) {
-      await reg.addCertificate("c-1", { issuerId: "iss", serial: `0${n}`, der: der(n), notBefore: 0, notAfter: 1000 });
+      await reg.addCertificate("c-1", {
+        issuerId: "iss",
+        serial: `0${n}`,
+        der: der(n),
+        notBefore: 0,
+        notAfter: 1000,
+      });
     }
     expect((await reg.get("c-1")).status).toBe("active");
     const certs = await reg.certificates("c-1");

@@ -24,14 +24,35 @@ export interface Fleet {
 export function serverTls(dir: string): { cert: string; key: string } {
   const cert = join(dir, "tls.pem");
   const key = join(dir, "tls.key");
-  execFileSync("openssl", [
-    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
-  ], { stdio: "ignore" });
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    { stdio: "ignore" },
+  );
   return { cert, key };
 }
 
-export async function startFleet(opts: { storage?: string; tls?: boolean; roleTtl?: string } = {}): Promise<Fleet> {
+export async function startFleet(
+  opts: { storage?: string; tls?: boolean; roleTtl?: string } = {},
+): Promise<Fleet> {
   const dir = mkdtempSync(join(tmpdir(), "fr-fleet-"));
   // Real time (whole seconds), so TLS, openssl and certificate validity agree with the server's clock.
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
@@ -42,7 +63,11 @@ export async function startFleet(opts: { storage?: string; tls?: boolean; roleTt
     tlsCa = tls.cert;
     defaults.tls = { cert_file: tls.cert, key_file: tls.key, client_ca_file: tls.cert };
   }
-  const t = await startTestServer(opts.storage ?? `sqlite:${join(dir, "fr.db")}`, { dataDir: dir, clock, defaults });
+  const t = await startTestServer(opts.storage ?? `sqlite:${join(dir, "fr.db")}`, {
+    dataDir: dir,
+    clock,
+    defaults,
+  });
   const init = (await t.call("PUT", "sys/init", { secret_shares: 1, secret_threshold: 1 })).json();
   await t.call("PUT", "sys/unseal", { key: init.keys[0] });
   const root = init.root_token as string;
@@ -51,7 +76,10 @@ export async function startFleet(opts: { storage?: string; tls?: boolean; roleTt
     const json = r.body ? (r.json() as Record<string, unknown>) : {};
     return { ...json, status: r.statusCode };
   };
-  const ca = await api("POST", "pki/root/generate/internal", { common_name: "Fleet Test Root", ttl: "8760h" });
+  const ca = await api("POST", "pki/root/generate/internal", {
+    common_name: "Fleet Test Root",
+    ttl: "8760h",
+  });
   expect(ca.status, JSON.stringify(ca)).toBe(200);
   const role = await api("POST", "pki/roles/device", {
     allow_any_name: true,

@@ -12,7 +12,11 @@ describe("join-token provisioner, end to end through the agent", () => {
   let f: Fleet;
   beforeAll(async () => {
     f = await startFleet();
-    const p = await f.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device", token_ttl: "10m" });
+    const p = await f.api("POST", "fleet/provisioners/factory", {
+      type: "join-token",
+      role: "device",
+      token_ttl: "10m",
+    });
     expect(p.status, JSON.stringify(p)).toBe(200);
   });
   afterAll(async () => f?.close());
@@ -26,7 +30,12 @@ describe("join-token provisioner, end to end through the agent", () => {
 
   it("enrolls a device bound to the token, with a certificate from the PKI", async () => {
     const dir = out();
-    const r = await enrollDevice({ server: f.url, provisioner: "factory", out: dir, proof: { type: "token", token: await token({ device_id: "drone-7", labels: { site: "lab" } }) } });
+    const r = await enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: dir,
+      proof: { type: "token", token: await token({ device_id: "drone-7", labels: { site: "lab" } }) },
+    });
     expect(r.deviceId).toBe("drone-7");
     const pair = await readPair(dir);
     const cert = new X509Certificate(pair.certPem);
@@ -45,13 +54,40 @@ describe("join-token provisioner, end to end through the agent", () => {
 
   it("refuses a reused token and an expired token", async () => {
     const tk = await token();
-    await enrollDevice({ server: f.url, provisioner: "factory", out: out(), proof: { type: "token", token: tk } });
-    const reused = enrollDevice({ server: f.url, provisioner: "factory", out: out(), proof: { type: "token", token: tk } });
+    await enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: out(),
+      proof: { type: "token", token: tk },
+    });
+    const reused = enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: out(),
+      proof: { type: "token", token: tk },
+    });
     await expect(reused).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_TOKEN" });
     const old = await token({ ttl: "1m" });
     f.clock.advance(61_000);
-    const expired = enrollDevice({ server: f.url, provisioner: "factory", out: out(), proof: { type: "token", token: old } });
+    const expired = enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: out(),
+      proof: { type: "token", token: old },
+    });
     await expect(expired).rejects.toBeInstanceOf(ServerRefusal);
     await expect(expired).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_TOKEN" });
+  });
+
+  it("rate-limits guessing: after 20 failed proofs a client gets 429 until the window ends", async () => {
+    f.clock.advance(61_000);
+    const guess = () =>
+      f.t.call("POST", "fleet/enroll", { provisioner: "factory", csr: "x", token: `frj_${"A".repeat(43)}` });
+    const codes: number[] = [];
+    for (let i = 0; i < 22; i++) codes.push((await guess()).statusCode);
+    expect(codes.slice(0, 20).every((c) => c === 400 || c === 403)).toBe(true);
+    expect(codes.slice(20)).toEqual([429, 429]);
+    f.clock.advance(61_000);
+    expect((await guess()).statusCode).not.toBe(429);
   });
 });

@@ -60,7 +60,11 @@ describe("psa provisioner (Arm PSA attestation token), end to end through the ag
   let makerFile = "";
   let buildToken: (spec: Spec, challengeHex: string) => Buffer;
   const attest = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  const instanceId = "01" + createHash("sha256").update(attest.publicKey.export({ format: "der", type: "spki" })).digest("hex");
+  const instanceId =
+    "01" +
+    createHash("sha256")
+      .update(attest.publicKey.export({ format: "der", type: "spki" }))
+      .digest("hex");
   const bl = { type: "BL", value: "aa".repeat(32), signer: "51".repeat(32) };
   const app = { type: "PRoT", value: "bb".repeat(32), signer: "51".repeat(32) };
   const base = (over: Partial<Spec> = {}): Spec => ({
@@ -78,7 +82,8 @@ describe("psa provisioner (Arm PSA attestation token), end to end through the ag
     work = mkdtempSync(join(tmpdir(), "fr-psa-"));
     makerFile = join(work, "maker.mjs");
     writeFileSync(makerFile, maker);
-    buildToken = ((await import(pathToFileURL(makerFile).href)) as { buildToken: typeof buildToken }).buildToken;
+    buildToken = ((await import(pathToFileURL(makerFile).href)) as { buildToken: typeof buildToken })
+      .buildToken;
     const p = await f.api("POST", "fleet/provisioners/psa", {
       type: "psa",
       role: "device",
@@ -123,8 +128,13 @@ describe("psa provisioner (Arm PSA attestation token), end to end through the ag
     await expect(viaAgent(base({ nonce: randomBytes(32).toString("hex") }))).rejects.toMatchObject(refused);
     await expect(viaAgent(base({ corruptSignature: true }))).rejects.toMatchObject(refused);
     await expect(viaAgent(base({ instanceId: "01" + "77".repeat(32) }))).rejects.toMatchObject(refused);
-    await expect(viaAgent(base({ lifecycle: 0x5000 }))).rejects.toMatchObject({ ...refused, message: expect.stringMatching(/lifecycle/) });
-    await expect(viaAgent(base({ components: [bl, { ...app, value: "dd".repeat(32) }] }))).rejects.toMatchObject({
+    await expect(viaAgent(base({ lifecycle: 0x5000 }))).rejects.toMatchObject({
+      ...refused,
+      message: expect.stringMatching(/lifecycle/),
+    });
+    await expect(
+      viaAgent(base({ components: [bl, { ...app, value: "dd".repeat(32) }] })),
+    ).rejects.toMatchObject({
       ...refused,
       message: expect.stringMatching(/reference value/),
     });
@@ -134,16 +144,32 @@ describe("psa provisioner (Arm PSA attestation token), end to end through the ag
     const key = generateSoftwareKey("ecdsa-p256");
     const csr = await buildDeviceCsr(key.signer);
     const nonce = ((await f.api("POST", "fleet/enroll/nonce")).data as { nonce: string }).nonce;
-    const token = buildToken(base(), psaBinding(Buffer.from(nonce, "base64url"), key.signer.publicKey).toString("hex"));
+    const token = buildToken(
+      base(),
+      psaBinding(Buffer.from(nonce, "base64url"), key.signer.publicKey).toString("hex"),
+    );
     f.clock.advance(6 * 60_000);
-    const stale = await f.t.call("POST", "fleet/enroll", { provisioner: "psa", csr, nonce, attestation_token: token.toString("base64") });
+    const stale = await f.t.call("POST", "fleet/enroll", {
+      provisioner: "psa",
+      csr,
+      nonce,
+      attestation_token: token.toString("base64"),
+    });
     expect(stale.statusCode).toBe(400);
     expect(stale.json().code).toBe("FR_ENROLL_NONCE");
 
     const other = generateSoftwareKey("ecdsa-p256");
     const nonce2 = ((await f.api("POST", "fleet/enroll/nonce")).data as { nonce: string }).nonce;
-    const bound = buildToken(base(), psaBinding(Buffer.from(nonce2, "base64url"), other.signer.publicKey).toString("hex"));
-    const wrongKey = await f.t.call("POST", "fleet/enroll", { provisioner: "psa", csr, nonce: nonce2, attestation_token: bound.toString("base64") });
+    const bound = buildToken(
+      base(),
+      psaBinding(Buffer.from(nonce2, "base64url"), other.signer.publicKey).toString("hex"),
+    );
+    const wrongKey = await f.t.call("POST", "fleet/enroll", {
+      provisioner: "psa",
+      csr,
+      nonce: nonce2,
+      attestation_token: bound.toString("base64"),
+    });
     expect(wrongKey.statusCode).toBe(403);
   });
 });

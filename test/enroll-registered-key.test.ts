@@ -27,8 +27,14 @@ describe("registered-key provisioner, end to end through the agent (keys in Soft
     await km.close();
     f = await startFleet();
     await f.api("POST", "fleet/provisioners/keys", { type: "registered-key", role: "device" });
-    for (const [id, s] of [["hsm-dev", hsm], ["file-dev", file]] as const) {
-      const r = await f.api("POST", "fleet/provisioners/keys/keys", { device_id: id, public_key: publicKeyPem(s) });
+    for (const [id, s] of [
+      ["hsm-dev", hsm],
+      ["file-dev", file],
+    ] as const) {
+      const r = await f.api("POST", "fleet/provisioners/keys/keys", {
+        device_id: id,
+        public_key: publicKeyPem(s),
+      });
       expect(r.status, JSON.stringify(r)).toBe(200);
     }
     expect(((await f.api("GET", "fleet/devices/hsm-dev")).data as { status: string }).status).toBe("pending");
@@ -39,7 +45,12 @@ describe("registered-key provisioner, end to end through the agent (keys in Soft
 
   it("enrolls with the registered key in the HSM: the certificate carries that key, which never left the token", async () => {
     const dir = out();
-    const r = await enrollDevice({ server: f.url, provisioner: "keys", out: dir, proof: { type: "key", uri: hsmUri } });
+    const r = await enrollDevice({
+      server: f.url,
+      provisioner: "keys",
+      out: dir,
+      proof: { type: "key", uri: hsmUri },
+    });
     expect(r.deviceId).toBe("hsm-dev");
     const pair = await readPair(dir);
     expect(pair.keyPem).toBeUndefined();
@@ -52,13 +63,20 @@ describe("registered-key provisioner, end to end through the agent (keys in Soft
   });
 
   it("enrolls with a registered key in a file", async () => {
-    const r = await enrollDevice({ server: f.url, provisioner: "keys", out: out(), proof: { type: "key", uri: fileUri } });
+    const r = await enrollDevice({
+      server: f.url,
+      provisioner: "keys",
+      out: out(),
+      proof: { type: "key", uri: fileUri },
+    });
     expect(r.deviceId).toBe("file-dev");
     expect(createPublicKey(readFileSync(fileUri.slice(5))).asymmetricKeyType).toBe("ec");
   });
 
   it("refuses a CSR not signed by a registered key", async () => {
-    await expect(enrollDevice({ server: f.url, provisioner: "keys", out: out(), proof: { type: "key", uri: otherUri } })).rejects.toMatchObject({
+    await expect(
+      enrollDevice({ server: f.url, provisioner: "keys", out: out(), proof: { type: "key", uri: otherUri } }),
+    ).rejects.toMatchObject({
       status: 403,
       code: "FR_ENROLL_DENIED",
     });

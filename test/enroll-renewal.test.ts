@@ -14,7 +14,11 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
   beforeAll(async () => {
     f = await startFleet({ tls: true });
     await f.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" });
-    await f.api("POST", "fleet/provisioners/lenient", { type: "join-token", role: "device", renew_grace: "2h" });
+    await f.api("POST", "fleet/provisioners/lenient", {
+      type: "join-token",
+      role: "device",
+      renew_grace: "2h",
+    });
   });
   afterAll(async () => f?.close());
 
@@ -42,8 +46,13 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
     const rekeyed = await renewOnce(dir, { ...(await readConfig(dir)), rekey: "ecdsa-p256" });
     const third = await readPair(dir);
     expect(third.keyPem).not.toBe(before.keyPem);
-    expect(new X509Certificate(third.certPem).serialNumber.toLowerCase()).toContain(rekeyed.serial.replace(/^0+/, ""));
-    const dev = (await f.api("GET", "fleet/devices/r-1")).data as { certificates: { current: boolean }[]; last_seen: string };
+    expect(new X509Certificate(third.certPem).serialNumber.toLowerCase()).toContain(
+      rekeyed.serial.replace(/^0+/, ""),
+    );
+    const dev = (await f.api("GET", "fleet/devices/r-1")).data as {
+      certificates: { current: boolean }[];
+      last_seen: string;
+    };
     expect(dev.certificates.length).toBe(3);
     expect(dev.certificates.filter((c) => c.current).length).toBe(1);
     expect(Date.parse(dev.last_seen)).toBe(f.clock.now().getTime());
@@ -52,7 +61,10 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
   it("refuses renewal with a replaced certificate, after expiry (grace off), and allows it within a grace window", async () => {
     const dir = await enrolled("r-2");
     f.clock.advance(61 * 60_000); // the role's 1h TTL has passed
-    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({ status: 403, code: "FR_RENEW_DENIED" });
+    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_RENEW_DENIED",
+    });
     const lenient = await enrolled("r-3", "lenient");
     f.clock.advance(61 * 60_000);
     await expect(renewOnce(lenient, await readConfig(lenient))).resolves.toMatchObject({ deviceId: "r-3" });
@@ -63,14 +75,22 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
     const serial = (await readPair(dir)).state.serial;
     const rev = await f.api("POST", "pki/revoke", { serial_number: serial });
     expect(rev.status, JSON.stringify(rev)).toBe(200);
-    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({ status: 403, code: "FR_RENEW_DENIED" });
+    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_RENEW_DENIED",
+    });
   });
 
   it("the agent renews by itself at two thirds of the lifetime when time moves forward", async () => {
     const dir = await enrolled("r-5");
     const first = (await readPair(dir)).state.serial;
     let done = false;
-    const run = runAgent({ out: dir, clock: f.clock, once: true, sleep: () => new Promise((r) => setTimeout(r, 10)) }).then(() => {
+    const run = runAgent({
+      out: dir,
+      clock: f.clock,
+      once: true,
+      sleep: () => new Promise((r) => setTimeout(r, 10)),
+    }).then(() => {
       done = true;
     });
     await new Promise((r) => setTimeout(r, 150));
@@ -87,7 +107,10 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
     const d = await f.api("POST", "fleet/devices/r-6/decommission");
     expect(d.status, JSON.stringify(d)).toBe(200);
     expect((d.data as { revoked_serials: string[] }).revoked_serials.length).toBe(2);
-    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({ status: 403, code: "FR_RENEW_DENIED" });
+    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_RENEW_DENIED",
+    });
 
     const work = mkdtempSync(join(tmpdir(), "fr-ossl-"));
     const leaf = join(work, "leaf.pem");
@@ -98,15 +121,29 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
     const delta = await f.t.call("GET", "pki/crl/delta/pem");
     writeFileSync(join(work, "crl.pem"), crl.body);
     writeFileSync(join(work, "delta.pem"), delta.body);
-    const verify = spawnSync("openssl", [
-      "verify", "-crl_check", "-use_deltas", "-CAfile", ca,
-      "-CRLfile", join(work, "crl.pem"), "-CRLfile", join(work, "delta.pem"), leaf,
-    ], { encoding: "utf8" });
+    const verify = spawnSync(
+      "openssl",
+      [
+        "verify",
+        "-crl_check",
+        "-use_deltas",
+        "-CAfile",
+        ca,
+        "-CRLfile",
+        join(work, "crl.pem"),
+        "-CRLfile",
+        join(work, "delta.pem"),
+        leaf,
+      ],
+      { encoding: "utf8" },
+    );
     expect(verify.status).not.toBe(0);
     expect(verify.stdout + verify.stderr).toMatch(/certificate revoked/);
 
     const req = join(work, "req.der");
-    execFileSync("openssl", ["ocsp", "-issuer", ca, "-cert", leaf, "-no_nonce", "-reqout", req], { stdio: "ignore" });
+    execFileSync("openssl", ["ocsp", "-issuer", ca, "-cert", leaf, "-no_nonce", "-reqout", req], {
+      stdio: "ignore",
+    });
     const { readFileSync } = await import("node:fs");
     const resp = await f.t.server.app.inject({
       method: "POST",
@@ -115,11 +152,25 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
       payload: readFileSync(req),
     });
     writeFileSync(join(work, "resp.der"), resp.rawPayload);
-    const ocsp = spawnSync("openssl", [
-      "ocsp", "-respin", join(work, "resp.der"), "-issuer", ca, "-cert", leaf, "-CAfile", ca, "-no_nonce",
-      // earlier tests moved the server clock hours ahead of real time
-      "-validity_period", "86400",
-    ], { encoding: "utf8" });
+    const ocsp = spawnSync(
+      "openssl",
+      [
+        "ocsp",
+        "-respin",
+        join(work, "resp.der"),
+        "-issuer",
+        ca,
+        "-cert",
+        leaf,
+        "-CAfile",
+        ca,
+        "-no_nonce",
+        // earlier tests moved the server clock hours ahead of real time
+        "-validity_period",
+        "86400",
+      ],
+      { encoding: "utf8" },
+    );
     expect(ocsp.stdout).toMatch(/leaf\.pem: revoked/);
     expect(ocsp.stdout + ocsp.stderr).toMatch(/Response verify OK/);
   });
@@ -127,7 +178,10 @@ describe("renewal over mutual TLS, decommissioning, CRL and OCSP", () => {
   it("a suspended device cannot renew; resumed, it can", async () => {
     const dir = await enrolled("r-7");
     expect((await f.api("POST", "fleet/devices/r-7/suspend")).status).toBe(200);
-    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({ status: 403, code: "FR_RENEW_DENIED" });
+    await expect(renewOnce(dir, await readConfig(dir))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_RENEW_DENIED",
+    });
     expect((await f.api("POST", "fleet/devices/r-7/resume")).status).toBe(200);
     await expect(renewOnce(dir, await readConfig(dir))).resolves.toMatchObject({ deviceId: "r-7" });
   });

@@ -24,7 +24,13 @@ describe("agent killed while writing keeps the previous key/cert pair usable", (
     await f.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" });
     const tk = await f.api("POST", "fleet/provisioners/factory/tokens", { device_id: "torn-1" });
     dir = mkdtempSync(join(tmpdir(), "fr-agent-"));
-    await enrollDevice({ server: f.url, caCert: f.tlsCa, provisioner: "factory", out: dir, proof: { type: "token", token: (tk.data as { token: string }).token } });
+    await enrollDevice({
+      server: f.url,
+      caCert: f.tlsCa,
+      provisioner: "factory",
+      out: dir,
+      proof: { type: "token", token: (tk.data as { token: string }).token },
+    });
     script = join(dir, "..", `kill-${Date.now()}.mts`);
     const run = pathToFileURL(join(projectRoot, "src/agent/run.ts")).href;
     const files = pathToFileURL(join(projectRoot, "src/agent/files.ts")).href;
@@ -40,7 +46,11 @@ await renewOnce(dir, { ...(await readConfig(dir)), ...(rekey ? { rekey } : {}) }
   });
   afterAll(async () => f?.close());
 
-  for (const [at, rekey] of [["afterKey", "ecdsa-p256"], ["beforeSwap", "ecdsa-p256"], ["beforeSwap", ""]] as const) {
+  for (const [at, rekey] of [
+    ["afterKey", "ecdsa-p256"],
+    ["beforeSwap", "ecdsa-p256"],
+    ["beforeSwap", ""],
+  ] as const) {
     it(`killed ${at}${rekey ? " while rekeying" : ""}`, async () => {
       const before = await readPair(dir);
       // Asynchronous: the server under test runs in this process and must keep answering.

@@ -45,7 +45,14 @@ async function issue(
   issuerKey: CryptoKey,
   subject: string,
   publicKey: CryptoKey,
-  o: { serial: string; ca?: boolean; usage?: number; notAfter?: Date; san?: string[]; extra?: x509.Extension[] },
+  o: {
+    serial: string;
+    ca?: boolean;
+    usage?: number;
+    notAfter?: Date;
+    san?: string[];
+    extra?: x509.Extension[];
+  },
 ) {
   return x509.X509CertificateGenerator.create({
     serialNumber: o.serial,
@@ -58,10 +65,15 @@ async function issue(
     signingAlgorithm: alg,
     extensions: [
       new x509.BasicConstraintsExtension(!!o.ca, o.ca ? 0 : undefined, true),
-      new x509.KeyUsagesExtension(o.usage ?? (o.ca ? x509.KeyUsageFlags.keyCertSign : x509.KeyUsageFlags.digitalSignature), true),
+      new x509.KeyUsagesExtension(
+        o.usage ?? (o.ca ? x509.KeyUsageFlags.keyCertSign : x509.KeyUsageFlags.digitalSignature),
+        true,
+      ),
       await x509.AuthorityKeyIdentifierExtension.create(issuer),
       await x509.SubjectKeyIdentifierExtension.create(publicKey),
-      ...(o.san ? [new x509.SubjectAlternativeNameExtension(o.san.map((v) => ({ type: "dns" as const, value: v })))] : []),
+      ...(o.san
+        ? [new x509.SubjectAlternativeNameExtension(o.san.map((v) => ({ type: "dns" as const, value: v })))]
+        : []),
       ...(o.extra ?? []),
     ],
   });
@@ -90,7 +102,9 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
     mfr = await caCert("CN=Acme Robotics Device CA,O=Acme", mfrKeys);
     interKeys = await newKeys();
     const nc = new NameConstraints({
-      permittedSubtrees: new GeneralSubtrees([new GeneralSubtree({ base: new GeneralName({ dNSName: "devices.acme.example" }) })]),
+      permittedSubtrees: new GeneralSubtrees([
+        new GeneralSubtree({ base: new GeneralName({ dNSName: "devices.acme.example" }) }),
+      ]),
     });
     inter = await issue(mfr, mfrKeys.privateKey, "CN=Acme Line 3,O=Acme", interKeys.publicKey, {
       serial: "02",
@@ -121,7 +135,10 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
     });
 
   it("enrolls with a valid chain and proof of possession; the device id comes from the subject serialNumber", async () => {
-    const leaf = await issue(inter, interKeys.privateKey, "CN=arm-1,2.5.4.5=SN1001", idevPublic, { serial: "1001", san: ["arm-1.devices.acme.example"] });
+    const leaf = await issue(inter, interKeys.privateKey, "CN=arm-1,2.5.4.5=SN1001", idevPublic, {
+      serial: "1001",
+      san: ["arm-1.devices.acme.example"],
+    });
     const dir = out();
     const r = await enrollDevice({
       server: f.url,
@@ -143,18 +160,39 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
   });
 
   it("refuses an expired IDevID certificate", async () => {
-    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN3", idevPublic, { serial: "2003", notAfter: new Date(Date.now() - 3600_000) });
-    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_CHAIN", message: expect.stringMatching(/expired/) });
+    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN3", idevPublic, {
+      serial: "2003",
+      notAfter: new Date(Date.now() - 3600_000),
+    });
+    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_CHAIN",
+      message: expect.stringMatching(/expired/),
+    });
   });
 
   it("refuses an IDevID whose key usage does not allow signatures", async () => {
-    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN4", idevPublic, { serial: "2004", usage: x509.KeyUsageFlags.keyEncipherment });
-    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_CHAIN", message: expect.stringMatching(/keyUsage/) });
+    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN4", idevPublic, {
+      serial: "2004",
+      usage: x509.KeyUsageFlags.keyEncipherment,
+    });
+    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_CHAIN",
+      message: expect.stringMatching(/keyUsage/),
+    });
   });
 
   it("refuses a SAN outside the intermediate's name constraints", async () => {
-    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN5", idevPublic, { serial: "2005", san: ["evil.example"] });
-    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_CHAIN", message: expect.stringMatching(/permitted/) });
+    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN5", idevPublic, {
+      serial: "2005",
+      san: ["evil.example"],
+    });
+    await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_CHAIN",
+      message: expect.stringMatching(/permitted/),
+    });
   });
 
   it("refuses without proof of possession (the proof is made with another key)", async () => {
@@ -163,9 +201,17 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
     const km = createKeyManager();
     await km.generate(tok.uri("wrong"), "ecdsa-p256");
     await km.close();
-    await expect(enroll(pems(leaf, inter), tok.uri("wrong"))).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_DENIED" });
+    await expect(enroll(pems(leaf, inter), tok.uri("wrong"))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_DENIED",
+    });
     const nonce = ((await f.api("POST", "fleet/enroll/nonce")).data as { nonce: string }).nonce;
-    const noSig = await f.t.call("POST", "fleet/enroll", { provisioner: "idevid", csr: "-----BEGIN CERTIFICATE REQUEST-----\nMA==\n-----END CERTIFICATE REQUEST-----", nonce, chain: pems(leaf, inter) });
+    const noSig = await f.t.call("POST", "fleet/enroll", {
+      provisioner: "idevid",
+      csr: "-----BEGIN CERTIFICATE REQUEST-----\nMA==\n-----END CERTIFICATE REQUEST-----",
+      nonce,
+      chain: pems(leaf, inter),
+    });
     expect(noSig.statusCode).toBe(400); // a malformed CSR is refused before any proof is looked at
   });
 
@@ -180,14 +226,23 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
       signingAlgorithm: alg,
     });
     const crlPem = `-----BEGIN X509 CRL-----\n${Buffer.from(crl.rawData).toString("base64")}\n-----END X509 CRL-----\n`;
-    const m = await f.api("POST", "fleet/manufacturers/acme", { certificate: mfr.toString("pem"), crl: crlPem });
+    const m = await f.api("POST", "fleet/manufacturers/acme", {
+      certificate: mfr.toString("pem"),
+      crl: crlPem,
+    });
     expect(m.status, JSON.stringify(m)).toBe(200);
-    await expect(enroll(pems(leaf))).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_CHAIN", message: expect.stringMatching(/revoked/) });
+    await expect(enroll(pems(leaf))).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_CHAIN",
+      message: expect.stringMatching(/revoked/),
+    });
   });
 
   it("refuses further enrollment of a decommissioned device", async () => {
     expect((await f.api("POST", "fleet/devices/acme-SN1001/decommission")).status).toBe(200);
-    const leaf = await issue(inter, interKeys.privateKey, "CN=arm-1,2.5.4.5=SN1001", idevPublic, { serial: "1101" });
+    const leaf = await issue(inter, interKeys.privateKey, "CN=arm-1,2.5.4.5=SN1001", idevPublic, {
+      serial: "1101",
+    });
     await expect(enroll(pems(leaf, inter))).rejects.toMatchObject({ status: 400, code: "FR_DEVICE_STATE" });
   });
 });

@@ -44,7 +44,13 @@ export function softwareSigner(privateKey: KeyObject, algorithm: KeyAlgorithm): 
     defaultScheme: DEFAULT_SCHEME[algorithm],
     sign(data, scheme = DEFAULT_SCHEME[algorithm]) {
       const pss = scheme.startsWith("rsa-pss");
-      const key = pss ? { key: privateKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: scheme.endsWith("384") ? 48 : 32 } : privateKey;
+      const key = pss
+        ? {
+            key: privateKey,
+            padding: 6 /* RSA_PKCS1_PSS_PADDING */,
+            saltLength: scheme.endsWith("384") ? 48 : 32,
+          }
+        : privateKey;
       return Promise.resolve(new Uint8Array(cryptoSign(HASH[scheme], data, key)));
     },
   };

@@ -36,7 +36,11 @@ export class Unreachable extends Error {
   }
 }
 
-export async function postJson(opts: AgentHttpOptions, apiPath: string, body: unknown): Promise<Record<string, unknown>> {
+export async function postJson(
+  opts: AgentHttpOptions,
+  apiPath: string,
+  body: unknown,
+): Promise<Record<string, unknown>> {
   const url = new URL(`/v1/${apiPath}`, opts.server);
   const payload = Buffer.from(JSON.stringify(body));
   const tls = url.protocol === "https:";
@@ -70,16 +74,25 @@ export async function postJson(opts: AgentHttpOptions, apiPath: string, body: un
           const status = res.statusCode ?? 0;
           if (status >= 400) {
             const errs = Array.isArray(json.errors) ? (json.errors as string[]).join("; ") : `HTTP ${status}`;
-            reject(new ServerRefusal(status, typeof json.code === "string" ? json.code : undefined, `${apiPath}: ${errs}`));
+            reject(
+              new ServerRefusal(
+                status,
+                typeof json.code === "string" ? json.code : undefined,
+                `${apiPath}: ${errs}`,
+              ),
+            );
           } else resolve(json);
         });
       },
     );
     req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (e: NodeJS.ErrnoException) => reject(new Unreachable(`cannot reach ${url.origin}: ${e.code ?? e.message}`)));
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      reject(new Unreachable(`cannot reach ${url.origin}: ${e.code ?? e.message}`)),
+    );
     req.end(payload);
   });
 }
 
 /** `data` of a Vault-style envelope. */
-export const dataOf = (r: Record<string, unknown>): Record<string, unknown> => (r.data ?? {}) as Record<string, unknown>;
+export const dataOf = (r: Record<string, unknown>): Record<string, unknown> =>
+  (r.data ?? {}) as Record<string, unknown>;

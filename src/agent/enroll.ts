@@ -72,7 +72,11 @@ export async function enrollDevice(o: EnrollOptions): Promise<EnrollOutcome> {
     }
     const csr = await buildDeviceCsr(signer);
     const csrDer = fromPem(csr, "CERTIFICATE REQUEST").der;
-    const body: Record<string, unknown> = { provisioner: o.provisioner, csr, ...(o.deviceId ? { device_id: o.deviceId } : {}) };
+    const body: Record<string, unknown> = {
+      provisioner: o.provisioner,
+      csr,
+      ...(o.deviceId ? { device_id: o.deviceId } : {}),
+    };
     const nonce = async () => {
       const n = String(dataOf(await postJson(http, "fleet/enroll/nonce", {})).nonce ?? "");
       body.nonce = n;
@@ -142,7 +146,12 @@ function psaTokenFromCommand(cmd: string, challenge: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     exec(
       cmd,
-      { encoding: "buffer", timeout: 30_000, maxBuffer: 64 * 1024, env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") } },
+      {
+        encoding: "buffer",
+        timeout: 30_000,
+        maxBuffer: 64 * 1024,
+        env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
+      },
       (err, stdout) => {
         if (err) return reject(new Error(`the PSA token command failed: ${err.message}`));
         const text = stdout.toString("latin1").trim();

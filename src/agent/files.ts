@@ -83,23 +83,29 @@ export async function readConfig(dir: string): Promise<AgentConfig> {
   try {
     return JSON.parse(await fs.readFile(path.join(dir, "agent.json"), "utf8")) as AgentConfig;
   } catch (e) {
-    return fail("FR_AGENT_STATE", `cannot read ${path.join(dir, "agent.json")}: run \`fleetroot agent enroll\` first (${(e as Error).message})`);
+    return fail(
+      "FR_AGENT_STATE",
+      `cannot read ${path.join(dir, "agent.json")}: run \`fleetroot agent enroll\` first (${(e as Error).message})`,
+    );
   }
 }
 
 /** Removes what an interrupted write left behind (temporary generations and links). */
 export async function cleanLeftovers(dir: string): Promise<void> {
   for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
-    if (name.startsWith(".tmp-gen-") || name.startsWith(".current-")) await fs.rm(path.join(dir, name), { recursive: true, force: true });
+    if (name.startsWith(".tmp-gen-") || name.startsWith(".current-"))
+      await fs.rm(path.join(dir, name), { recursive: true, force: true });
   }
 }
 
 async function generations(dir: string): Promise<number[]> {
   const names = await fs.readdir(dir).catch(() => [] as string[]);
-  return names.flatMap((n) => {
-    const m = GEN.exec(n);
-    return m ? [Number(m[1])] : [];
-  }).sort((a, b) => a - b);
+  return names
+    .flatMap((n) => {
+      const m = GEN.exec(n);
+      return m ? [Number(m[1])] : [];
+    })
+    .sort((a, b) => a - b);
 }
 
 /** Writes a pair as a new generation and makes it current atomically; keeps one previous generation. */
@@ -112,7 +118,8 @@ export async function writePair(dir: string, pair: Pair, hooks: WriteHooks = {})
   const tmp = path.join(dir, `.tmp-${name}`);
   await fs.mkdir(tmp, { mode: 0o700 });
   if (pair.keyPem !== undefined) await writeSynced(path.join(tmp, "key.pem"), pair.keyPem, 0o600);
-  else if (pair.state.key !== "file") await writeSynced(path.join(tmp, "key.uri"), pair.state.key.uri + "\n", 0o600);
+  else if (pair.state.key !== "file")
+    await writeSynced(path.join(tmp, "key.uri"), pair.state.key.uri + "\n", 0o600);
   await hooks.afterKey?.();
   await writeSynced(path.join(tmp, "cert.pem"), pair.certPem, 0o644);
   await writeSynced(path.join(tmp, "chain.pem"), pair.chainPem, 0o644);
@@ -127,7 +134,8 @@ export async function writePair(dir: string, pair: Pair, hooks: WriteHooks = {})
   await fs.symlink(name, link);
   await fs.rename(link, path.join(dir, CURRENT));
   await syncDir(dir);
-  for (const g of gens.slice(0, -1)) await fs.rm(path.join(dir, `gen-${g}`), { recursive: true, force: true });
+  for (const g of gens.slice(0, -1))
+    await fs.rm(path.join(dir, `gen-${g}`), { recursive: true, force: true });
   return path.join(dir, name);
 }
 
@@ -137,7 +145,10 @@ export async function readPair(dir: string): Promise<Pair & { dir: string }> {
   try {
     genDir = path.join(dir, await fs.readlink(path.join(dir, CURRENT)));
   } catch {
-    return fail("FR_AGENT_STATE", `${dir} holds no current certificate: run \`fleetroot agent enroll\` first`);
+    return fail(
+      "FR_AGENT_STATE",
+      `${dir} holds no current certificate: run \`fleetroot agent enroll\` first`,
+    );
   }
   const read = (f: string) => fs.readFile(path.join(genDir, f), "utf8");
   try {

@@ -13,7 +13,14 @@ import { type Clock, systemClock } from "../util/clock.js";
 import { buildDeviceCsr, generateSoftwareKey, softwareSigner } from "./enroll-crypto.js";
 import { ServerRefusal, Unreachable, dataOf, postJson } from "./enroll-http.js";
 import { type EnrollOutcome, httpOptions, storeIssued } from "./enroll.js";
-import { type AgentConfig, type Pair, type WriteHooks, cleanLeftovers, readConfig, readPair } from "./files.js";
+import {
+  type AgentConfig,
+  type Pair,
+  type WriteHooks,
+  cleanLeftovers,
+  readConfig,
+  readPair,
+} from "./files.js";
 import { runReloadHook } from "./run-hook.js";
 
 export interface RunOptions {
@@ -50,7 +57,10 @@ function currentKeyPem(pair: Pair): string {
   const uri = (pair.state.key as { uri: string }).uri;
   const parsed = parseKeyUri(uri);
   if (parsed.scheme !== "file") {
-    fail("FR_AGENT_STATE", `the key is behind ${parsed.scheme}: URI; renewal over mutual TLS needs a file key (enroll with a fresh key or --key file:…)`);
+    fail(
+      "FR_AGENT_STATE",
+      `the key is behind ${parsed.scheme}: URI; renewal over mutual TLS needs a file key (enroll with a fresh key or --key file:…)`,
+    );
   }
   return readFileSync(parsed.path, "utf8");
 }
@@ -73,7 +83,9 @@ export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHook
     newKeyPem = pair.keyPem;
   }
   const csr = await buildDeviceCsr(signer);
-  const res = await postJson({ ...httpOptions(cfg), clientCert: pair.certPem, clientKey }, "fleet/renew", { csr });
+  const res = await postJson({ ...httpOptions(cfg), clientCert: pair.certPem, clientKey }, "fleet/renew", {
+    csr,
+  });
   const outcome = await storeIssued(out, dataOf(res), newKeyPem, key, hooks);
   if (cfg.reloadCmd) await runReloadHook(cfg.reloadCmd, outcome.dir);
   return outcome;
@@ -81,7 +93,8 @@ export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHook
 
 function algorithmOf(k: ReturnType<typeof createPrivateKey>): KeyAlgorithm {
   if (k.asymmetricKeyType === "ed25519") return "ed25519";
-  if (k.asymmetricKeyType === "ec") return k.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "ecdsa-p384" : "ecdsa-p256";
+  if (k.asymmetricKeyType === "ec")
+    return k.asymmetricKeyDetails?.namedCurve === "secp384r1" ? "ecdsa-p384" : "ecdsa-p256";
   return (k.asymmetricKeyDetails?.modulusLength ?? 2048) >= 3072 ? "rsa-3072" : "rsa-2048";
 }
 

@@ -26,7 +26,11 @@ export const deviceMigrations: MigrationSet = {
         .addColumn("updated_at", bigintType(d), (c) => c.notNull())
         .addColumn("last_seen", bigintType(d))
         .execute();
-      await db.schema.createIndex("fleet_device_status").on("fleet_device").columns(["status", "id"]).execute();
+      await db.schema
+        .createIndex("fleet_device_status")
+        .on("fleet_device")
+        .columns(["status", "id"])
+        .execute();
       await db.schema
         .createIndex("fleet_device_provisioner")
         .on("fleet_device")

@@ -116,12 +116,18 @@ export class DeviceRegistry {
   }
 
   async find(id: string, trx?: Kysely<object>): Promise<Device | undefined> {
-    const row = await this.db(trx).selectFrom("fleet_device").selectAll().where("id", "=", id).executeTakeFirst();
+    const row = await this.db(trx)
+      .selectFrom("fleet_device")
+      .selectAll()
+      .where("id", "=", id)
+      .executeTakeFirst();
     return row ? toDevice(row) : undefined;
   }
 
   async get(id: string, trx?: Kysely<object>): Promise<Device> {
-    return (await this.find(id, trx)) ?? fail("FR_DEVICE_NOT_FOUND", `no device with id "${id.slice(0, 128)}"`);
+    return (
+      (await this.find(id, trx)) ?? fail("FR_DEVICE_NOT_FOUND", `no device with id "${id.slice(0, 128)}"`)
+    );
   }
 
   /** One page in id order; `next` is the cursor for the following page, absent on the last one. */
@@ -172,7 +178,8 @@ export class DeviceRegistry {
         .set({ labels: JSON.stringify(checked), updated_at: this.clock.now().getTime() })
         .where("id", "=", id)
         .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0) fail("FR_DEVICE_NOT_FOUND", `no device with id "${id.slice(0, 128)}"`);
+      if (Number(r.numUpdatedRows) === 0)
+        fail("FR_DEVICE_NOT_FOUND", `no device with id "${id.slice(0, 128)}"`);
       await this.writeLabels(db, id, checked);
     });
     return this.get(id);
@@ -197,7 +204,10 @@ export class DeviceRegistry {
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) === 0) {
       const d = await this.get(id, trx);
-      fail("FR_DEVICE_STATE", `device "${id}" is ${d.status}; only a ${from.join(" or ")} device can become ${to}`);
+      fail(
+        "FR_DEVICE_STATE",
+        `device "${id}" is ${d.status}; only a ${from.join(" or ")} device can become ${to}`,
+      );
     }
     return this.get(id, trx);
   }
@@ -219,7 +229,11 @@ export class DeviceRegistry {
         .where("device_id", "=", deviceId)
         .executeTakeFirst();
       const createdAt = Math.max(now, Number(last?.m ?? 0) + 1);
-      await db.updateTable("fleet_device_cert").set({ current: 0 }).where("device_id", "=", deviceId).execute();
+      await db
+        .updateTable("fleet_device_cert")
+        .set({ current: 0 })
+        .where("device_id", "=", deviceId)
+        .execute();
       await db
         .insertInto("fleet_device_cert")
         .values({
@@ -262,7 +276,9 @@ export class DeviceRegistry {
     return rows.map(toCert);
   }
 
-  async certificateByFingerprint(fingerprint: string): Promise<(DeviceCertificate & { deviceId: string }) | undefined> {
+  async certificateByFingerprint(
+    fingerprint: string,
+  ): Promise<(DeviceCertificate & { deviceId: string }) | undefined> {
     const row = await this.db()
       .selectFrom("fleet_device_cert")
       .selectAll()

@@ -33,7 +33,8 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
   const list = async (ctx: RouteContext) => {
     const q = ctx.query;
     const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) fail("FR_VALIDATION", `limit must be 1-${MAX_PAGE}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      fail("FR_VALIDATION", `limit must be 1-${MAX_PAGE}`);
     if (q.status !== undefined && !deviceStatuses.includes(q.status as DeviceStatus)) {
       fail("FR_VALIDATION", `status must be one of ${deviceStatuses.join(", ")}`);
     }
@@ -45,7 +46,11 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
       after: q.after || undefined,
       limit,
     });
-    return envelope({ keys: page.devices.map((d) => d.id), devices: page.devices.map(deviceJson), next: page.next ?? null });
+    return envelope({
+      keys: page.devices.map((d) => d.id),
+      devices: page.devices.map(deviceJson),
+      next: page.next ?? null,
+    });
   };
   const transition = (name: string, from: DeviceStatus[], to: DeviceStatus) => async (ctx: RouteContext) => {
     const device = await registry.transition(idOf(ctx), from, to);
@@ -87,15 +92,29 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
         return envelope(deviceJson(device));
       },
     },
-    { method: "POST", url: "/v1/fleet/devices/:id/suspend", auth: "token", handler: transition("suspend", ["pending", "active"], "suspended") },
-    { method: "POST", url: "/v1/fleet/devices/:id/resume", auth: "token", handler: transition("resume", ["suspended"], "active") },
+    {
+      method: "POST",
+      url: "/v1/fleet/devices/:id/suspend",
+      auth: "token",
+      handler: transition("suspend", ["pending", "active"], "suspended"),
+    },
+    {
+      method: "POST",
+      url: "/v1/fleet/devices/:id/resume",
+      auth: "token",
+      handler: transition("resume", ["suspended"], "active"),
+    },
     {
       method: "POST",
       url: "/v1/fleet/devices/:id/decommission",
       auth: "token",
       handler: async (ctx) => {
         const { device, revoked } = await lifecycle.decommission(idOf(ctx));
-        await ctx.auditEvent("fleet.device.decommission", { device_id: device.id, revoked: revoked.length }, { serials: revoked });
+        await ctx.auditEvent(
+          "fleet.device.decommission",
+          { device_id: device.id, revoked: revoked.length },
+          { serials: revoked },
+        );
         return envelope({ ...deviceJson(device), revoked_serials: revoked });
       },
     },

@@ -28,7 +28,11 @@ export interface IssuedChain {
 export interface DeviceAuthority {
   sign(options: SignOptions, csr: ParsedCsr): Promise<IssuedChain>;
   /** Revokes one certificate (idempotent); it is in the delta CRL and OCSP at once. */
-  revoke(issuerId: string, serial: string, reason: "cessationOfOperation" | "keyCompromise" | "superseded"): Promise<void>;
+  revoke(
+    issuerId: string,
+    serial: string,
+    reason: "cessationOfOperation" | "keyCompromise" | "superseded",
+  ): Promise<void>;
   /** Whether pki/ holds the certificate as revoked (revocations made through /v1/pki/revoke too). */
   isRevoked(issuerId: string, serial: string): Promise<boolean>;
 }
@@ -36,7 +40,8 @@ export interface DeviceAuthority {
 /** The authority backed by the running PKI module's services. */
 export function pkiAuthority(services: () => PkiServices | undefined): DeviceAuthority {
   const pki = (): PkiServices =>
-    services() ?? fail("FR_PKI_NO_ISSUER", "the PKI module is not running; device certificates cannot be issued");
+    services() ??
+    fail("FR_PKI_NO_ISSUER", "the PKI module is not running; device certificates cannot be issued");
   return {
     async sign(options, csr) {
       checkCsrNames(options, csr);
@@ -47,7 +52,11 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
         ...(options.dnsSans.length ? { alt_names: [...options.dnsSans] } : {}),
         ...(options.ttlSeconds ? { ttl: options.ttlSeconds } : {}),
       };
-      const issued = await pki().authority.sign(options.role, body, `${options.method}:${options.provisioner}`);
+      const issued = await pki().authority.sign(
+        options.role,
+        body,
+        `${options.method}:${options.provisioner}`,
+      );
       const notBefore = notBeforeOf(issued.der);
       return {
         certificate: issued.der,
@@ -72,7 +81,10 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
 function checkCsrNames(o: SignOptions, csr: ParsedCsr): void {
   const cn = csr.subject.attributes.find((a) => a.type === "CN")?.value;
   if (cn !== undefined && cn !== o.commonName) {
-    fail("FR_ENROLL_DENIED", `the CSR asks for CN "${cn.slice(0, 64)}"; leave it empty or use the device id "${o.commonName}"`);
+    fail(
+      "FR_ENROLL_DENIED",
+      `the CSR asks for CN "${cn.slice(0, 64)}"; leave it empty or use the device id "${o.commonName}"`,
+    );
   }
   const extra = [
     ...csr.san.dns.filter((n) => !o.dnsSans.includes(n)),
@@ -80,7 +92,11 @@ function checkCsrNames(o: SignOptions, csr: ParsedCsr): void {
     ...csr.san.ip,
     ...csr.san.email,
   ];
-  if (extra.length) fail("FR_ENROLL_DENIED", `the CSR asks for names the provisioner does not grant: ${extra.slice(0, 3).join(", ")}`);
+  if (extra.length)
+    fail(
+      "FR_ENROLL_DENIED",
+      `the CSR asks for names the provisioner does not grant: ${extra.slice(0, 3).join(", ")}`,
+    );
 }
 
 function notBeforeOf(der: Buffer): number {

@@ -32,7 +32,8 @@ export function decodeCbor(input: Uint8Array, limits: CborLimits): unknown {
 }
 
 export function scanCbor(buf: Uint8Array, limits: CborLimits): void {
-  const bad = (why: string): never => fail("FR_ENROLL_MALFORMED", `${limits.what} is not acceptable CBOR: ${why}`);
+  const bad = (why: string): never =>
+    fail("FR_ENROLL_MALFORMED", `${limits.what} is not acceptable CBOR: ${why}`);
   if (buf.length === 0) bad("it is empty");
   if (buf.length > limits.maxBytes) bad(`it is larger than ${limits.maxBytes} bytes`);
   let pos = 0;
@@ -41,7 +42,8 @@ export function scanCbor(buf: Uint8Array, limits: CborLimits): void {
   const readArg = (ai: number): number => {
     if (ai < 24) return ai;
     const n = ai === 24 ? 1 : ai === 25 ? 2 : ai === 26 ? 4 : ai === 27 ? 8 : 0;
-    if (n === 0) bad(ai === 31 ? "indefinite-length items are not accepted" : `reserved additional information ${ai}`);
+    if (n === 0)
+      bad(ai === 31 ? "indefinite-length items are not accepted" : `reserved additional information ${ai}`);
     if (pos + n > buf.length) bad("it is truncated");
     let v = 0;
     for (let i = 0; i < n; i++) v = v * 256 + buf[pos + i]!;

@@ -45,10 +45,21 @@ export class IdentityStore {
 
   // --- registered keys ---
 
-  async registerKey(provisioner: string, deviceId: string, spki: Buffer, trx?: Kysely<object>): Promise<string> {
+  async registerKey(
+    provisioner: string,
+    deviceId: string,
+    spki: Buffer,
+    trx?: Kysely<object>,
+  ): Promise<string> {
     const fingerprint = spkiFingerprint(spki);
     const db = this.db(trx);
-    if (await db.selectFrom("fleet_registered_key").select("fingerprint").where("fingerprint", "=", fingerprint).executeTakeFirst()) {
+    if (
+      await db
+        .selectFrom("fleet_registered_key")
+        .select("fingerprint")
+        .where("fingerprint", "=", fingerprint)
+        .executeTakeFirst()
+    ) {
       fail("FR_CONFLICT", "this public key is already registered");
     }
     await db
@@ -58,28 +69,60 @@ export class IdentityStore {
     return fingerprint;
   }
 
-  async registeredKey(spki: Uint8Array): Promise<{ provisioner: string; deviceId: string; fingerprint: string } | undefined> {
+  async registeredKey(
+    spki: Uint8Array,
+  ): Promise<{ provisioner: string; deviceId: string; fingerprint: string } | undefined> {
     const fingerprint = spkiFingerprint(spki);
-    const row = await this.db().selectFrom("fleet_registered_key").selectAll().where("fingerprint", "=", fingerprint).executeTakeFirst();
+    const row = await this.db()
+      .selectFrom("fleet_registered_key")
+      .selectAll()
+      .where("fingerprint", "=", fingerprint)
+      .executeTakeFirst();
     return row ? { provisioner: row.provisioner, deviceId: row.device_id, fingerprint } : undefined;
   }
 
   // --- PSA attestation keys ---
 
-  async registerPsaKey(provisioner: string, instanceId: string, deviceId: string, spki: Buffer, trx?: Kysely<object>): Promise<void> {
+  async registerPsaKey(
+    provisioner: string,
+    instanceId: string,
+    deviceId: string,
+    spki: Buffer,
+    trx?: Kysely<object>,
+  ): Promise<void> {
     const db = this.db(trx);
-    if (await db.selectFrom("fleet_psa_key").select("instance_id").where("instance_id", "=", instanceId).executeTakeFirst()) {
+    if (
+      await db
+        .selectFrom("fleet_psa_key")
+        .select("instance_id")
+        .where("instance_id", "=", instanceId)
+        .executeTakeFirst()
+    ) {
       fail("FR_CONFLICT", `instance id ${instanceId} is already registered`);
     }
     await db
       .insertInto("fleet_psa_key")
-      .values({ instance_id: instanceId, provisioner, device_id: deviceId, spki, created_at: this.clock.now().getTime() })
+      .values({
+        instance_id: instanceId,
+        provisioner,
+        device_id: deviceId,
+        spki,
+        created_at: this.clock.now().getTime(),
+      })
       .execute();
   }
 
-  async psaKey(instanceId: string): Promise<{ provisioner: string; deviceId: string; spki: Buffer } | undefined> {
-    const row = await this.db().selectFrom("fleet_psa_key").selectAll().where("instance_id", "=", instanceId).executeTakeFirst();
-    return row ? { provisioner: row.provisioner, deviceId: row.device_id, spki: Buffer.from(row.spki) } : undefined;
+  async psaKey(
+    instanceId: string,
+  ): Promise<{ provisioner: string; deviceId: string; spki: Buffer } | undefined> {
+    const row = await this.db()
+      .selectFrom("fleet_psa_key")
+      .selectAll()
+      .where("instance_id", "=", instanceId)
+      .executeTakeFirst();
+    return row
+      ? { provisioner: row.provisioner, deviceId: row.device_id, spki: Buffer.from(row.spki) }
+      : undefined;
   }
 
   // --- manufacturers ---
@@ -87,29 +130,53 @@ export class IdentityStore {
   /** Registers or replaces a manufacturer CA (must be a CA certificate) and its optional CRL. */
   async putManufacturer(name: string, certificate: Buffer, crl: Buffer | undefined): Promise<Manufacturer> {
     const cert = parseCert(certificate, "the manufacturer CA certificate");
-    if (!cert.x509.ca) fail("FR_VALIDATION", "the manufacturer certificate is not a CA certificate (basicConstraints cA)");
+    if (!cert.x509.ca)
+      fail("FR_VALIDATION", "the manufacturer certificate is not a CA certificate (basicConstraints cA)");
     if (crl) {
       parseCrl(crl);
       if (!crlSignedBy(crl, cert.x509)) fail("FR_VALIDATION", "the CRL is not signed by the manufacturer CA");
     }
     const now = this.clock.now().getTime();
     const db = this.db();
-    const exists = await db.selectFrom("fleet_manufacturer").select("name").where("name", "=", name).executeTakeFirst();
+    const exists = await db
+      .selectFrom("fleet_manufacturer")
+      .select("name")
+      .where("name", "=", name)
+      .executeTakeFirst();
     if (exists) {
-      await db.updateTable("fleet_manufacturer").set({ certificate, crl: crl ?? null, updated_at: now }).where("name", "=", name).execute();
+      await db
+        .updateTable("fleet_manufacturer")
+        .set({ certificate, crl: crl ?? null, updated_at: now })
+        .where("name", "=", name)
+        .execute();
     } else {
-      await db.insertInto("fleet_manufacturer").values({ name, certificate, crl: crl ?? null, created_at: now, updated_at: now }).execute();
+      await db
+        .insertInto("fleet_manufacturer")
+        .values({ name, certificate, crl: crl ?? null, created_at: now, updated_at: now })
+        .execute();
     }
     return { name, certificate, crl };
   }
 
   async manufacturer(name: string): Promise<Manufacturer | undefined> {
-    const row = await this.db().selectFrom("fleet_manufacturer").selectAll().where("name", "=", name).executeTakeFirst();
-    return row ? { name: row.name, certificate: Buffer.from(row.certificate), crl: row.crl ? Buffer.from(row.crl) : undefined } : undefined;
+    const row = await this.db()
+      .selectFrom("fleet_manufacturer")
+      .selectAll()
+      .where("name", "=", name)
+      .executeTakeFirst();
+    return row
+      ? {
+          name: row.name,
+          certificate: Buffer.from(row.certificate),
+          crl: row.crl ? Buffer.from(row.crl) : undefined,
+        }
+      : undefined;
   }
 
   async manufacturers(): Promise<string[]> {
-    return (await this.db().selectFrom("fleet_manufacturer").select("name").orderBy("name").execute()).map((r) => r.name);
+    return (await this.db().selectFrom("fleet_manufacturer").select("name").orderBy("name").execute()).map(
+      (r) => r.name,
+    );
   }
 
   async deleteManufacturer(name: string): Promise<void> {
@@ -118,6 +185,12 @@ export class IdentityStore {
 
   static describe(m: Manufacturer): Record<string, unknown> {
     const x = new X509Certificate(m.certificate);
-    return { name: m.name, subject: x.subject.replace(/\n/g, ", "), not_after: x.validTo, fingerprint: x.fingerprint256, crl: !!m.crl };
+    return {
+      name: m.name,
+      subject: x.subject.replace(/\n/g, ", "),
+      not_after: x.validTo,
+      fingerprint: x.fingerprint256,
+      crl: !!m.crl,
+    };
   }
 }

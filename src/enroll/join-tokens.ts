@@ -41,14 +41,23 @@ export class JoinTokenStore {
     const expiresAt = now + ttlSeconds * 1000;
     await this.db(trx)
       .insertInto("fleet_join_token")
-      .values({ hash: hashOf(token), accessor, provisioner, device_id: deviceId ?? null, expires_at: expiresAt, used_at: null, created_at: now })
+      .values({
+        hash: hashOf(token),
+        accessor,
+        provisioner,
+        device_id: deviceId ?? null,
+        expires_at: expiresAt,
+        used_at: null,
+        created_at: now,
+      })
       .execute();
     return { token, accessor, expiresAt };
   }
 
   /** Marks the token used; refuses unknown, used, expired or other-provisioner tokens alike. */
   async redeem(token: string, provisioner: string): Promise<JoinTokenRow & { hash: string }> {
-    const deny = (): never => fail("FR_ENROLL_TOKEN", "create a new one with `fleetroot device token create`");
+    const deny = (): never =>
+      fail("FR_ENROLL_TOKEN", "create a new one with `fleetroot device token create`");
     if (!TOKEN_TEXT.test(token)) deny();
     const hash = hashOf(token);
     const now = this.clock.now().getTime();
@@ -61,8 +70,18 @@ export class JoinTokenStore {
       .where("expires_at", ">=", now)
       .executeTakeFirst();
     if (Number(r.numUpdatedRows) !== 1) deny();
-    const row = await this.db().selectFrom("fleet_join_token").selectAll().where("hash", "=", hash).executeTakeFirstOrThrow();
-    return { hash, accessor: row.accessor, provisioner: row.provisioner, deviceId: row.device_id, expiresAt: Number(row.expires_at) };
+    const row = await this.db()
+      .selectFrom("fleet_join_token")
+      .selectAll()
+      .where("hash", "=", hash)
+      .executeTakeFirstOrThrow();
+    return {
+      hash,
+      accessor: row.accessor,
+      provisioner: row.provisioner,
+      deviceId: row.device_id,
+      expiresAt: Number(row.expires_at),
+    };
   }
 
   /** Gives a redeemed token back when issuance failed after it was redeemed. */

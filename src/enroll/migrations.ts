@@ -33,7 +33,11 @@ export const enrollMigrations: MigrationSet = {
         .addColumn("used_at", big)
         .addColumn("created_at", big, (c) => c.notNull())
         .execute();
-      await db.schema.createIndex("fleet_join_token_expiry").on("fleet_join_token").column("expires_at").execute();
+      await db.schema
+        .createIndex("fleet_join_token_expiry")
+        .on("fleet_join_token")
+        .column("expires_at")
+        .execute();
 
       await db.schema
         .createTable("fleet_registered_key")
@@ -44,7 +48,11 @@ export const enrollMigrations: MigrationSet = {
         .addColumn("spki", blobType(d), (c) => c.notNull())
         .addColumn("created_at", big, (c) => c.notNull())
         .execute();
-      await db.schema.createIndex("fleet_registered_key_device").on("fleet_registered_key").column("device_id").execute();
+      await db.schema
+        .createIndex("fleet_registered_key_device")
+        .on("fleet_registered_key")
+        .column("device_id")
+        .execute();
 
       await db.schema
         .createTable("fleet_psa_key")
@@ -76,7 +84,14 @@ export const enrollMigrations: MigrationSet = {
 };
 
 export type EnrollTables = {
-  fleet_provisioner: { name: string; type: string; role: string; config: string; created_at: number; updated_at: number };
+  fleet_provisioner: {
+    name: string;
+    type: string;
+    role: string;
+    config: string;
+    created_at: number;
+    updated_at: number;
+  };
   fleet_join_token: {
     hash: string;
     accessor: string;
@@ -86,8 +101,26 @@ export type EnrollTables = {
     used_at: number | null;
     created_at: number;
   };
-  fleet_registered_key: { fingerprint: string; provisioner: string; device_id: string; spki: Uint8Array; created_at: number };
-  fleet_psa_key: { instance_id: string; provisioner: string; device_id: string; spki: Uint8Array; created_at: number };
-  fleet_manufacturer: { name: string; certificate: Uint8Array; crl: Uint8Array | null; created_at: number; updated_at: number };
+  fleet_registered_key: {
+    fingerprint: string;
+    provisioner: string;
+    device_id: string;
+    spki: Uint8Array;
+    created_at: number;
+  };
+  fleet_psa_key: {
+    instance_id: string;
+    provisioner: string;
+    device_id: string;
+    spki: Uint8Array;
+    created_at: number;
+  };
+  fleet_manufacturer: {
+    name: string;
+    certificate: Uint8Array;
+    crl: Uint8Array | null;
+    created_at: number;
+    updated_at: number;
+  };
   fleet_nonce: { hash: string; expires_at: number };
 };

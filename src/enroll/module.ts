@@ -50,7 +50,16 @@ export function fleetModule(pki: () => PkiServices | undefined, authority?: Devi
       const failures = new FailureLimiter(FAILURES_PER_MINUTE, core.clock);
       return [
         ...deviceRoutes(registry, service),
-        ...enrollRoutes({ store: core.store, registry, provisioners, identities, tokens, nonces, service, failures }),
+        ...enrollRoutes({
+          store: core.store,
+          registry,
+          provisioners,
+          identities,
+          tokens,
+          nonces,
+          service,
+          failures,
+        }),
       ];
     },
   };

@@ -29,14 +29,20 @@ export class NonceStore {
     const expiresAt = now + this.ttlMs;
     // Expired nonces go as new ones come, so the table stays as small as the live set.
     await this.db.deleteFrom("fleet_nonce").where("expires_at", "<", now).execute();
-    await this.db.insertInto("fleet_nonce").values({ hash: hashOf(bytes), expires_at: expiresAt }).execute();
+    await this.db
+      .insertInto("fleet_nonce")
+      .values({ hash: hashOf(bytes), expires_at: expiresAt })
+      .execute();
     return { nonce: bytes.toString("base64url"), expiresAt };
   }
 
   /** Decodes a nonce without consuming it; garbage is FR_ENROLL_NONCE. */
   static decode(text: unknown): Buffer {
     if (typeof text !== "string" || !NONCE_TEXT.test(text)) {
-      fail("FR_ENROLL_NONCE", "nonce must be the 43-character base64url value from POST /v1/fleet/enroll/nonce");
+      fail(
+        "FR_ENROLL_NONCE",
+        "nonce must be the 43-character base64url value from POST /v1/fleet/enroll/nonce",
+      );
     }
     return Buffer.from(text, "base64url");
   }

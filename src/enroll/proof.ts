@@ -23,20 +23,36 @@ export function popMessage(nonce: Uint8Array, csrDer: Uint8Array): Buffer {
 }
 
 /** Reads `signature` (base64) and `signature_scheme` (default from the key type) from a request body. */
-export function readSignature(body: Record<string, unknown>, spki: Uint8Array): { sig: Buffer; scheme: SignatureScheme } {
+export function readSignature(
+  body: Record<string, unknown>,
+  spki: Uint8Array,
+): { sig: Buffer; scheme: SignatureScheme } {
   const s = body.signature;
   if (typeof s !== "string" || s.length === 0) {
-    fail("FR_ENROLL_DENIED", "no proof of possession: sign the nonce and CSR hash and send it as signature (base64)");
+    fail(
+      "FR_ENROLL_DENIED",
+      "no proof of possession: sign the nonce and CSR hash and send it as signature (base64)",
+    );
   }
-  if (s.length > 2048 || !/^[A-Za-z0-9+/_=-]+$/.test(s)) fail("FR_ENROLL_MALFORMED", "signature must be base64 of at most 1536 bytes");
+  if (s.length > 2048 || !/^[A-Za-z0-9+/_=-]+$/.test(s))
+    fail("FR_ENROLL_MALFORMED", "signature must be base64 of at most 1536 bytes");
   const scheme = body.signature_scheme ?? defaultScheme(spki);
   if (typeof scheme !== "string" || !SCHEMES.includes(scheme as SignatureScheme)) {
     fail("FR_VALIDATION", `signature_scheme must be one of ${SCHEMES.join(", ")}`);
   }
-  return { sig: Buffer.from(s, s.includes("-") || s.includes("_") ? "base64url" : "base64"), scheme: scheme as SignatureScheme };
+  return {
+    sig: Buffer.from(s, s.includes("-") || s.includes("_") ? "base64url" : "base64"),
+    scheme: scheme as SignatureScheme,
+  };
 }
 
-export function checkPossession(spki: Uint8Array, body: Record<string, unknown>, nonce: Uint8Array, csrDer: Uint8Array, what: string): void {
+export function checkPossession(
+  spki: Uint8Array,
+  body: Record<string, unknown>,
+  nonce: Uint8Array,
+  csrDer: Uint8Array,
+  what: string,
+): void {
   const { sig, scheme } = readSignature(body, spki);
   if (!verifySignature(spki, scheme, popMessage(nonce, csrDer), sig)) {
     fail("FR_ENROLL_DENIED", `the proof of possession does not verify under ${what}`);

@@ -10,7 +10,8 @@ import { deviceNames } from "./sign-options.js";
  */
 export const authorizeJoinToken: Authorize<"join-token"> = async (deps, cfg, req) => {
   const token = req.body.token;
-  if (typeof token !== "string" || token.length === 0) fail("FR_VALIDATION", "token is required for a join-token provisioner");
+  if (typeof token !== "string" || token.length === 0)
+    fail("FR_VALIDATION", "token is required for a join-token provisioner");
   const row = await deps.tokens.redeem(token, cfg.name);
   const undo = () => deps.tokens.release(row.hash);
   try {
@@ -20,7 +21,10 @@ export const authorizeJoinToken: Authorize<"join-token"> = async (deps, cfg, req
       const asked = req.body.device_id;
       deviceId = asked === undefined ? randomUUID() : checkDeviceId(asked);
       if (await deps.registry.find(deviceId)) {
-        fail("FR_ENROLL_DENIED", `device "${deviceId}" already exists; an unbound join token only enrolls new devices`);
+        fail(
+          "FR_ENROLL_DENIED",
+          `device "${deviceId}" already exists; an unbound join token only enrolls new devices`,
+        );
       }
       newDevice = true;
     } else if (!(await deps.registry.find(deviceId))) {

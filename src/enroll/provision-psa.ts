@@ -50,12 +50,14 @@ function readToken(input: unknown): Buffer {
 /** Appraisal against the provisioner's policy (after the signature checked out). */
 function appraise(cfg: Extract<ProvisionerConfig, { type: "psa" }>, claims: PsaClaims): void {
   const deny = (why: string): never => fail("FR_ENROLL_ATTESTATION", why);
-  if (!cfg.profiles.includes(claims.profile)) deny(`profile ${claims.profile} is not accepted by provisioner "${cfg.name}"`);
+  if (!cfg.profiles.includes(claims.profile))
+    deny(`profile ${claims.profile} is not accepted by provisioner "${cfg.name}"`);
   if (!isSecuredLifecycle(claims.lifecycle)) {
     deny(`security lifecycle 0x${claims.lifecycle.toString(16).padStart(4, "0")} is not "secured" (0x30xx)`);
   }
   const impl = claims.implementationId.toString("hex");
-  if (cfg.implementation_ids.length && !cfg.implementation_ids.includes(impl)) deny(`implementation id ${impl} is not accepted`);
+  if (cfg.implementation_ids.length && !cfg.implementation_ids.includes(impl))
+    deny(`implementation id ${impl} is not accepted`);
   claims.components.forEach((c, i) => {
     const value = c.measurementValue.toString("hex");
     const signer = c.signerId?.toString("hex");
@@ -65,7 +67,10 @@ function appraise(cfg: Extract<ProvisionerConfig, { type: "psa" }>, claims: PsaC
         (r.signer_id === undefined || r.signer_id === signer) &&
         (r.measurement_type === undefined || r.measurement_type === c.measurementType),
     );
-    if (!ok) deny(`software component ${i} (${c.measurementType ?? "unnamed"}) measurement ${value.slice(0, 16)}… matches no reference value`);
+    if (!ok)
+      deny(
+        `software component ${i} (${c.measurementType ?? "unnamed"}) measurement ${value.slice(0, 16)}… matches no reference value`,
+      );
   });
 }
 
@@ -81,11 +86,21 @@ export const authorizePsa: Authorize<"psa"> = async (deps, cfg, req) => {
   const instanceId = claims.instanceId.toString("hex");
   const key = await deps.identities.psaKey(instanceId);
   if (!key || key.provisioner !== cfg.name) {
-    fail("FR_ENROLL_ATTESTATION", `instance id ${instanceId} is not registered with provisioner "${cfg.name}"`);
+    fail(
+      "FR_ENROLL_ATTESTATION",
+      `instance id ${instanceId} is not registered with provisioner "${cfg.name}"`,
+    );
   }
-  if (!verifyCose(cose, key.spki)) fail("FR_ENROLL_ATTESTATION", "the token's signature does not verify under the registered attestation key");
+  if (!verifyCose(cose, key.spki))
+    fail(
+      "FR_ENROLL_ATTESTATION",
+      "the token's signature does not verify under the registered attestation key",
+    );
   if (!claims.nonce.equals(psaBinding(nonce, req.csr.publicKey))) {
-    fail("FR_ENROLL_ATTESTATION", "the token's nonce is not SHA-256(server nonce ‖ CSR public key): stale, foreign or for another key");
+    fail(
+      "FR_ENROLL_ATTESTATION",
+      "the token's nonce is not SHA-256(server nonce ‖ CSR public key): stale, foreign or for another key",
+    );
   }
   appraise(cfg, claims);
   await deps.nonces.consume(nonce);

@@ -15,10 +15,12 @@ export function readChain(input: unknown): Buffer[] {
   if (typeof text !== "string" || !text.includes("-----BEGIN CERTIFICATE-----")) {
     fail("FR_ENROLL_MALFORMED", "chain must hold the device certificate and its intermediates as PEM");
   }
-  if (text.length > MAX_CHAIN_TEXT) fail("FR_ENROLL_MALFORMED", `chain is longer than ${MAX_CHAIN_TEXT} characters`);
+  if (text.length > MAX_CHAIN_TEXT)
+    fail("FR_ENROLL_MALFORMED", `chain is longer than ${MAX_CHAIN_TEXT} characters`);
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   if (blocks.length === 0) fail("FR_ENROLL_MALFORMED", "chain holds no complete PEM certificate");
-  if (blocks.length > MAX_CHAIN + 1) fail("FR_ENROLL_MALFORMED", `chain holds more than ${MAX_CHAIN} certificates`);
+  if (blocks.length > MAX_CHAIN + 1)
+    fail("FR_ENROLL_MALFORMED", `chain holds more than ${MAX_CHAIN} certificates`);
   return blocks.map((b) => {
     try {
       return fromPem(b, "CERTIFICATE").der;
@@ -48,7 +50,10 @@ export const authorizeX509: Authorize<"x509"> = async (deps, cfg, req) => {
     }
   }
   if (!chosen) {
-    fail("FR_ENROLL_CHAIN", `the chain is not issued by a manufacturer registered with provisioner "${cfg.name}"`);
+    fail(
+      "FR_ENROLL_CHAIN",
+      `the chain is not issued by a manufacturer registered with provisioner "${cfg.name}"`,
+    );
   }
   const leaf = validatePath({ chain, anchor: chosen.certificate, crl: chosen.crl, at: deps.clock.now() });
   checkPossession(leaf.spki, req.body, nonce, req.csr.der, "the IDevID certificate's key");
@@ -58,7 +63,11 @@ export const authorizeX509: Authorize<"x509"> = async (deps, cfg, req) => {
     cfg.device_id_from === "serial"
       ? leaf.serialHex
       : leaf.subjectAttrs.find((a) => a.type === cfg.device_id_from.slice("subject.".length))?.value;
-  if (!source) fail("FR_ENROLL_DENIED", `the IDevID certificate has no ${cfg.device_id_from} to take the device id from`);
+  if (!source)
+    fail(
+      "FR_ENROLL_DENIED",
+      `the IDevID certificate has no ${cfg.device_id_from} to take the device id from`,
+    );
   const deviceId = checkDeviceId(cfg.device_id_prefix + source, "the device id from the IDevID certificate");
   return {
     options: {

@@ -45,7 +45,10 @@ const input = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("psa"),
     ...common,
-    profiles: z.array(z.enum([PSA_PROFILE_2, PSA_PROFILE_IOT_1])).min(1).optional(),
+    profiles: z
+      .array(z.enum([PSA_PROFILE_2, PSA_PROFILE_IOT_1]))
+      .min(1)
+      .optional(),
     /** Allowed implementation ids (hex); empty = any. */
     implementation_ids: z.array(hex(32, 32)).max(64).optional(),
     /** Reference values: every software component in a token must match one of these. */
@@ -93,7 +96,11 @@ export type ProvisionerConfig =
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkProvisionerName(name: string): string {
-  if (!NAME.test(name)) fail("FR_VALIDATION", `provisioner name "${name.slice(0, 64)}" must be 1-64 letters, digits, ".", "_" or "-"`);
+  if (!NAME.test(name))
+    fail(
+      "FR_VALIDATION",
+      `provisioner name "${name.slice(0, 64)}" must be 1-64 letters, digits, ".", "_" or "-"`,
+    );
   return name;
 }
 

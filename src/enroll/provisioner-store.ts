@@ -21,21 +21,35 @@ export class ProvisionerStore {
     const now = this.clock.now().getTime();
     const existing = await this.find(name);
     if (existing && existing.type !== cfg.type) {
-      fail("FR_PROVISIONER_INVALID", `provisioner "${name}" is of type ${existing.type}; delete it to change its type`);
+      fail(
+        "FR_PROVISIONER_INVALID",
+        `provisioner "${name}" is of type ${existing.type}; delete it to change its type`,
+      );
     }
     const row = { type: cfg.type, role: cfg.role, config: JSON.stringify(cfg), updated_at: now };
     if (existing) await this.db.updateTable("fleet_provisioner").set(row).where("name", "=", name).execute();
-    else await this.db.insertInto("fleet_provisioner").values({ name, created_at: now, ...row }).execute();
+    else
+      await this.db
+        .insertInto("fleet_provisioner")
+        .values({ name, created_at: now, ...row })
+        .execute();
     return cfg;
   }
 
   async find(name: string): Promise<ProvisionerConfig | undefined> {
-    const row = await this.db.selectFrom("fleet_provisioner").select("config").where("name", "=", name).executeTakeFirst();
+    const row = await this.db
+      .selectFrom("fleet_provisioner")
+      .select("config")
+      .where("name", "=", name)
+      .executeTakeFirst();
     return row ? (JSON.parse(row.config) as ProvisionerConfig) : undefined;
   }
 
   async get(name: string): Promise<ProvisionerConfig> {
-    return (await this.find(name)) ?? fail("FR_PROVISIONER_NOT_FOUND", `no provisioner named "${name.slice(0, 64)}"`);
+    return (
+      (await this.find(name)) ??
+      fail("FR_PROVISIONER_NOT_FOUND", `no provisioner named "${name.slice(0, 64)}"`)
+    );
   }
 
   async list(): Promise<string[]> {

@@ -39,9 +39,27 @@ export const COSE_ES256 = -7;
 export const COSE_ES384 = -35;
 export const COSE_EDDSA = -8;
 
-const outer: CborLimits = { maxBytes: 8192, maxDepth: 4, maxItems: 64, allowedTags: [18], what: "the attestation token" };
-const header: CborLimits = { maxBytes: 256, maxDepth: 3, maxItems: 32, allowedTags: [], what: "the COSE protected header" };
-const claimsLimits: CborLimits = { maxBytes: 8000, maxDepth: 4, maxItems: 512, allowedTags: [], what: "the attestation claims" };
+const outer: CborLimits = {
+  maxBytes: 8192,
+  maxDepth: 4,
+  maxItems: 64,
+  allowedTags: [18],
+  what: "the attestation token",
+};
+const header: CborLimits = {
+  maxBytes: 256,
+  maxDepth: 3,
+  maxItems: 32,
+  allowedTags: [],
+  what: "the COSE protected header",
+};
+const claimsLimits: CborLimits = {
+  maxBytes: 8000,
+  maxDepth: 4,
+  maxItems: 512,
+  allowedTags: [],
+  what: "the attestation claims",
+};
 
 const bad = (why: string): never => fail("FR_ENROLL_MALFORMED", `the attestation token ${why}`);
 
@@ -56,7 +74,8 @@ export function parseCoseSign1(input: Uint8Array): CoseSign1 {
   const [prot, unprot, payload, signature] = v as unknown[];
   if (!Buffer.isBuffer(prot)) bad("has a protected header that is not a byte string");
   if (!(unprot instanceof Map)) bad("has an unprotected header that is not a map");
-  if (!Buffer.isBuffer(payload) || payload.length === 0) bad("has no payload (detached payloads are not accepted)");
+  if (!Buffer.isBuffer(payload) || payload.length === 0)
+    bad("has no payload (detached payloads are not accepted)");
   if (!Buffer.isBuffer(signature)) bad("has a signature that is not a byte string");
   const p = Buffer.from(prot as Buffer);
   if (p.length === 0) bad("has an empty protected header: the algorithm must be protected");
@@ -66,7 +85,12 @@ export function parseCoseSign1(input: Uint8Array): CoseSign1 {
   if (alg !== COSE_ES256 && alg !== COSE_ES384 && alg !== COSE_EDDSA) {
     bad(`uses COSE algorithm ${String(alg)}; ES256 (-7), ES384 (-35) or EdDSA (-8) is required`);
   }
-  return { protectedBytes: p, alg: alg as number, payload: Buffer.from(payload as Buffer), signature: Buffer.from(signature as Buffer) };
+  return {
+    protectedBytes: p,
+    alg: alg as number,
+    payload: Buffer.from(payload as Buffer),
+    signature: Buffer.from(signature as Buffer),
+  };
 }
 
 /** Sig_structure for COSE_Sign1 (RFC 9052 4.4) with empty external_aad, encoded deterministically. */
@@ -95,8 +119,24 @@ export function cborHead(major: number, n: number): Buffer {
 }
 
 const KEYS = {
-  [PSA_PROFILE_2]: { profile: 265, nonce: 10, instance: 256, impl: 2396, lifecycle: 2395, client: 2394, sw: 2399 },
-  [PSA_PROFILE_IOT_1]: { profile: -75000, nonce: -75008, instance: -75009, impl: -75003, lifecycle: -75002, client: -75001, sw: -75006 },
+  [PSA_PROFILE_2]: {
+    profile: 265,
+    nonce: 10,
+    instance: 256,
+    impl: 2396,
+    lifecycle: 2395,
+    client: 2394,
+    sw: 2399,
+  },
+  [PSA_PROFILE_IOT_1]: {
+    profile: -75000,
+    nonce: -75008,
+    instance: -75009,
+    impl: -75003,
+    lifecycle: -75002,
+    client: -75001,
+    sw: -75006,
+  },
 } as const;
 
 export function parsePsaClaims(payload: Uint8Array): PsaClaims {
@@ -105,7 +145,9 @@ export function parsePsaClaims(payload: Uint8Array): PsaClaims {
   const claims = m as Map<unknown, unknown>;
   const profile = claims.has(265) ? claims.get(265) : claims.has(-75000) ? claims.get(-75000) : undefined;
   if (profile !== PSA_PROFILE_2 && profile !== PSA_PROFILE_IOT_1) {
-    bad(`names profile ${JSON.stringify(profile) ?? "(none)"}; "${PSA_PROFILE_2}" or "${PSA_PROFILE_IOT_1}" is required`);
+    bad(
+      `names profile ${JSON.stringify(profile) ?? "(none)"}; "${PSA_PROFILE_2}" or "${PSA_PROFILE_IOT_1}" is required`,
+    );
   }
   const k = KEYS[profile as keyof typeof KEYS];
   const bytes = (key: number, name: string, sizes: number[]): Buffer => {
@@ -123,7 +165,8 @@ export function parsePsaClaims(payload: Uint8Array): PsaClaims {
     bad(`has no security lifecycle integer (claim ${k.lifecycle})`);
   }
   const client = claims.get(k.client);
-  if (client !== undefined && (typeof client !== "number" || !Number.isInteger(client))) bad("has a client id that is not an integer");
+  if (client !== undefined && (typeof client !== "number" || !Number.isInteger(client)))
+    bad("has a client id that is not an integer");
   const sw = claims.get(k.sw);
   if (!Array.isArray(sw) || sw.length === 0) bad(`has no software components (claim ${k.sw})`);
   const components = (sw as unknown[]).map((c, i) => component(c, i, profile === PSA_PROFILE_IOT_1));
@@ -141,16 +184,20 @@ export function parsePsaClaims(payload: Uint8Array): PsaClaims {
 function component(c: unknown, i: number, legacy: boolean): PsaComponent {
   if (!(c instanceof Map)) return bad(`software component ${i} is not a map`);
   const value = c.get(2);
-  if (!Buffer.isBuffer(value) || value.length < 32 || value.length > 64) bad(`software component ${i} has no 32-64 byte measurement value`);
+  if (!Buffer.isBuffer(value) || value.length < 32 || value.length > 64)
+    bad(`software component ${i} has no 32-64 byte measurement value`);
   const type = c.get(1);
-  if (type !== undefined && typeof type !== "string") bad(`software component ${i} has a measurement type that is not text`);
+  if (type !== undefined && typeof type !== "string")
+    bad(`software component ${i} has a measurement type that is not text`);
   const signer = c.get(5);
   if (signer !== undefined && (!Buffer.isBuffer(signer) || signer.length < 32 || signer.length > 64)) {
     bad(`software component ${i} has a signer id that is not a 32-64 byte string`);
   }
-  if (legacy && signer === undefined) bad(`software component ${i} has no signer id (required by ${PSA_PROFILE_IOT_1})`);
+  if (legacy && signer === undefined)
+    bad(`software component ${i} has no signer id (required by ${PSA_PROFILE_IOT_1})`);
   const version = c.get(4);
-  if (version !== undefined && typeof version !== "string") bad(`software component ${i} has a version that is not text`);
+  if (version !== undefined && typeof version !== "string")
+    bad(`software component ${i} has a version that is not text`);
   return {
     measurementType: type as string | undefined,
     measurementValue: Buffer.from(value as Buffer),

@@ -38,7 +38,11 @@ async function provisionerOfType<T extends ProvisionerConfig["type"]>(
 }
 
 /** Creates the pending device a registration names, unless it exists (then it must not be decommissioned). */
-async function pendingDevice(d: EnrollRouteDeps, cfg: ProvisionerConfig, body: Record<string, unknown>): Promise<string> {
+async function pendingDevice(
+  d: EnrollRouteDeps,
+  cfg: ProvisionerConfig,
+  body: Record<string, unknown>,
+): Promise<string> {
   const id = checkDeviceId(body.device_id);
   const existing = await d.registry.find(id);
   if (existing?.status === "decommissioned") fail("FR_DEVICE_STATE", `device "${id}" is decommissioned`);
@@ -109,11 +113,17 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         const cfg = await provisionerOfType(d, nameOf(ctx), "join-token");
-        const ttl = ctx.body.ttl === undefined ? cfg.token_ttl : parseDuration(ctx.body.ttl as string | number, "ttl");
-        if (ttl < 1 || ttl > cfg.max_token_ttl) fail("FR_VALIDATION", `ttl must be 1s to ${cfg.max_token_ttl}s (max_token_ttl)`);
+        const ttl =
+          ctx.body.ttl === undefined ? cfg.token_ttl : parseDuration(ctx.body.ttl as string | number, "ttl");
+        if (ttl < 1 || ttl > cfg.max_token_ttl)
+          fail("FR_VALIDATION", `ttl must be 1s to ${cfg.max_token_ttl}s (max_token_ttl)`);
         const deviceId = ctx.body.device_id === undefined ? undefined : await pendingDevice(d, cfg, ctx.body);
         const t = await d.tokens.create(cfg.name, deviceId, ttl);
-        await ctx.auditEvent("fleet.join_token.create", { provisioner: cfg.name, accessor: t.accessor, device_id: deviceId ?? "" });
+        await ctx.auditEvent("fleet.join_token.create", {
+          provisioner: cfg.name,
+          accessor: t.accessor,
+          device_id: deviceId ?? "",
+        });
         return envelope({
           token: t.token,
           accessor: t.accessor,
@@ -129,10 +139,15 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       handler: async (ctx) => {
         const cfg = await provisionerOfType(d, nameOf(ctx), "registered-key");
         const spki = readPublicKey(ctx.body.public_key);
-        if (await d.identities.registeredKey(spki)) fail("FR_CONFLICT", "this public key is already registered");
+        if (await d.identities.registeredKey(spki))
+          fail("FR_CONFLICT", "this public key is already registered");
         const deviceId = await pendingDevice(d, cfg, ctx.body);
         const fingerprint = await d.identities.registerKey(cfg.name, deviceId, spki);
-        await ctx.auditEvent("fleet.key.register", { provisioner: cfg.name, device_id: deviceId, fingerprint });
+        await ctx.auditEvent("fleet.key.register", {
+          provisioner: cfg.name,
+          device_id: deviceId,
+          fingerprint,
+        });
         return envelope({ device_id: deviceId, fingerprint });
       },
     },
@@ -147,10 +162,15 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
           fail("FR_VALIDATION", "instance_id must be the 33-byte PSA instance id in hex (starting 01)");
         }
         const spki = readPublicKey(ctx.body.public_key);
-        if (await d.identities.psaKey(instance.toLowerCase())) fail("FR_CONFLICT", `instance id ${instance} is already registered`);
+        if (await d.identities.psaKey(instance.toLowerCase()))
+          fail("FR_CONFLICT", `instance id ${instance} is already registered`);
         const deviceId = await pendingDevice(d, cfg, ctx.body);
         await d.identities.registerPsaKey(cfg.name, instance.toLowerCase(), deviceId, spki);
-        await ctx.auditEvent("fleet.attestation_key.register", { provisioner: cfg.name, device_id: deviceId, instance_id: instance });
+        await ctx.auditEvent("fleet.attestation_key.register", {
+          provisioner: cfg.name,
+          device_id: deviceId,
+          instance_id: instance,
+        });
         return envelope({ device_id: deviceId, instance_id: instance.toLowerCase() });
       },
     },
@@ -225,10 +245,13 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
           d.failures.record(client);
           throw e;
         }
-        await ctx.auditEvent(
-          "fleet.enroll",
-          { provisioner: r.options.provisioner, method: r.options.method, device_id: r.device.id, serial: r.issued.serial, ...r.audit },
-        );
+        await ctx.auditEvent("fleet.enroll", {
+          provisioner: r.options.provisioner,
+          method: r.options.method,
+          device_id: r.device.id,
+          serial: r.issued.serial,
+          ...r.audit,
+        });
         return envelope(issuedJson(r));
       },
     },

@@ -5,10 +5,9 @@
  */
 import { X509Certificate } from "node:crypto";
 import { type ParsedCsr, parseCsr, verifyCsrSignature } from "../crypto/index.js";
-import { type Device, type DeviceRegistry, certFingerprint } from "../devices/index.js";
+import { type Device, certFingerprint } from "../devices/index.js";
 import { FleetError, fail } from "../errors/index.js";
 import type { Store } from "../store/index.js";
-import type { Clock } from "../util/clock.js";
 import type { DeviceAuthority, IssuedChain } from "./authority.js";
 import type { Authorization, AuthorizeDeps } from "./authorize-types.js";
 import { authorizeJoinToken } from "./provision-join-token.js";
@@ -35,8 +34,10 @@ export interface EnrollResult {
 }
 
 export function readCsr(input: unknown): ParsedCsr {
-  if (typeof input !== "string" || input.length === 0) fail("FR_VALIDATION", "csr is required: a PEM certificate signing request");
-  if (input.length > MAX_CSR_BYTES * 2) fail("FR_CSR_INVALID", `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
+  if (typeof input !== "string" || input.length === 0)
+    fail("FR_VALIDATION", "csr is required: a PEM certificate signing request");
+  if (input.length > MAX_CSR_BYTES * 2)
+    fail("FR_CSR_INVALID", `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
   const csr = parseCsr(input, { maxBytes: MAX_CSR_BYTES });
   verifyCsrSignature(csr);
   return csr;
@@ -46,7 +47,8 @@ export class EnrollService {
   constructor(private readonly d: EnrollServiceDeps) {}
 
   async enroll(provisionerName: unknown, body: Record<string, unknown>): Promise<EnrollResult> {
-    if (typeof provisionerName !== "string" || !provisionerName) fail("FR_VALIDATION", "provisioner is required");
+    if (typeof provisionerName !== "string" || !provisionerName)
+      fail("FR_VALIDATION", "provisioner is required");
     const cfg = await this.d.provisioners.get(provisionerName);
     const csr = readCsr(body.csr);
     const auth = await this.authorize(cfg, { csr, body });
@@ -64,7 +66,10 @@ export class EnrollService {
     }
   }
 
-  private authorize(cfg: ProvisionerConfig, req: { csr: ParsedCsr; body: Record<string, unknown> }): Promise<Authorization> {
+  private authorize(
+    cfg: ProvisionerConfig,
+    req: { csr: ParsedCsr; body: Record<string, unknown> },
+  ): Promise<Authorization> {
     switch (cfg.type) {
       case "join-token":
         return authorizeJoinToken(this.d, cfg, req);
@@ -85,7 +90,10 @@ export class EnrollService {
         if (auth.newDevice) {
           await this.d.registry.create({ ...auth.newDevice, method: cfg.type, provisioner: cfg.name }, trx);
         }
-        await this.d.registry.addCertificate(id, toIssued(issued), trx, { method: cfg.type, provisioner: cfg.name });
+        await this.d.registry.addCertificate(id, toIssued(issued), trx, {
+          method: cfg.type,
+          provisioner: cfg.name,
+        });
       });
     } catch (e) {
       await this.d.authority.revoke(issued.issuerId, issued.serial, "superseded").catch(() => undefined);
@@ -101,7 +109,8 @@ export class EnrollService {
    */
   async renew(peerDer: Buffer | undefined, body: Record<string, unknown>): Promise<EnrollResult> {
     const deny = (why: string): never => fail("FR_RENEW_DENIED", why);
-    if (!peerDer?.length) deny("renewal needs mutual TLS: present the current device certificate as the TLS client certificate");
+    if (!peerDer?.length)
+      deny("renewal needs mutual TLS: present the current device certificate as the TLS client certificate");
     const cert = await this.d.registry.certificateByFingerprint(certFingerprint(peerDer!));
     if (!cert) return deny("the client certificate is not a device certificate issued by this server");
     const csr = readCsr(body.csr);
@@ -125,10 +134,14 @@ export class EnrollService {
     if (now > cert.notAfter + grace) {
       deny(
         `certificate ${cert.serial} expired at ${new Date(cert.notAfter).toISOString()}` +
-          (grace ? ` (grace ${grace / 1000}s)` : "; this provisioner allows no renewal after expiry: enroll again"),
+          (grace
+            ? ` (grace ${grace / 1000}s)`
+            : "; this provisioner allows no renewal after expiry: enroll again"),
       );
     }
-    const currentSpki = Buffer.from(new X509Certificate(cert.der).publicKey.export({ format: "der", type: "spki" }));
+    const currentSpki = Buffer.from(
+      new X509Certificate(cert.der).publicKey.export({ format: "der", type: "spki" }),
+    );
     const rekey = !currentSpki.equals(csr.publicKey);
     const options: SignOptions = {
       method: "renewal",
@@ -157,7 +170,11 @@ export class EnrollService {
    * finishes a decommissioning that was interrupted.
    */
   async decommission(id: string): Promise<{ device: Device; revoked: string[] }> {
-    await this.d.registry.transition(id, ["pending", "active", "suspended", "decommissioned"], "decommissioned");
+    await this.d.registry.transition(
+      id,
+      ["pending", "active", "suspended", "decommissioned"],
+      "decommissioned",
+    );
     await this.d.tokens.spendForDevice(id);
     const revoked: string[] = [];
     const now = this.d.clock.now().getTime();
@@ -166,7 +183,11 @@ export class EnrollService {
       try {
         await this.d.authority.revoke(c.issuerId, c.serial, "cessationOfOperation");
       } catch (e) {
-        throw new FleetError("FR_INTERNAL", `revoking certificate ${c.serial} failed; run decommission again`, { cause: e });
+        throw new FleetError(
+          "FR_INTERNAL",
+          `revoking certificate ${c.serial} failed; run decommission again`,
+          { cause: e },
+        );
       }
       await this.d.registry.markRevoked(c.issuerId, c.serial, now);
       revoked.push(c.serial);
@@ -176,5 +197,11 @@ export class EnrollService {
 }
 
 function toIssued(i: IssuedChain) {
-  return { issuerId: i.issuerId, serial: i.serial, der: i.certificate, notBefore: i.notBefore, notAfter: i.notAfter };
+  return {
+    issuerId: i.issuerId,
+    serial: i.serial,
+    der: i.certificate,
+    notBefore: i.notBefore,
+    notAfter: i.notAfter,
+  };
 }

@@ -33,7 +33,11 @@ export type SignOptions =
       readonly instanceId: string;
       readonly implementationId: string;
     })
-  | (SignOptionsBase & { readonly method: "renewal"; readonly previousSerial: string; readonly rekey: boolean });
+  | (SignOptionsBase & {
+      readonly method: "renewal";
+      readonly previousSerial: string;
+      readonly rekey: boolean;
+    });
 
 export type EnrollMethod = Exclude<SignOptions["method"], "renewal">;
 

@@ -12,14 +12,13 @@
  */
 import { X509Certificate, createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { AsnConvert } from "@peculiar/asn1-schema";
+import type { GeneralName, Name } from "@peculiar/asn1-x509";
 import {
   BasicConstraints,
   Certificate,
   CertificateList,
-  GeneralName,
   KeyUsage,
   KeyUsageFlags,
-  Name,
   NameConstraints,
   SubjectAlternativeName,
 } from "@peculiar/asn1-x509";
@@ -102,7 +101,9 @@ const SHORT: Record<string, string> = {
 };
 
 function nameAttrs(name: Name): { type: string; value: string }[] {
-  return name.flatMap((rdn) => rdn.map((atv) => ({ type: SHORT[atv.type] ?? atv.type, value: atv.value.toString() })));
+  return name.flatMap((rdn) =>
+    rdn.map((atv) => ({ type: SHORT[atv.type] ?? atv.type, value: atv.value.toString() })),
+  );
 }
 
 function ext<T>(c: Certificate, oid: string, type: new () => T): T | undefined {
@@ -117,9 +118,12 @@ function ext<T>(c: Certificate, oid: string, type: new () => T): T | undefined {
 
 /** Validates the path; returns the device certificate, parsed. */
 export function validatePath(input: PathInput): ParsedCert {
-  if (input.chain.length === 0) malformed("chain is empty: send the device certificate first, then intermediates");
+  if (input.chain.length === 0)
+    malformed("chain is empty: send the device certificate first, then intermediates");
   if (input.chain.length > MAX_CHAIN) malformed(`chain holds more than ${MAX_CHAIN} certificates`);
-  const certs = input.chain.map((d, i) => parseCert(d, i === 0 ? "the device certificate" : `chain certificate ${i}`));
+  const certs = input.chain.map((d, i) =>
+    parseCert(d, i === 0 ? "the device certificate" : `chain certificate ${i}`),
+  );
   const anchor = parseCert(input.anchor, "the manufacturer CA certificate");
   // The device may send the manufacturer CA along; it is the anchor, not part of the path.
   const last = certs[certs.length - 1];
@@ -135,10 +139,13 @@ export function validatePath(input: PathInput): ParsedCert {
 
   for (let i = certs.length - 1; i >= 0; i--) {
     const c = certs[i]!;
-    const label = i === 0 ? "the device certificate" : `intermediate ${i} (${c.x509.subject.replace(/\n/g, ", ")})`;
+    const label =
+      i === 0 ? "the device certificate" : `intermediate ${i} (${c.x509.subject.replace(/\n/g, ", ")})`;
     // 6.1.3 (a)(4) and (a)(1): issued by the working issuer, signature verifies with its key.
     if (!c.x509.checkIssued(working.x509)) {
-      refuse(`${label} is not issued by ${i === certs.length - 1 ? "the manufacturer CA" : "the next certificate"} (issuer name or key identifier differs)`);
+      refuse(
+        `${label} is not issued by ${i === certs.length - 1 ? "the manufacturer CA" : "the next certificate"} (issuer name or key identifier differs)`,
+      );
     }
     if (!c.x509.verify(working.x509.publicKey)) refuse(`${label} has a signature that does not verify`);
     // (a)(2) validity.
@@ -158,7 +165,8 @@ export function validatePath(input: PathInput): ParsedCert {
       if (maxPath <= 0) refuse(`${label} exceeds the path length constraint`);
       maxPath = Math.min(maxPath - 1, bc!.pathLenConstraint ?? Infinity);
       const ku = ext(c.asn, OID.keyUsage, KeyUsage);
-      if (ku && !(Number(ku.toNumber()) & KeyUsageFlags.keyCertSign)) refuse(`${label} keyUsage does not allow keyCertSign`);
+      if (ku && !(Number(ku.toNumber()) & KeyUsageFlags.keyCertSign))
+        refuse(`${label} keyUsage does not allow keyCertSign`);
       const nc = ext(c.asn, OID.nameConstraints, NameConstraints);
       if (nc) constraints.push(nc);
     }
@@ -168,7 +176,9 @@ export function validatePath(input: PathInput): ParsedCert {
   // 6.1.5: the proof of possession is a signature, so the key must be allowed to sign.
   const ku = ext(leaf.asn, OID.keyUsage, KeyUsage);
   if (ku && !(Number(ku.toNumber()) & KeyUsageFlags.digitalSignature)) {
-    refuse("the device certificate's keyUsage does not allow digitalSignature, which the proof of possession needs");
+    refuse(
+      "the device certificate's keyUsage does not allow digitalSignature, which the proof of possession needs",
+    );
   }
   const bc = ext(leaf.asn, OID.basicConstraints, BasicConstraints);
   if (bc?.cA) refuse("the device certificate is a CA certificate");
@@ -177,7 +187,8 @@ export function validatePath(input: PathInput): ParsedCert {
 
 function checkCriticalExtensions(c: ParsedCert, label: string): void {
   for (const e of c.asn.tbsCertificate.extensions ?? []) {
-    if (e.critical && !OID.known.has(e.extnID)) refuse(`${label} has an unknown critical extension ${e.extnID}`);
+    if (e.critical && !OID.known.has(e.extnID))
+      refuse(`${label} has an unknown critical extension ${e.extnID}`);
   }
 }
 
@@ -195,7 +206,12 @@ const SIG_HASH: Record<string, string | null> = {
 
 export function parseCrl(der: Buffer): CertificateList {
   if (der.length > MAX_CRL_BYTES) malformed(`the CRL is larger than ${MAX_CRL_BYTES} bytes`);
-  const r = new DerReader(der, { maxBytes: MAX_CRL_BYTES, maxDepth: 24, code: "FR_ENROLL_MALFORMED", what: "the CRL" });
+  const r = new DerReader(der, {
+    maxBytes: MAX_CRL_BYTES,
+    maxDepth: 24,
+    code: "FR_ENROLL_MALFORMED",
+    what: "the CRL",
+  });
   r.checkDepth(r.expect(r.root(), 0x30, "CertificateList"));
   try {
     return AsnConvert.parse(der, CertificateList);
@@ -206,19 +222,30 @@ export function parseCrl(der: Buffer): CertificateList {
 
 /** Verifies a CRL's signature with the CA's key (RFC 5280 6.3.3 (f)/(g)). */
 export function crlSignedBy(der: Buffer, ca: X509Certificate): boolean {
-  const r = new DerReader(der, { maxBytes: MAX_CRL_BYTES, maxDepth: 24, code: "FR_ENROLL_MALFORMED", what: "the CRL" });
+  const r = new DerReader(der, {
+    maxBytes: MAX_CRL_BYTES,
+    maxDepth: 24,
+    code: "FR_ENROLL_MALFORMED",
+    what: "the CRL",
+  });
   const [tbs, alg, sig] = r.children(r.root());
   if (!tbs || !alg || !sig) return false;
   const [algOid] = r.children(alg);
   const oid = algOid ? r.oid(algOid) : "";
   if (!(oid in SIG_HASH)) malformed(`the CRL uses an unsupported signature algorithm ${oid}`);
   const sigBits = r.content(sig).subarray(1); // BIT STRING: drop the unused-bits octet
-  return cryptoVerify(SIG_HASH[oid] ?? null, r.raw(tbs), createPublicKey(ca.publicKey.export({ format: "pem", type: "spki" })), sigBits);
+  return cryptoVerify(
+    SIG_HASH[oid] ?? null,
+    r.raw(tbs),
+    createPublicKey(ca.publicKey.export({ format: "pem", type: "spki" })),
+    sigBits,
+  );
 }
 
 function checkCrl(der: Buffer, anchor: ParsedCert, c: ParsedCert, at: number, label: string): void {
   const crl = parseCrl(der);
-  if (!crlSignedBy(der, anchor.x509)) refuse("the manufacturer's CRL does not verify under the manufacturer CA");
+  if (!crlSignedBy(der, anchor.x509))
+    refuse("the manufacturer's CRL does not verify under the manufacturer CA");
   const tbs = crl.tbsCertList;
   if (tbs.thisUpdate.getTime().getTime() > at) refuse("the manufacturer's CRL is not yet valid");
   const next = tbs.nextUpdate?.getTime().getTime();
@@ -242,7 +269,8 @@ function namesOf(c: ParsedCert): { kind: Kind; value: string | Name }[] {
   for (const g of san ?? []) {
     const n = generalName(g);
     if (n) out.push(n);
-    else if (!g.otherName && !g.registeredID) refuse("a subjectAltName of an unsupported type cannot be checked against name constraints");
+    else if (!g.otherName && !g.registeredID)
+      refuse("a subjectAltName of an unsupported type cannot be checked against name constraints");
   }
   return out;
 }
@@ -264,7 +292,8 @@ function checkNameConstraints(nc: NameConstraints, c: ParsedCert, label: string)
   for (const n of names) {
     const show = typeof n.value === "string" ? n.value : "its subject";
     for (const e of excluded) {
-      if (e && e.kind === n.kind && matches(n.kind, n.value, e.value)) refuse(`${label}: ${show} is in an excluded name subtree`);
+      if (e && e.kind === n.kind && matches(n.kind, n.value, e.value))
+        refuse(`${label}: ${show} is in an excluded name subtree`);
     }
     const sameKind = permitted.filter((p) => p?.kind === n.kind);
     if (sameKind.length && !sameKind.some((p) => matches(n.kind, n.value, p!.value))) {
@@ -300,7 +329,9 @@ function matches(kind: Kind, name: string | Name, base: string | Name): boolean 
       const n = name as Name;
       const b = base as Name;
       if (b.length > n.length) return false;
-      return b.every((rdn, i) => Buffer.from(AsnConvert.serialize(rdn)).equals(Buffer.from(AsnConvert.serialize(n[i]!))));
+      return b.every((rdn, i) =>
+        Buffer.from(AsnConvert.serialize(rdn)).equals(Buffer.from(AsnConvert.serialize(n[i]!))),
+      );
     }
   }
 }
@@ -349,7 +380,13 @@ function ipNet(base: string): [number[] | undefined, number[] | undefined] {
   if (!addr) return [undefined, undefined];
   if (/^\d+$/.test(m)) {
     const bits = Number(m);
-    return [addr, addr.map((_, i) => { const b = Math.max(0, Math.min(8, bits - i * 8)); return (0xff << (8 - b)) & 0xff; })];
+    return [
+      addr,
+      addr.map((_, i) => {
+        const b = Math.max(0, Math.min(8, bits - i * 8));
+        return (0xff << (8 - b)) & 0xff;
+      }),
+    ];
   }
   return [addr, ipBytes(m)];
 }

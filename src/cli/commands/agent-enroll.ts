@@ -5,10 +5,21 @@ import { type KeyAlgorithm, keyAlgorithms } from "../../keys/index.js";
 import { globals } from "../context.js";
 import { CliError, print } from "../output.js";
 
-function proofOf(o: { token?: string; key?: string; idevidCert?: string; idevidKey?: string; psaTokenCmd?: string }): EnrollProof {
-  const given = [o.token, o.key, o.idevidCert ?? o.idevidKey, o.psaTokenCmd].filter((x) => x !== undefined).length;
+function proofOf(o: {
+  token?: string;
+  key?: string;
+  idevidCert?: string;
+  idevidKey?: string;
+  psaTokenCmd?: string;
+}): EnrollProof {
+  const given = [o.token, o.key, o.idevidCert ?? o.idevidKey, o.psaTokenCmd].filter(
+    (x) => x !== undefined,
+  ).length;
   if (given !== 1) {
-    throw new CliError("give exactly one proof: --token, --key, --idevid-cert with --idevid-key, or --psa-token-cmd", 2);
+    throw new CliError(
+      "give exactly one proof: --token, --key, --idevid-cert with --idevid-key, or --psa-token-cmd",
+      2,
+    );
   }
   if (o.token) return { type: "token", token: o.token };
   if (o.key) return { type: "key", uri: o.key };
@@ -19,7 +30,8 @@ function proofOf(o: { token?: string; key?: string; idevidCert?: string; idevidK
 
 function keyAlgorithm(v: string | undefined): KeyAlgorithm | undefined {
   if (v === undefined) return undefined;
-  if (!keyAlgorithms.includes(v as KeyAlgorithm)) throw new CliError(`--key-type must be one of ${keyAlgorithms.join(", ")}`, 2);
+  if (!keyAlgorithms.includes(v as KeyAlgorithm))
+    throw new CliError(`--key-type must be one of ${keyAlgorithms.join(", ")}`, 2);
   return v as KeyAlgorithm;
 }
 
@@ -27,15 +39,23 @@ function keyAlgorithm(v: string | undefined): KeyAlgorithm | undefined {
 export function agentEnrollCommands(agent: Command): void {
   agent
     .command("enroll")
-    .description("enroll this device: make a key, prove what the device is, and write its certificate into --out")
+    .description(
+      "enroll this device: make a key, prove what the device is, and write its certificate into --out",
+    )
     .requiredOption("--server <url>", "Fleetroot server, e.g. https://fleet.example:8200")
     .requiredOption("--provisioner <name>", "provisioner to enroll with")
     .requiredOption("--out <dir>", "directory for the key, certificate and agent state")
     .option("--token <token>", "join token (join-token provisioner)")
     .option("--key <uri>", "registered device key, file: or pkcs11: (registered-key provisioner)")
-    .option("--idevid-cert <file>", "IDevID certificate chain, PEM, device certificate first (x509 provisioner)")
+    .option(
+      "--idevid-cert <file>",
+      "IDevID certificate chain, PEM, device certificate first (x509 provisioner)",
+    )
     .option("--idevid-key <uri>", "IDevID private key, file: or pkcs11: (x509 provisioner)")
-    .option("--psa-token-cmd <cmd>", "command printing a PSA token for $FLEETROOT_PSA_CHALLENGE (psa provisioner)")
+    .option(
+      "--psa-token-cmd <cmd>",
+      "command printing a PSA token for $FLEETROOT_PSA_CHALLENGE (psa provisioner)",
+    )
     .option("--device-id <id>", "device id to ask for (unbound join tokens)")
     .option("--key-type <alg>", "algorithm of the new device key", "ecdsa-p256")
     .option("--rekey <alg>", "make a new key of this algorithm at every renewal")
@@ -46,7 +66,8 @@ export function agentEnrollCommands(agent: Command): void {
       // command it is the join token — but only when typed, never from FLEETROOT_TOKEN.
       let root: Command = cmd;
       while (root.parent) root = root.parent;
-      if (o.token === undefined && root.getOptionValueSource("token") === "cli") o.token = root.opts<{ token?: string }>().token;
+      if (o.token === undefined && root.getOptionValueSource("token") === "cli")
+        o.token = root.opts<{ token?: string }>().token;
       const r = await enrollDevice({
         server: o.server!,
         provisioner: o.provisioner!,
@@ -58,12 +79,22 @@ export function agentEnrollCommands(agent: Command): void {
         rekey: keyAlgorithm(o.rekey),
         reloadCmd: o.reloadCmd,
       });
-      print({ device_id: r.deviceId, serial_number: r.serial, expiration: new Date(r.notAfter).toISOString(), dir: r.dir }, globals(cmd).format);
+      print(
+        {
+          device_id: r.deviceId,
+          serial_number: r.serial,
+          expiration: new Date(r.notAfter).toISOString(),
+          dir: r.dir,
+        },
+        globals(cmd).format,
+      );
     });
 
   agent
     .command("run")
-    .description("keep the certificate in --out fresh: renew at 2/3 of its lifetime over mutual TLS, retry with backoff")
+    .description(
+      "keep the certificate in --out fresh: renew at 2/3 of its lifetime over mutual TLS, retry with backoff",
+    )
     .requiredOption("--out <dir>", "directory written by `agent enroll`")
     .option("--once", "exit after the first renewal")
     .action(async (o: { out: string; once?: boolean }) => {

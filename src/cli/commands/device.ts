@@ -20,7 +20,9 @@ function readText(file: string, what: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (e) {
-    throw new CliError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CliError(
+      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -28,7 +30,9 @@ const seg = (s: string) => encodeURIComponent(s);
 
 /** `fleetroot device …`: the device registry, provisioners, join tokens and registered identities. */
 export function deviceCommands(program: Command): void {
-  const dev = program.command("device").description("manage the device registry, provisioners and enrollment credentials");
+  const dev = program
+    .command("device")
+    .description("manage the device registry, provisioners and enrollment credentials");
 
   dev
     .command("list")
@@ -50,9 +54,20 @@ export function deviceCommands(program: Command): void {
       const res = await client(cmd).json("GET", `fleet/devices?${q.toString()}`);
       const g = globals(cmd);
       if (g.format === "json") return print(dataOf(res), "json");
-      const d = dataOf(res) as { devices: { id: string; name: string; status: string; enrollment_method: string | null; last_seen: string | null }[]; next: string | null };
+      const d = dataOf(res) as {
+        devices: {
+          id: string;
+          name: string;
+          status: string;
+          enrollment_method: string | null;
+          last_seen: string | null;
+        }[];
+        next: string | null;
+      };
       for (const x of d.devices) {
-        process.stdout.write(`${x.id}\t${x.status}\t${x.enrollment_method ?? "-"}\t${x.last_seen ?? "-"}\t${x.name}\n`);
+        process.stdout.write(
+          `${x.id}\t${x.status}\t${x.enrollment_method ?? "-"}\t${x.last_seen ?? "-"}\t${x.name}\n`,
+        );
       }
       if (d.next) process.stderr.write(`(more: --after ${d.next})\n`);
     });
@@ -69,7 +84,10 @@ export function deviceCommands(program: Command): void {
         process.stdout.write(d.certificate);
         return;
       }
-      print(g.format === "table" ? { ...d, certificate: d.certificate ? "(PEM; use --format pem)" : null } : d, g.format);
+      print(
+        g.format === "table" ? { ...d, certificate: d.certificate ? "(PEM; use --format pem)" : null } : d,
+        g.format,
+      );
     });
 
   dev
@@ -78,7 +96,12 @@ export function deviceCommands(program: Command): void {
     .argument("<id>", "device id")
     .argument("[labels...]", "key=value pairs (none clears every label)")
     .action(async (id: string, pairs: string[], _o: unknown, cmd: Command) => {
-      print(dataOf(await client(cmd).json("POST", `fleet/devices/${seg(id)}/labels`, { labels: labelsOf(pairs) })), globals(cmd).format);
+      print(
+        dataOf(
+          await client(cmd).json("POST", `fleet/devices/${seg(id)}/labels`, { labels: labelsOf(pairs) }),
+        ),
+        globals(cmd).format,
+      );
     });
 
   for (const [verb, what] of [
@@ -91,7 +114,10 @@ export function deviceCommands(program: Command): void {
       .description(what)
       .argument("<id>", "device id")
       .action(async (id: string, _o: unknown, cmd: Command) => {
-        print(dataOf(await client(cmd).json("POST", `fleet/devices/${seg(id)}/${verb}`)), globals(cmd).format);
+        print(
+          dataOf(await client(cmd).json("POST", `fleet/devices/${seg(id)}/${verb}`)),
+          globals(cmd).format,
+        );
       });
   }
 
@@ -104,14 +130,22 @@ export function deviceCommands(program: Command): void {
     .option("--name <name>", "the device's display name (with --device-id)")
     .option("-l, --label <key=value>", "the device's labels (with --device-id; repeatable)", collect, [])
     .option("--ttl <duration>", "token lifetime, e.g. 15m (default: the provisioner's token_ttl)")
-    .action(async (o: { provisioner: string; deviceId?: string; name?: string; label: string[]; ttl?: string }, cmd: Command) => {
-      const body: Record<string, unknown> = {};
-      if (o.deviceId) body.device_id = o.deviceId;
-      if (o.name) body.name = o.name;
-      if (o.label.length) body.labels = labelsOf(o.label);
-      if (o.ttl) body.ttl = o.ttl;
-      print(dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/tokens`, body)), globals(cmd).format);
-    });
+    .action(
+      async (
+        o: { provisioner: string; deviceId?: string; name?: string; label: string[]; ttl?: string },
+        cmd: Command,
+      ) => {
+        const body: Record<string, unknown> = {};
+        if (o.deviceId) body.device_id = o.deviceId;
+        if (o.name) body.name = o.name;
+        if (o.label.length) body.labels = labelsOf(o.label);
+        if (o.ttl) body.ttl = o.ttl;
+        print(
+          dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/tokens`, body)),
+          globals(cmd).format,
+        );
+      },
+    );
 
   const prov = dev.command("provisioner").description("provisioners: how devices prove what they are");
   prov
@@ -121,17 +155,27 @@ export function deviceCommands(program: Command): void {
     .requiredOption("--config <file>", 'definition, e.g. {"type": "join-token", "role": "device"}')
     .action(async (name: string, o: { config: string }, cmd: Command) => {
       const body = parseYaml(readText(o.config, "provisioner definition")) as unknown;
-      print(dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(name)}`, body)), globals(cmd).format);
+      print(
+        dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(name)}`, body)),
+        globals(cmd).format,
+      );
     });
   prov
     .command("list")
     .description("list provisioners")
-    .action(async (_o: unknown, cmd: Command) => print((dataOf(await client(cmd).json("GET", "fleet/provisioners")).keys ?? []) as string[], globals(cmd).format));
+    .action(async (_o: unknown, cmd: Command) =>
+      print(
+        (dataOf(await client(cmd).json("GET", "fleet/provisioners")).keys ?? []) as string[],
+        globals(cmd).format,
+      ),
+    );
   prov
     .command("read")
     .description("show a provisioner's definition")
     .argument("<name>", "provisioner name")
-    .action(async (name: string, _o: unknown, cmd: Command) => print(dataOf(await client(cmd).json("GET", `fleet/provisioners/${seg(name)}`)), globals(cmd).format));
+    .action(async (name: string, _o: unknown, cmd: Command) =>
+      print(dataOf(await client(cmd).json("GET", `fleet/provisioners/${seg(name)}`)), globals(cmd).format),
+    );
   prov
     .command("delete")
     .description("delete a provisioner")
@@ -148,7 +192,10 @@ export function deviceCommands(program: Command): void {
     .requiredOption("--public-key <file>", "PEM public key")
     .action(async (o: { provisioner: string; deviceId: string; publicKey: string }, cmd: Command) => {
       const body = { device_id: o.deviceId, public_key: readText(o.publicKey, "public key") };
-      print(dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/keys`, body)), globals(cmd).format);
+      print(
+        dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/keys`, body)),
+        globals(cmd).format,
+      );
     });
 
   dev
@@ -158,10 +205,24 @@ export function deviceCommands(program: Command): void {
     .requiredOption("--instance-id <hex>", "33-byte PSA instance id (hex, starting 01)")
     .requiredOption("--device-id <id>", "device id")
     .requiredOption("--public-key <file>", "PEM attestation public key")
-    .action(async (o: { provisioner: string; instanceId: string; deviceId: string; publicKey: string }, cmd: Command) => {
-      const body = { instance_id: o.instanceId, device_id: o.deviceId, public_key: readText(o.publicKey, "public key") };
-      print(dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/attestation-keys`, body)), globals(cmd).format);
-    });
+    .action(
+      async (
+        o: { provisioner: string; instanceId: string; deviceId: string; publicKey: string },
+        cmd: Command,
+      ) => {
+        const body = {
+          instance_id: o.instanceId,
+          device_id: o.deviceId,
+          public_key: readText(o.publicKey, "public key"),
+        };
+        print(
+          dataOf(
+            await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/attestation-keys`, body),
+          ),
+          globals(cmd).format,
+        );
+      },
+    );
 
   const mfr = dev.command("manufacturer").description("manufacturer CAs for x509 (IDevID) provisioners");
   mfr
@@ -173,10 +234,18 @@ export function deviceCommands(program: Command): void {
     .action(async (name: string, o: { cert: string; crl?: string }, cmd: Command) => {
       const body: Record<string, unknown> = { certificate: readText(o.cert, "certificate") };
       if (o.crl) body.crl = readText(o.crl, "CRL");
-      print(dataOf(await client(cmd).json("POST", `fleet/manufacturers/${seg(name)}`, body)), globals(cmd).format);
+      print(
+        dataOf(await client(cmd).json("POST", `fleet/manufacturers/${seg(name)}`, body)),
+        globals(cmd).format,
+      );
     });
   mfr
     .command("list")
     .description("list manufacturers")
-    .action(async (_o: unknown, cmd: Command) => print((dataOf(await client(cmd).json("GET", "fleet/manufacturers")).keys ?? []) as string[], globals(cmd).format));
+    .action(async (_o: unknown, cmd: Command) =>
+      print(
+        (dataOf(await client(cmd).json("GET", "fleet/manufacturers")).keys ?? []) as string[],
+        globals(cmd).format,
+      ),
+    );
 }

@@ -1,0 +1,153 @@
+/**
+ * bench/secrets: KV v2 reads and writes per second over HTTP (token auth, ACL, durable audit, barrier
+ * encryption, SQLite store), 16 concurrent clients, next to a bare Fastify route returning the same JSON,
+ * measured in the same run with servers in child processes. Goals: reads >= 40%, writes >= 20% of the bare
+ * route. Prints p50/p99 latency.
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 6);
+const CONNECTIONS = 16;
+const SECRET = { data: { username: "robot-17", password: "correct horse battery staple", port: 5432 } };
+
+interface Info {
+  url: string;
+  token?: string;
+  body?: string;
+}
+
+async function serve(kind: "bare" | "fleetroot"): Promise<void> {
+  if (kind === "bare") {
+    const { default: Fastify } = await import("fastify");
+    const app = Fastify({ logger: false });
+    const reply = {
+      request_id: "00000000-0000-4000-8000-000000000000",
+      lease_id: "",
+      renewable: false,
+      lease_duration: 0,
+      data: { data: SECRET.data, metadata: { created_time: new Date().toISOString(), version: 1 } },
+      wrap_info: null,
+      warnings: null,
+      auth: null,
+    };
+    app.get("/v1/secret/data/bench", async () => reply);
+    app.post("/v1/secret/data/bench", async () => reply);
+    await app.listen({ host: "127.0.0.1", port: 0 });
+    const addr = app.server.address() as { port: number };
+    process.stdout.write(
+      JSON.stringify({ url: `http://127.0.0.1:${addr.port}/v1/secret/data/bench` }) + "\n",
+    );
+    return;
+  }
+  const { createServer } = await import("../src/server/main.js");
+  const dir = mkdtempSync(join(tmpdir(), "fr-bench-secrets-"));
+  const server = await createServer({
+    dev: true,
+    env: {},
+    defaults: { data_dir: dir, listen: "127.0.0.1:0" },
+  });
+  const root = server.devRootToken!;
+  const call = async (method: "PUT" | "POST", url: string, body: unknown, token = root) => {
+    const r = await server.app.inject({
+      method,
+      url: `/v1/${url}`,
+      headers: { "x-vault-token": token, "content-type": "application/json" },
+      payload: JSON.stringify(body),
+    });
+    if (r.statusCode >= 300) throw new Error(`${url}: ${r.statusCode} ${r.body}`);
+    return r.statusCode === 204 ? {} : (r.json() as Record<string, unknown>);
+  };
+  await call("PUT", "sys/policies/acl/bench", {
+    policy: 'path "secret/data/bench" { capabilities = ["create", "read", "update"] }',
+  });
+  const tok = await call("POST", "auth/token/create", { policies: ["bench"], ttl: "1h" });
+  const token = (tok.auth as { client_token: string }).client_token;
+  await call("POST", "secret/data/bench", SECRET, token);
+  const url = await server.listen();
+  process.stdout.write(JSON.stringify({ url: `${url}/v1/secret/data/bench`, token }) + "\n");
+}
+
+async function start(kind: "bare" | "fleetroot"): Promise<{ info: Info; stop(): void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const info = await new Promise<Info>((resolve, reject) => {
+    let buf = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line) as Info);
+    });
+    child.on("exit", (c) => reject(new Error(`${kind} server exited with ${c}`)));
+  });
+  return { info, stop: () => child.kill("SIGTERM") };
+}
+
+interface Figure {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+async function load(info: Info, write: boolean): Promise<Figure> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (info.token) headers["x-vault-token"] = info.token;
+  const opts = {
+    url: info.url,
+    connections: CONNECTIONS,
+    headers,
+    ...(write ? { method: "POST" as const, body: JSON.stringify(SECRET) } : {}),
+  };
+  await autocannon({ ...opts, duration: 1 });
+  const r = await autocannon({ ...opts, duration: DURATION_S });
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx responses, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+}
+
+function show(name: string, f: Figure): void {
+  console.log(`${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s   p50 ${f.p50} ms   p99 ${f.p99} ms`);
+}
+
+if (process.argv[2] === "serve") {
+  process.on("SIGTERM", () => process.exit(0));
+  await serve(process.argv[3] as "bare" | "fleetroot");
+} else {
+  const bare = await start("bare");
+  let bareRead: Figure;
+  let bareWrite: Figure;
+  try {
+    bareRead = await load(bare.info, false);
+    bareWrite = await load(bare.info, true);
+  } finally {
+    bare.stop();
+  }
+  const fleet = await start("fleetroot");
+  let read: Figure;
+  let write: Figure;
+  try {
+    read = await load(fleet.info, false);
+    write = await load(fleet.info, true);
+  } finally {
+    fleet.stop();
+  }
+  show("bare Fastify GET (same JSON)", bareRead);
+  show("Fleetroot KV v2 read (token, ACL, audit)", read);
+  show("bare Fastify POST (same JSON)", bareWrite);
+  show("Fleetroot KV v2 write (+ barrier, new version)", write);
+  const r = read.rps / bareRead.rps;
+  const w = write.rps / bareWrite.rps;
+  console.log(
+    `reads:  ${(r * 100).toFixed(1)}% of the bare route (goal >= 40%) — ${r >= 0.4 ? "met" : "NOT met"}`,
+  );
+  console.log(
+    `writes: ${(w * 100).toFixed(1)}% of the bare route (goal >= 20%) — ${w >= 0.2 ? "met" : "NOT met"}`,
+  );
+  console.log(
+    `(${CONNECTIONS} connections, ${DURATION_S} s each after 1 s warm-up, servers in child processes, same machine)`,
+  );
+}
