@@ -1,14 +1,30 @@
+import { X509Certificate } from "node:crypto";
 import { fleetModule } from "../enroll/index.js";
-import { pkiModule } from "../pki/index.js";
+import { normalizeSerial, pkiModule } from "../pki/index.js";
 import { secretsModule } from "../secrets/index.js";
 import { updatesModule } from "../updates/index.js";
 import type { FeatureModule } from "./main.js";
 
 /**
  * The feature modules the server runs, in order. Each feature (pki, devices, ros2, secrets, updates)
- * exports one FeatureModule from its index.ts and adds one line here.
+ * exports one FeatureModule from its index.ts and adds a line here. The fleet module and certificate
+ * login share the PKI instance, so a revocation reaches them at once.
  */
 export function defaultModules(): FeatureModule[] {
   const pki = pkiModule();
-  return [pki, fleetModule(() => pki.services), updatesModule(), secretsModule()];
+  return [
+    pki,
+    fleetModule(() => pki.services),
+    updatesModule(),
+    secretsModule({
+      // Certificate login refuses a certificate this server issued and revoked; unknown ones fall back
+      // to the CRLs configured on the cert role.
+      revocation: async (certDer) => {
+        const services = pki.services;
+        if (!services) return undefined;
+        const row = await services.certs.get(normalizeSerial(new X509Certificate(certDer).serialNumber));
+        return row ? row.revoked_at !== null && row.revoked_at !== undefined : undefined;
+      },
+    }),
+  ];
 }
