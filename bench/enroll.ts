@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import type { Server } from "../src/server/main.js";
 
 const DEVICES = Number(process.env.BENCH_ENROLL_DEVICES ?? 3000);
 const CONNECTIONS = 16;
@@ -81,9 +82,7 @@ async function serve(): Promise<void> {
 }
 
 /** Fills the registry straight through the store, then times list queries through the API. */
-async function registryLatency(
-  server: Awaited<ReturnType<typeof import("../src/server/main.js").createServer>>,
-) {
+async function registryLatency(server: Server) {
   type Tables = {
     fleet_device: {
       id: string;
@@ -98,7 +97,6 @@ async function registryLatency(
     };
     fleet_device_label: { device_id: string; key: string; value: string };
   };
-  const db = server.core.store.db.withTables<Tables>();
   const root = server.devRootToken!;
   const time = async (url: string): Promise<number> => {
     const runs: number[] = [];

@@ -202,9 +202,6 @@ export class AuditLog {
     this.flushing = true;
     try {
       while (this.queue.length > 0 && !this.failure) {
-        // Let the event loop take in the requests already waiting on their sockets first, so they join
-        // this write instead of waiting a whole round for the next one (bigger batches under load).
-        await new Promise<void>((r) => setImmediate(r));
         const batch = this.queue.splice(0, MAX_BATCH);
         const seqBefore = this.seq;
         try {

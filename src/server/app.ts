@@ -86,15 +86,15 @@ const defaultCapability: Record<HttpMethod, Capability> = {
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? new Metrics();
-  let self: FastifyInstance | undefined;
+  const self: { app?: FastifyInstance } = {};
   const app = Fastify({
-    clientErrorHandler: listMethodHandler(() => self),
+    clientErrorHandler: listMethodHandler(() => self.app),
     bodyLimit: deps.limits.maxBodyBytes,
     logger: false,
     return503OnClosing: true,
     ...(deps.fastify ?? {}),
   } as FastifyServerOptions);
-  self = app;
+  self.app = app;
 
   registerBodyParsers(app);
   const limiter = {
