@@ -15,7 +15,10 @@ export type Format = "table" | "json" | "pem" | "der";
 /** Prints a value: pretty JSON for scripts, aligned key/value lines for people. */
 export function print(value: unknown, format: Format): void {
   if (format === "pem" || format === "der") {
-    throw new CliError(`--format ${format} applies only to commands that output certificates, CRLs or keys`, 2);
+    throw new CliError(
+      `--format ${format} applies only to commands that output certificates, CRLs or keys`,
+      2,
+    );
   }
   if (format === "json") {
     process.stdout.write(JSON.stringify(value, null, 2) + "\n");

@@ -73,7 +73,12 @@ export const configSchema = z.strictObject({
       /** Validity of an OCSP response (thisUpdate to nextUpdate). */
       ocsp_validity: z.string().default("1h"),
       /** Largest CSR accepted, in bytes. */
-      max_csr_bytes: z.number().int().min(1024).max(1024 * 1024).default(64 * 1024),
+      max_csr_bytes: z
+        .number()
+        .int()
+        .min(1024)
+        .max(1024 * 1024)
+        .default(64 * 1024),
     })
     .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

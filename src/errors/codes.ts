@@ -93,7 +93,10 @@ export const codes = {
   FR_UPDATES_ROLE: { status: 400, message: "the TUF role is unknown or its definition is invalid" },
   FR_UPDATES_TARGET: { status: 400, message: "the target path or content is invalid" },
   FR_UPDATES_METADATA: { status: 400, message: "the TUF metadata is malformed" },
-  FR_UPDATES_SIGNATURE: { status: 400, message: "the metadata is not signed by a threshold of the role's keys" },
+  FR_UPDATES_SIGNATURE: {
+    status: 400,
+    message: "the metadata is not signed by a threshold of the role's keys",
+  },
   FR_UPDATES_KEY: { status: 400, message: "the key cannot be used for TUF or in-toto" },
   FR_UPDATES_VERIFY: { status: 400, message: "the update failed verification and was not applied" },
   FR_UPDATES_INTOTO: { status: 400, message: "the in-toto layout or links fail verification" },
@@ -103,8 +106,14 @@ export const codes = {
   FR_MOUNT_CONFLICT: { status: 400, message: "the mount path is already in use" },
   FR_WRAPPING_TOKEN_INVALID: { status: 400, message: "wrapping token is not valid or does not exist" },
   // ROS 2 / DDS Security (src/ros2)
-  FR_ROS2_POLICY_INVALID: { status: 400, message: "the ROS 2 security policy is malformed or does not match the schema" },
-  FR_ROS2_XML_UNSAFE: { status: 400, message: "the XML contains a DTD or entity declaration, which is refused" },
+  FR_ROS2_POLICY_INVALID: {
+    status: 400,
+    message: "the ROS 2 security policy is malformed or does not match the schema",
+  },
+  FR_ROS2_XML_UNSAFE: {
+    status: 400,
+    message: "the XML contains a DTD or entity declaration, which is refused",
+  },
   FR_ROS2_KEYSTORE: { status: 400, message: "the ROS 2 keystore is missing, incomplete or not a keystore" },
   FR_ROS2_ENCLAVE_NAME: { status: 400, message: "the enclave name is not a valid fully qualified ROS name" },
   FR_ROS2_ENCLAVE_NOT_FOUND: { status: 404, message: "no such enclave in the keystore" },
