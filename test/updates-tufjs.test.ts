@@ -397,6 +397,16 @@ describe("tuf-js Updater against a Fleetroot repository over HTTP", () => {
     expect(() =>
       parseEnvelope(canonicalJson({ signed: { _type: "root" }, signatures: [] }), "targets"),
     ).toThrow(/_type/);
+    // Unknown key type: a root listing a key of a type TUF does not define is refused.
+    const rootRow = await latestRow("fw", "root");
+    const badRoot = JSON.parse(rootRow.body.toString("utf8")) as Envelope;
+    const keys = (badRoot.signed as unknown as { keys: Record<string, { keytype: string }> }).keys;
+    const firstKey = Object.values(keys)[0]!;
+    firstKey.keytype = "quantum-magic";
+    expect(() => parseEnvelope(JSON.stringify(badRoot), "root")).toThrow(/unknown key type "quantum-magic"/);
+    await expect(f.repos.importSignatures("fw", JSON.stringify(badRoot))).rejects.toMatchObject({
+      code: "FR_UPDATES_METADATA",
+    });
     // Malformed timestamp served: the agent reports it and writes nothing.
     const ts = await latestRow("fw", "timestamp");
     const metadataDir = await rootFile("fw");

@@ -162,11 +162,49 @@ export function parseEnvelope<K extends AnySigned["_type"]>(
     return fail("FR_UPDATES_METADATA", "spec_version must be 1.x");
   }
   if (expected === "root") checkRoot(signed as RootSigned);
+  const delegations = (signed as { delegations?: { keys?: unknown } }).delegations;
+  if (expected === "targets" && delegations !== undefined) checkKeys(delegations.keys, "targets.delegations");
   return env as Envelope<Extract<AnySigned, { _type: K }>>;
+}
+
+/** Key types and schemes of the TUF specification that Fleetroot signs and verifies. */
+const knownKeys: Readonly<Record<string, readonly string[]>> = {
+  ed25519: ["ed25519"],
+  ecdsa: ["ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  rsa: ["rsassa-pss-sha256"],
+};
+
+/** Every key in a keys map must be of a known type and scheme, with a public value. */
+export function checkKeys(keys: unknown, where: string): void {
+  if (!isObject(keys)) fail("FR_UPDATES_METADATA", `${where}.keys must be an object`);
+  for (const [id, k] of Object.entries(keys)) {
+    if (
+      !isObject(k) ||
+      typeof k.keytype !== "string" ||
+      typeof k.scheme !== "string" ||
+      !isObject(k.keyval)
+    ) {
+      fail("FR_UPDATES_METADATA", `${where}.keys.${id} needs keytype, scheme and keyval`);
+    }
+    const schemes = knownKeys[k.keytype];
+    if (!schemes)
+      fail("FR_UPDATES_METADATA", `${where}.keys.${id}: unknown key type ${JSON.stringify(k.keytype)}`);
+    if (!schemes.includes(k.scheme)) {
+      fail(
+        "FR_UPDATES_METADATA",
+        `${where}.keys.${id}: scheme ${JSON.stringify(k.scheme)} does not fit key type ${k.keytype}`,
+      );
+    }
+    if (typeof k.keyval.public !== "string")
+      fail("FR_UPDATES_METADATA", `${where}.keys.${id}: keyval.public must be a string`);
+  }
 }
 
 function checkRoot(r: RootSigned): void {
   if (!isObject(r.keys) || !isObject(r.roles)) fail("FR_UPDATES_METADATA", "root needs `keys` and `roles`");
+  checkKeys(r.keys, "root");
   for (const role of topRoles) {
     const def = r.roles[role];
     if (
