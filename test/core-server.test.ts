@@ -1,10 +1,10 @@
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "../src/server/main.js";
 import { cli } from "./helpers/cli.js";
+import { serverTls } from "./helpers/tls.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 describe("server: barrier rotation and rate limits", () => {
@@ -61,33 +61,11 @@ describe("server: TLS", () => {
   let server: Server;
   let url = "";
   beforeAll(async () => {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
+    const tls = serverTls(dir);
     const config = join(dir, "fleetroot.yaml");
     writeFileSync(
       config,
-      `listen: 127.0.0.1:0\ndata_dir: ${join(dir, "data")}\ntls:\n  cert_file: ${join(dir, "cert.pem")}\n  key_file: ${join(dir, "key.pem")}\n`,
+      `listen: 127.0.0.1:0\ndata_dir: ${join(dir, "data")}\ntls:\n  cert_file: ${tls.cert}\n  key_file: ${tls.key}\n`,
     );
     server = await createServer({ configFile: config, env: {} });
     url = await server.listen();
@@ -98,7 +76,7 @@ describe("server: TLS", () => {
 
   it("serves HTTPS; the CLI trusts it with --ca-cert and refuses it without", async () => {
     expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    const ok = await cli(["operator", "status", "--ca-cert", join(dir, "cert.pem")], { FLEETROOT_ADDR: url });
+    const ok = await cli(["operator", "status", "--ca-cert", join(dir, "tls.pem")], { FLEETROOT_ADDR: url });
     expect(ok.stdout).toMatch(/Initialized\s+false/);
     const untrusted = await cli(["operator", "status"], { FLEETROOT_ADDR: url });
     expect(untrusted.code).toBe(1);

@@ -1,11 +1,13 @@
 /** Shared setup for the device/enrollment tests: a real server (PKI + fleet modules) on loopback. */
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { ManualClock } from "../src/util/clock.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
+import { serverTls } from "./helpers/tls.js";
+
+export { serverTls };
 
 export interface Fleet {
   t: TestServer;
@@ -18,36 +20,6 @@ export interface Fleet {
   clock: ManualClock;
   api(method: string, path: string, body?: unknown): Promise<Record<string, unknown> & { status: number }>;
   close(): Promise<void>;
-}
-
-/** A self-signed TLS certificate for 127.0.0.1, made by openssl. */
-export function serverTls(dir: string): { cert: string; key: string } {
-  const cert = join(dir, "tls.pem");
-  const key = join(dir, "tls.key");
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert, key };
 }
 
 export async function startFleet(

@@ -5,6 +5,7 @@ import Fastify, {
   type FastifyRequest,
   type FastifyServerOptions,
 } from "fastify";
+import type { AuditEntry } from "../audit/index.js";
 import { FleetError, toFleetError } from "../errors/index.js";
 import { parseDuration } from "../util/duration.js";
 import type { Clock } from "../util/clock.js";
@@ -47,27 +48,7 @@ export interface AppDeps {
 }
 
 /** The shape of an audit entry the pipeline writes (src/audit HMACs the sensitive parts). */
-export interface AuditRecord {
-  type: "request" | "response" | "event";
-  request?: {
-    id: string;
-    operation: string;
-    path: string;
-    remote_address?: string;
-    client_token?: string;
-    client_token_accessor?: string;
-    policy_path?: string;
-    data?: Record<string, unknown>;
-  };
-  auth?: { accessor?: string; policies?: string[]; display_name?: string };
-  response?: { status: number; data?: unknown; auth?: { client_token?: string; accessor?: string } };
-  error?: string;
-  event?: {
-    name: string;
-    fields?: Record<string, string | number | boolean>;
-    data?: Record<string, unknown>;
-  };
-}
+export type AuditRecord = AuditEntry;
 
 const defaultCapability: Record<HttpMethod, Capability> = {
   GET: "read",

@@ -1,21 +1,10 @@
 import { FleetError } from "../errors/index.js";
+import type { SealStatus } from "../seal/index.js";
 import type { Clock } from "../util/clock.js";
 import { empty, raw, type RouteSpec } from "./types.js";
 
 /** Seal status in the shape of Vault's sys/seal-status. */
-export interface SealStatusBody {
-  type: string;
-  initialized: boolean;
-  sealed: boolean;
-  t: number;
-  n: number;
-  progress: number;
-  nonce: string;
-  version: string;
-  migration: boolean;
-  recovery_seal: boolean;
-  storage_type: string;
-}
+export type SealStatusBody = SealStatus;
 
 /** What the sys routes need from the seal and the rest of the core; main.ts wires it. */
 export interface SysDeps {
