@@ -1,6 +1,5 @@
 import { createHash, generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,13 +13,14 @@ import { type Fleet, startFleet } from "./enroll-fixture.js";
  * The test's own PSA token maker: the agent runs it as --psa-token-cmd (with PSA_SPEC naming a JSON spec),
  * and the tests import it for tokens sent straight to the API. Tokens are signed with the test's key.
  */
-const cborX = pathToFileURL(createRequire(import.meta.url).resolve("cbor-x")).href;
+// cborg is ESM-only (no require entry): point the child script at its module file.
+const cborg = new URL("../node_modules/cborg/cborg.js", import.meta.url).href;
 const maker = `
-import { Encoder, Tag } from ${JSON.stringify(cborX)};
+import { encode } from ${JSON.stringify(cborg)};
 import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 export function buildToken(spec, challengeHex) {
-  const enc = new Encoder({ mapsAsObjects: false, useRecords: false, tagUint8Array: false, variableMapSize: true });
+  const enc = { encode: (v) => Buffer.from(encode(v)) };
   const K = spec.profile === "PSA_IOT_PROFILE_1"
     ? { profile: -75000, nonce: -75008, inst: -75009, impl: -75003, lc: -75002, sw: -75006, client: -75001 }
     : { profile: 265, nonce: 10, inst: 256, impl: 2396, lc: 2395, sw: 2399, client: 2394 };
@@ -35,7 +35,8 @@ export function buildToken(spec, challengeHex) {
   const toSign = enc.encode(["Signature1", prot, Buffer.alloc(0), payload]);
   const sig = sign("sha256", toSign, { key: createPrivateKey(spec.key), dsaEncoding: "ieee-p1363" });
   if (spec.corruptSignature) sig[5] ^= 1;
-  return Buffer.from(enc.encode(new Tag([prot, new Map(), payload, sig], 18)));
+  // Tag 18 (COSE_Sign1): major type 6 with the tag number in the initial byte (0xd2), then the array.
+  return Buffer.concat([Buffer.from([0xd2]), enc.encode([prot, new Map(), payload, sig])]);
 }
 if (process.env.PSA_SPEC) {
   const spec = JSON.parse(readFileSync(process.env.PSA_SPEC, "utf8"));

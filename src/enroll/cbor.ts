@@ -1,12 +1,11 @@
 /**
- * Bounded CBOR decoding for attestation evidence. cbor-x has no depth limit and understands extension
- * tags (records, packed values, string references) that an attacker could use to amplify input, so a
- * structural pass (RFC 8949 3) runs first and refuses: more than `maxBytes`, nesting deeper than
- * `maxDepth`, more than `maxItems` data items, indefinite lengths (COSE needs deterministic input,
- * RFC 9052 9), reserved additional-information values, tags other than the allowed ones, truncation and
- * trailing bytes. Only input that passes reaches cbor-x.
+ * Bounded CBOR decoding for attestation evidence. The decoder (cborg, pure JavaScript) has no item
+ * count or depth budget of its own, so a structural pass (RFC 8949 3) runs first and refuses: more than
+ * `maxBytes`, nesting deeper than `maxDepth`, more than `maxItems` data items, indefinite lengths (COSE
+ * needs deterministic input, RFC 9052 9), reserved additional-information values, tags other than the
+ * allowed ones, truncation and trailing bytes. Only input that passes is decoded.
  */
-import { Decoder } from "cbor-x";
+import { decode, type TagDecoder } from "cborg";
 import { fail } from "../errors/index.js";
 
 export interface CborLimits {
@@ -19,13 +18,16 @@ export interface CborLimits {
   readonly what: string;
 }
 
-const decoder = new Decoder({ mapsAsObjects: false, useRecords: false });
-
-/** Checks well-formedness within limits, then decodes. Maps decode as Map, byte strings as Buffer. */
+/** Checks well-formedness within limits, then decodes. Maps decode as Map, byte strings as Buffer, tags as {tag, value}. */
 export function decodeCbor(input: Uint8Array, limits: CborLimits): unknown {
   scanCbor(input, limits);
+  const tags: TagDecoder[] = [];
+  for (const t of limits.allowedTags) tags[t] = (value: unknown) => ({ tag: t, value });
   try {
-    return decoder.decode(input) as unknown;
+    return asBuffers(
+      decode(input, { useMaps: true, tags, allowIndefinite: false, rejectDuplicateMapKeys: true }),
+      0,
+    );
   } catch (e) {
     return fail("FR_ENROLL_MALFORMED", `${limits.what} is not valid CBOR: ${(e as Error).message}`);
   }
@@ -105,4 +107,21 @@ function isUtf8(b: Uint8Array): boolean {
   } catch {
     return false;
   }
+}
+
+/** Byte strings as Buffers (what the COSE code checks for); the scan above already bounded the depth. */
+function asBuffers(v: unknown, depth: number): unknown {
+  if (depth > 256) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  if (Array.isArray(v)) return v.map((x) => asBuffers(x, depth + 1));
+  if (v instanceof Map) {
+    const m = new Map<unknown, unknown>();
+    for (const [k, x] of v) m.set(asBuffers(k, depth + 1), asBuffers(x, depth + 1));
+    return m;
+  }
+  if (v && typeof v === "object" && "tag" in v && "value" in v) {
+    const t = v as { tag: number; value: unknown };
+    return { tag: t.tag, value: asBuffers(t.value, depth + 1) };
+  }
+  return v;
 }
