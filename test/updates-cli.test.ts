@@ -81,6 +81,95 @@ describe("fleetroot updates / agent CLI", () => {
     expect(readFileSync(join(dir, "etc", "robot.yaml"), "utf8")).toBe("speed_limit: 2\nzones: [a, b]\n");
   });
 
+  it("ships the repository's trusted root at enrollment (agent enroll --updates-repo)", async () => {
+    const api = async (path: string, body: unknown) => {
+      const r = await fetch(`${f.url}/v1/${path}`, {
+        method: "POST",
+        headers: { "x-vault-token": f.token, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(r.status, `${path}: ${await r.clone().text()}`).toBeLessThan(300);
+      return (await r.json().catch(() => ({}))) as { data?: Record<string, unknown> };
+    };
+    await api("pki/root/generate/internal", { common_name: "Updates Fleet Root", ttl: "8760h" });
+    await api("pki/roles/device", {
+      allow_any_name: true,
+      enforce_hostnames: false,
+      allowed_uri_sans: ["urn:fleetroot:device:*"],
+      key_type: "any",
+      server_flag: false,
+      client_flag: true,
+    });
+    await api("fleet/provisioners/factory", { type: "join-token", role: "device" });
+    const token = async () => (await api("fleet/provisioners/factory/tokens", {})).data!.token as string;
+
+    // A repository that does not exist: refused before enrolling, nothing written.
+    const bad = await cli(
+      [
+        "agent",
+        "enroll",
+        "--server",
+        f.url,
+        "--provisioner",
+        "factory",
+        "--token",
+        await token(),
+        "--out",
+        join(dir, "dev-bad"),
+        "--updates-repo",
+        "no-such-repo",
+      ],
+      {},
+      { timeoutMs: 60_000 },
+    );
+    expect(bad.code).toBe(1);
+    expect(existsSync(join(dir, "dev-bad"))).toBe(false);
+
+    const out = join(dir, "dev-1");
+    await ok([
+      "agent",
+      "enroll",
+      "--server",
+      f.url,
+      "--provisioner",
+      "factory",
+      "--token",
+      await token(),
+      "--out",
+      out,
+      "--updates-repo",
+      "cfg",
+    ]);
+    const served = Buffer.from(
+      await (await fetch(`${f.url}/v1/updates/cfg/metadata/1.root.json`)).arrayBuffer(),
+    );
+    const shipped = join(out, "tuf", "cfg", "root.json");
+    expect(readFileSync(shipped).equals(served)).toBe(true);
+    const applied = JSON.parse(
+      await ok([
+        "agent",
+        "config",
+        "--repo",
+        `${f.url}/v1/updates/cfg`,
+        "--target",
+        "devices/robot.yaml",
+        "--root",
+        shipped,
+        "--metadata-dir",
+        join(out, "tuf", "cfg", "md"),
+        "--device",
+        "r1",
+        "--label",
+        "arm",
+        "--out",
+        join(out, "etc", "robot.yaml"),
+        "--format",
+        "json",
+      ]),
+    ) as { applied: boolean };
+    expect(applied.applied).toBe(true);
+  });
+
   it("runs the offline signing flow: export, sign elsewhere with a threshold of keys, import", async () => {
     const keys = createKeyManager();
     const offline = await keys.generate(`file:${join(dir, "offline.pem")}`, "ed25519");

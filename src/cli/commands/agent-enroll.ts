@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { type EnrollProof, enrollDevice } from "../../agent/enroll.js";
 import { runAgent } from "../../agent/run.js";
+import { fetchTrustedRoot, storeTrustedRoot } from "../../agent/trusted-root.js";
 import { type KeyAlgorithm, keyAlgorithms } from "../../keys/index.js";
 import { globals } from "../context.js";
 import { CliError, print } from "../output.js";
@@ -61,7 +63,23 @@ export function agentEnrollCommands(agent: Command): void {
     .option("--rekey <alg>", "make a new key of this algorithm at every renewal")
     .option("--reload-cmd <cmd>", "command to run after a new certificate is in place")
     .option("--server-ca <file>", "CA bundle that verifies the server's TLS certificate")
+    .option(
+      "--updates-repo <name>",
+      "also store this update repository's trusted TUF root in OUT/tuf/NAME/root.json (repeatable)",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (o: Record<string, string | undefined>, cmd: Command) => {
+      const repos = (o as unknown as { updatesRepo: string[] }).updatesRepo;
+      const ca = o.serverCa ?? globals(cmd).caCert;
+      // Roots are fetched (and checked) before enrolling, so a wrong name leaves nothing half-done.
+      const fetched = new Map<string, Buffer>();
+      for (const repo of repos) {
+        fetched.set(
+          repo,
+          await fetchTrustedRoot({ server: o.server!, repo, ...(ca ? { ca: readFileSync(ca) } : {}) }),
+        );
+      }
       // The program's global -t/--token (a server token) takes `--token` wherever it appears; on this
       // command it is the join token — but only when typed, never from FLEETROOT_TOKEN.
       let root: Command = cmd;
@@ -79,12 +97,15 @@ export function agentEnrollCommands(agent: Command): void {
         rekey: keyAlgorithm(o.rekey),
         reloadCmd: o.reloadCmd,
       });
+      const roots: Record<string, string> = {};
+      for (const [repo, body] of fetched) roots[repo] = await storeTrustedRoot(o.out!, repo, body);
       print(
         {
           device_id: r.deviceId,
           serial_number: r.serial,
           expiration: new Date(r.notAfter).toISOString(),
           dir: r.dir,
+          ...(Object.keys(roots).length ? { trusted_roots: roots } : {}),
         },
         globals(cmd).format,
       );
