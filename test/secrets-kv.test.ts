@@ -245,6 +245,17 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     expect((await t.call("POST", "secret/data/app/cache", { data: { a: 1 } }, tok)).statusCode).toBe(403);
   });
 
+  it("asks `create` for a new key and `update` for an existing one, as Vault does", async () => {
+    await putPolicy(t, root, "kv-create", 'path "secret/data/cu/*" { capabilities = ["create"] }');
+    await putPolicy(t, root, "kv-update", 'path "secret/data/cu/*" { capabilities = ["update"] }');
+    const creator = await childToken(t, root, ["kv-create"]);
+    const updater = await childToken(t, root, ["kv-update"]);
+    expect((await t.call("POST", "secret/data/cu/new", { data: { a: "1" } }, updater)).statusCode).toBe(403);
+    expect((await t.call("POST", "secret/data/cu/new", { data: { a: "1" } }, creator)).statusCode).toBe(200);
+    expect((await t.call("POST", "secret/data/cu/new", { data: { a: "2" } }, creator)).statusCode).toBe(403);
+    expect((await t.call("POST", "secret/data/cu/new", { data: { a: "2" } }, updater)).statusCode).toBe(200);
+  });
+
   it("keeps secret/ disabled once disabled, survives restart; planted values never reach disk or the audit log", async () => {
     await t.restart();
     await t.call("PUT", "sys/unseal", { key });

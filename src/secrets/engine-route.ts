@@ -16,6 +16,18 @@ export function engineRoute(deps: { mounts: MountTable; kv2: Kv2Store; kv1: Kv1S
     method: ["GET", "POST", "PUT", "PATCH", "DELETE", "LIST"],
     url: "/v1/*",
     auth: "token",
+    // Vault asks `create` to write a key that does not exist yet and `update` to change one that does.
+    capability: async (ctx) => {
+      const byMethod = { GET: "read", HEAD: "read", LIST: "list", DELETE: "delete", PATCH: "patch" } as const;
+      if (ctx.method !== "POST" && ctx.method !== "PUT") return byMethod[ctx.method];
+      const found = await deps.mounts.resolve(ctx.path);
+      if (!found) return "update";
+      if (found.mount.version === 1) {
+        return (await deps.kv1.get(found.mount, found.rest)) === undefined ? "create" : "update";
+      }
+      if (!found.rest.startsWith("data/")) return "update";
+      return (await deps.kv2.meta(found.mount, found.rest.slice("data/".length))) ? "update" : "create";
+    },
     handler: async (ctx) => {
       const found = await deps.mounts.resolve(ctx.path);
       if (!found)

@@ -216,7 +216,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         }
         const capability =
           typeof spec.capability === "function"
-            ? spec.capability(ctx)
+            ? await spec.capability(ctx)
             : (spec.capability ?? defaultCapability[method]);
         const params =
           method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;

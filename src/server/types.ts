@@ -79,7 +79,7 @@ export interface RouteSpec {
    */
   readonly auth: "token" | "none";
   /** Defaults from the method: GET→read, LIST→list, DELETE→delete, PATCH→patch, POST/PUT→update. */
-  readonly capability?: Capability | ((ctx: RouteContext) => Capability);
+  readonly capability?: Capability | ((ctx: RouteContext) => Capability | Promise<Capability>);
   /** The ACL path checked; defaults to ctx.path. */
   readonly policyPath?: (ctx: RouteContext) => string;
   /** Served while sealed (sys/health, seal-status, init, unseal). Everything else answers 503. */
