@@ -16,6 +16,7 @@ declare -A probes=(
   [python3-hvac]=/usr/lib/python3/dist-packages/hvac
   [cyclonedds-tools]=/usr/bin/ddsperf
   [libxml2-utils]=/usr/bin/xmllint
+  [libengine-pkcs11-openssl]=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
 )
 
 missing=()

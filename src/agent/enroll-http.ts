@@ -36,6 +36,23 @@ export class Unreachable extends Error {
   }
 }
 
+/** The JSON body of an answer, or the ServerRefusal an error status stands for. */
+export function answerOf(status: number, text: string, apiPath: string): Record<string, unknown> {
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text || "{}") as Record<string, unknown>;
+  } catch {
+    /* an error page that is not JSON: reported by status below */
+  }
+  if (status < 400) return json;
+  const errs = Array.isArray(json.errors) ? (json.errors as string[]).join("; ") : `HTTP ${status}`;
+  throw new ServerRefusal(
+    status,
+    typeof json.code === "string" ? json.code : undefined,
+    `${apiPath}: ${errs}`,
+  );
+}
+
 export async function postJson(
   opts: AgentHttpOptions,
   apiPath: string,
@@ -65,23 +82,11 @@ export async function postJson(
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", (e) => reject(new Unreachable(`${url.origin}: ${e.message}`)));
         res.on("end", () => {
-          let json: Record<string, unknown> = {};
           try {
-            json = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-          } catch {
-            /* an error page that is not JSON: reported by status below */
+            resolve(answerOf(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), apiPath));
+          } catch (e) {
+            reject(e as Error);
           }
-          const status = res.statusCode ?? 0;
-          if (status >= 400) {
-            const errs = Array.isArray(json.errors) ? (json.errors as string[]).join("; ") : `HTTP ${status}`;
-            reject(
-              new ServerRefusal(
-                status,
-                typeof json.code === "string" ? json.code : undefined,
-                `${apiPath}: ${errs}`,
-              ),
-            );
-          } else resolve(json);
         });
       },
     );

@@ -1,14 +1,14 @@
 /**
  * `fleetroot agent run`: keeps the device's certificate fresh. It renews at two thirds of the
  * certificate's lifetime (± 5 % jitter, so a fleet enrolled together does not renew together), over
- * mutual TLS with the current pair; while the server is unreachable or busy it retries with capped
- * exponential backoff and jitter; a refusal (suspended, decommissioned, revoked) stops it with an error.
+ * mutual TLS with the current pair (a key file, or a pkcs11: key through OpenSSL's PKCS#11 engine);
+ * while the server is unreachable or busy it retries with capped exponential backoff and jitter; a
+ * refusal (suspended, decommissioned, revoked) stops it with an error.
  * Time comes from the injected clock and waits from the injected sleep, so tests can move time.
  */
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { fail } from "../errors/index.js";
-import { type KeyAlgorithm, parseKeyUri } from "../keys/index.js";
+import { type KeyAlgorithm, createKeyManager, parseKeyUri } from "../keys/index.js";
 import { type Clock, systemClock } from "../util/clock.js";
 import { buildDeviceCsr, generateSoftwareKey, softwareSigner } from "./enroll-crypto.js";
 import { ServerRefusal, Unreachable, dataOf, postJson } from "./enroll-http.js";
@@ -16,11 +16,13 @@ import { type EnrollOutcome, httpOptions, storeIssued } from "./enroll.js";
 import {
   type AgentConfig,
   type Pair,
+  type PairState,
   type WriteHooks,
   cleanLeftovers,
   readConfig,
   readPair,
 } from "./files.js";
+import { postJsonWithPkcs11Key } from "./pkcs11-tls.js";
 import { runReloadHook } from "./run-hook.js";
 
 export interface RunOptions {
@@ -52,40 +54,58 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, r: 
   return Math.round(cap / 2 + (cap / 2) * r);
 }
 
-function currentKeyPem(pair: Pair): string {
-  if (pair.keyPem !== undefined) return pair.keyPem;
+/** Where the current private key is: in memory (a key file) or behind a pkcs11: URI. */
+type CurrentKey = { readonly pem: string } | { readonly pkcs11: string };
+
+function currentKey(pair: Pair): CurrentKey {
+  if (pair.keyPem !== undefined) return { pem: pair.keyPem };
   const uri = (pair.state.key as { uri: string }).uri;
   const parsed = parseKeyUri(uri);
-  if (parsed.scheme !== "file") {
-    fail(
-      "FR_AGENT_STATE",
-      `the key is behind ${parsed.scheme}: URI; renewal over mutual TLS needs a file key (enroll with a fresh key or --key file:…)`,
-    );
-  }
-  return readFileSync(parsed.path, "utf8");
+  return parsed.scheme === "file" ? { pem: readFileSync(parsed.path, "utf8") } : { pkcs11: uri };
 }
 
-/** One renewal over mutual TLS with the current pair; writes the new pair atomically. */
-export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHooks): Promise<EnrollOutcome> {
-  const pair = await readPair(out);
-  const clientKey = currentKeyPem(pair);
-  let newKeyPem: string | undefined;
-  let key = pair.state.key;
-  let signer;
+/** The CSR for the renewal and the key material for the pair it yields. */
+async function renewalCsr(
+  cfg: AgentConfig,
+  pair: Pair,
+  current: CurrentKey,
+): Promise<{ csr: string; newKeyPem: string | undefined; key: PairState["key"] }> {
   if (cfg.rekey) {
     const k = generateSoftwareKey(cfg.rekey as KeyAlgorithm);
-    signer = k.signer;
-    newKeyPem = k.pem;
-    key = "file";
-  } else {
-    const priv = createPrivateKey(clientKey);
-    signer = softwareSigner(priv, algorithmOf(priv));
-    newKeyPem = pair.keyPem;
+    return { csr: await buildDeviceCsr(k.signer), newKeyPem: k.pem, key: "file" };
   }
-  const csr = await buildDeviceCsr(signer);
-  const res = await postJson({ ...httpOptions(cfg), clientCert: pair.certPem, clientKey }, "fleet/renew", {
-    csr,
-  });
+  if ("pem" in current) {
+    const priv = createPrivateKey(current.pem);
+    return {
+      csr: await buildDeviceCsr(softwareSigner(priv, algorithmOf(priv))),
+      newKeyPem: pair.keyPem,
+      key: pair.state.key,
+    };
+  }
+  // The key stays in its token: the CSR is signed there. The KeyManager is closed before the TLS
+  // helper opens the same token (pkcs11-tls.ts).
+  const keys = createKeyManager();
+  try {
+    const csr = await buildDeviceCsr(await keys.open(current.pkcs11));
+    return { csr, newKeyPem: undefined, key: pair.state.key };
+  } finally {
+    await keys.close();
+  }
+}
+
+/**
+ * One renewal over mutual TLS with the current pair; writes the new pair atomically. A key in a file
+ * is the TLS client key directly; a pkcs11: key is used through OpenSSL's PKCS#11 engine.
+ */
+export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHooks): Promise<EnrollOutcome> {
+  const pair = await readPair(out);
+  const current = currentKey(pair);
+  const { csr, newKeyPem, key } = await renewalCsr(cfg, pair, current);
+  const http = { ...httpOptions(cfg), clientCert: pair.certPem };
+  const res =
+    "pem" in current
+      ? await postJson({ ...http, clientKey: current.pem }, "fleet/renew", { csr })
+      : await postJsonWithPkcs11Key(http, "fleet/renew", { csr }, current.pkcs11);
   const outcome = await storeIssued(out, dataOf(res), newKeyPem, key, hooks);
   if (cfg.reloadCmd) await runReloadHook(cfg.reloadCmd, outcome.dir);
   return outcome;

@@ -119,6 +119,11 @@ export const codes = {
   FR_ROS2_ENCLAVE_NOT_FOUND: { status: 404, message: "no such enclave in the keystore" },
   FR_ROS2_ENCLAVE_EXISTS: { status: 400, message: "the enclave already exists in the keystore" },
   FR_ROS2_SIGNATURE: { status: 400, message: "an S/MIME signed DDS document fails verification" },
+  FR_ROS2_FLEET_NOT_CONFIGURED: {
+    status: 400,
+    message: "the fleet's ROS 2 CAs are not configured (POST ros2/config first)",
+  },
+  FR_ROS2_FLEET_DENIED: { status: 403, message: "the device may not obtain this ROS 2 enclave" },
   // devices and enrollment (src/devices, src/enroll, src/agent)
   FR_DEVICE_NOT_FOUND: { status: 404, message: "no such device" },
   FR_DEVICE_STATE: { status: 400, message: "the device's status does not allow this operation" },

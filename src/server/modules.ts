@@ -1,6 +1,7 @@
 import { X509Certificate } from "node:crypto";
 import { fleetModule } from "../enroll/index.js";
 import { normalizeSerial, pkiModule } from "../pki/index.js";
+import { ros2FleetModule } from "../ros2/server/index.js";
 import { secretsModule } from "../secrets/index.js";
 import { updatesModule } from "../updates/index.js";
 import type { FeatureModule } from "./main.js";
@@ -15,6 +16,7 @@ export function defaultModules(): FeatureModule[] {
   return [
     pki,
     fleetModule(() => pki.services),
+    ros2FleetModule(() => pki.services),
     updatesModule(),
     secretsModule({
       // Certificate login refuses a certificate this server issued and revoked; unknown ones fall back

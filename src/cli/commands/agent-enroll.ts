@@ -114,7 +114,8 @@ export function agentEnrollCommands(agent: Command): void {
   agent
     .command("run")
     .description(
-      "keep the certificate in --out fresh: renew at 2/3 of its lifetime over mutual TLS, retry with backoff",
+      "keep the certificate in --out fresh: renew at 2/3 of its lifetime over mutual TLS (a pkcs11: key " +
+        "through OpenSSL's PKCS#11 engine, libengine-pkcs11-openssl), retry with backoff",
     )
     .requiredOption("--out <dir>", "directory written by `agent enroll`")
     .option("--once", "exit after the first renewal")

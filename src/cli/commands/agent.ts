@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { applyConfig, updateTarget } from "../../agent/index.js";
 import { globals } from "../context.js";
 import { agentEnrollCommands } from "./agent-enroll.js";
+import { agentRos2Commands } from "./ros2.js";
 import { CliError, print } from "../output.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -37,6 +38,7 @@ export function agentCommands(program: Command): void {
     .command("agent")
     .description("the device side: fetch verified updates and configuration");
   agentEnrollCommands(agent); // enroll and run: src/cli/commands/agent-enroll.ts
+  agentRos2Commands(agent); // ros2-enclave: src/cli/commands/ros2.ts
   const common = (c: Command) =>
     c
       .requiredOption("--repo <url>", "repository URL, e.g. https://fleet.example/v1/updates/firmware")

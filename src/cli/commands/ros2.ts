@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { crlReasons, type CrlReason } from "../../crypto/index.js";
 import { type KeyAlgorithm, type KeyManager, createKeyManager, keyAlgorithms } from "../../keys/index.js";
@@ -16,7 +17,8 @@ import {
   verifyKeystore,
 } from "../../ros2/index.js";
 import { systemClock } from "../../util/clock.js";
-import { globals } from "../context.js";
+import { obtainRos2Enclave } from "../../agent/ros2-enclave.js";
+import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
 
 /** Runs `fn` with a key manager that is always closed (PKCS#11 sessions logged out) afterwards. */
@@ -302,6 +304,8 @@ export function ros2Commands(program: Command): void {
       },
     );
 
+  ros2FleetCommands(ros2);
+
   ros2
     .command("verify")
     .description(
@@ -319,5 +323,137 @@ export function ros2Commands(program: Command): void {
         );
         throw new CliError(`keystore ${dir} fails verification:\n${lines.join("\n")}`);
       }
+    });
+}
+
+/** `ros2 fleet …`: the server's ROS 2 CAs, governance, policies and assignments (`/v1/ros2/*`). */
+function ros2FleetCommands(ros2: Command): void {
+  const fleet = ros2
+    .command("fleet")
+    .description(
+      "fleet provisioning on the server: ROS 2 CAs and governance, policies, assignments to devices",
+    );
+  fleet
+    .command("config")
+    .description(
+      "create the fleet's ROS 2 identity and permissions CAs (first call) or change governance and validity",
+    )
+    .addOption(
+      new Option(
+        "--ca-source <source>",
+        "local self-signed CAs, or also cross-signed by a PKI issuer",
+      ).choices(["local", "pki"]),
+    )
+    .option(
+      "--issuer <ref>",
+      "with --ca-source pki: the PKI issuer that cross-signs the CAs (default: default)",
+    )
+    .option("--identity-ca-key <uri>", "key URI for the identity CA key (default: barrier-encrypted file)")
+    .option("--permissions-ca-key <uri>", "key URI for the permissions CA key (e.g. pkcs11:…)")
+    .option("--ca-ttl <duration>", "CA validity, e.g. 87600h")
+    .option("--enclave-ttl <duration>", "enclave certificate validity, e.g. 8760h")
+    .option("--domain <ids>", "DDS domain ids, e.g. 0 or 0,5-9")
+    .option("--allow-unauthenticated", "governance: allow unauthenticated participants")
+    .option("--no-join-access-control", "governance: do not enable join access control")
+    .option("--no-ros-discovery-info", "leave the ros_discovery_info allow rule out of permissions")
+    .action(async (o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const body: Record<string, unknown> = {};
+      const map: Record<string, string> = {
+        caSource: "ca_source",
+        issuer: "issuer_ref",
+        identityCaKey: "identity_ca_key",
+        permissionsCaKey: "permissions_ca_key",
+        caTtl: "ca_ttl",
+        enclaveTtl: "enclave_ttl",
+        domain: "domains",
+      };
+      for (const [k, f] of Object.entries(map)) if (typeof o[k] === "string") body[f] = o[k];
+      if (o.allowUnauthenticated === true) body.allow_unauthenticated = true;
+      if (o.joinAccessControl === false) body.join_access_control = false;
+      if (o.rosDiscoveryInfo === false) body.ros_discovery_info = false;
+      const d = dataOf(await client(cmd).json("POST", "ros2/config", body));
+      print(d, globals(cmd).format);
+    });
+  fleet
+    .command("show")
+    .description("show the fleet's ROS 2 CA certificates, governance and settings")
+    .action(async (_o: unknown, cmd: Command) => {
+      print(dataOf(await client(cmd).json("GET", "ros2/config")), globals(cmd).format);
+    });
+  const policy = fleet.command("policy").description("sros2 policies kept on the server");
+  policy
+    .command("write")
+    .description("store an sros2 policy (self-contained: XInclude is refused by the server)")
+    .argument("<name>", "policy name")
+    .argument("<file>", "sros2 policy XML file")
+    .action(async (name: string, file: string, _o: unknown, cmd: Command) => {
+      let xml: string;
+      try {
+        xml = readFileSync(file, "utf8");
+      } catch (e) {
+        throw new CliError(`cannot read ${file}: ${(e as Error).message}`);
+      }
+      const path = `ros2/policies/${encodeURIComponent(name)}`;
+      print(dataOf(await client(cmd).json("POST", path, { policy: xml })), globals(cmd).format);
+    });
+  policy
+    .command("list")
+    .description("list policy names")
+    .action(async (_o: unknown, cmd: Command) => {
+      print(dataOf(await client(cmd).json("LIST", "ros2/policies")), globals(cmd).format);
+    });
+  fleet
+    .command("assign")
+    .description("assign a policy to one device (--device) or to every device with labels (--labels)")
+    .argument("<name>", "assignment name")
+    .requiredOption("--policy <name>", "policy to assign")
+    .option("--device <id>", "device id")
+    .option("--labels <k=v,…>", "devices carrying all these labels")
+    .action(async (name: string, o: { policy: string; device?: string; labels?: string }, cmd: Command) => {
+      if ((o.device === undefined) === (o.labels === undefined))
+        throw new CliError("give exactly one of --device or --labels", 2);
+      const body = { policy: o.policy, ...(o.device ? { device_id: o.device } : { labels: o.labels }) };
+      const path = `ros2/assignments/${encodeURIComponent(name)}`;
+      print(dataOf(await client(cmd).json("POST", path, body)), globals(cmd).format);
+    });
+}
+
+/** `agent ros2-enclave`, added to the `agent` command group (src/cli/commands/agent.ts). */
+export function agentRos2Commands(agent: Command): void {
+  agent
+    .command("ros2-enclave")
+    .description(
+      "obtain a ROS 2 enclave from the server: make its key here, send a CSR over mutual TLS with the device certificate, write the enclave into --keystore",
+    )
+    .requiredOption(
+      "--enclave <name>",
+      "fully qualified enclave name, e.g. /ns/node (the assigned policy must name it)",
+    )
+    .requiredOption("--keystore <dir>", "keystore directory (ROS_SECURITY_KEYSTORE); created when missing")
+    .requiredOption("--identity <dir>", "the device's identity directory (agent enroll --out)")
+    .option("--server <url>", "Fleetroot server (default: the one enrolled with)")
+    .option(
+      "--server-ca <file>",
+      "CA bundle that verifies the server's TLS certificate (default: the enrolled one)",
+    )
+    .option("--key <uri>", "make the enclave key at this pkcs11: URI (key.p11) instead of key.pem")
+    .addOption(
+      new Option("--key-type <alg>", "enclave key algorithm")
+        .choices(keyAlgorithms as string[])
+        .default("ecdsa-p256"),
+    )
+    .option("--replace", "replace an existing enclave (renewal)")
+    .action(async (o: Record<string, string | boolean | undefined>, cmd: Command) => {
+      const out = await obtainRos2Enclave({
+        identity: o.identity as string,
+        enclave: o.enclave as string,
+        keystore: o.keystore as string,
+        server: o.server as string | undefined,
+        caCert: (o.serverCa as string | undefined) ?? globals(cmd).caCert,
+        keyUri: o.key as string | undefined,
+        keyAlgorithm: o.keyType as KeyAlgorithm,
+        replace: o.replace === true,
+      });
+      print(out, globals(cmd).format);
     });
 }

@@ -1,0 +1,315 @@
+/** `/v1/ros2/*`: the fleet's ROS 2 CAs and governance, policies, assignments, and enclaves for devices. */
+import type { TLSSocket } from "node:tls";
+import { derFrom } from "../../crypto/index.js";
+import { type DeviceRegistry, checkDeviceId, parseLabelSelector } from "../../devices/index.js";
+import { fail } from "../../errors/index.js";
+import type { PkiServices } from "../../pki/index.js";
+import type { CoreServices } from "../../server/main.js";
+import { type RouteContext, type RouteSpec, empty, envelope } from "../../server/types.js";
+import { governanceXml } from "../governance.js";
+import { signSmime } from "../smime.js";
+import { type CaSigners, createCas } from "./cas.js";
+import {
+  caRequest,
+  checkFields,
+  defaultSettings,
+  governanceOptions,
+  mergeSettings,
+  settingsJson,
+} from "./config.js";
+import { deviceFromPeer, issueEnclave, parseStoredPolicy, readEnclaveCsr } from "./issue.js";
+import { type Assignment, type FleetConfig, type FleetRos2Store, checkObjectName } from "./store.js";
+
+export interface Ros2RouteDeps {
+  readonly core: CoreServices;
+  readonly store: FleetRos2Store;
+  readonly registry: DeviceRegistry;
+  readonly signers: CaSigners;
+  readonly pki: () => PkiServices | undefined;
+}
+
+const MAX_POLICY_CHARS = 1024 * 1024;
+
+function configJson(c: FleetConfig): Record<string, unknown> {
+  return {
+    ca_source: c.source,
+    issuer_id: c.issuerId ?? null,
+    key_type: c.algorithm,
+    identity_ca: c.identity.certificate,
+    permissions_ca: c.permissions.certificate,
+    identity_ca_chain: c.identity.chain,
+    permissions_ca_chain: c.permissions.chain,
+    governance_xml: c.governanceXml,
+    updated_at: c.updatedAt,
+    ...settingsJson(c.settings),
+  };
+}
+
+function peerCertificate(ctx: RouteContext): Buffer | undefined {
+  const socket = ctx.req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== "function") return undefined;
+  const cert = socket.getPeerCertificate(false);
+  return cert && "raw" in cert && Buffer.isBuffer(cert.raw) ? cert.raw : undefined;
+}
+
+function readAssignment(name: string, b: Record<string, unknown>): Assignment {
+  for (const k of Object.keys(b)) {
+    if (!["policy", "device_id", "labels"].includes(k))
+      fail("FR_VALIDATION", `unknown field "${k}"; an assignment takes policy and device_id or labels`);
+  }
+  if (typeof b.policy !== "string") fail("FR_VALIDATION", "policy is required: the name of a ros2 policy");
+  const policy = checkObjectName(b.policy, "policy");
+  if ((b.device_id === undefined) === (b.labels === undefined))
+    fail("FR_VALIDATION", "give exactly one of device_id or labels (k=v,k2=v2 or an object)");
+  if (b.device_id !== undefined) return { name, policy, deviceId: checkDeviceId(b.device_id) };
+  const labels =
+    typeof b.labels === "string"
+      ? parseLabelSelector(b.labels)
+      : typeof b.labels === "object" && b.labels && !Array.isArray(b.labels)
+        ? parseLabelSelector(
+            Object.entries(b.labels)
+              .map(([k, v]) => `${k}=${String(v)}`)
+              .join(","),
+          )
+        : fail("FR_VALIDATION", "labels must be k=v,k2=v2 or an object");
+  if (Object.keys(labels).length === 0) fail("FR_VALIDATION", "labels must name at least one label");
+  return { name, policy, labels };
+}
+
+export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
+  const { core, store } = d;
+  // Config writes in one process are serialized, so two first POSTs cannot both create CAs here.
+  let configLock: Promise<unknown> = Promise.resolve();
+  const name = (ctx: RouteContext, what: string) => checkObjectName(ctx.params.name ?? "", what);
+
+  const writeConfig = async (ctx: RouteContext): Promise<FleetConfig> => {
+    const prev = await store.config();
+    checkFields(ctx.body, prev !== undefined);
+    const settings = mergeSettings(prev?.settings ?? defaultSettings, ctx.body);
+    const gov = governanceXml(governanceOptions(settings));
+    let cas: Pick<FleetConfig, "identity" | "permissions" | "issuerId" | "source" | "algorithm">;
+    if (prev) {
+      cas = prev;
+    } else {
+      const req = caRequest(ctx.body);
+      const made = await createCas(
+        {
+          keys: core.keys,
+          clock: core.clock,
+          dataDir: core.paths.dataDir,
+          pki: d.pki,
+          audit: (n, f) => ctx.auditEvent(n, f),
+        },
+        req,
+      );
+      cas = { ...made, source: req.source, algorithm: req.algorithm };
+    }
+    const permSigner = await d.signers.get(cas.permissions.keyUri);
+    const p7s = await signSmime(
+      gov,
+      derFrom(cas.permissions.certificate, "CERTIFICATE"),
+      permSigner,
+      core.clock.now(),
+    );
+    const next: FleetConfig = {
+      version: 1,
+      ...cas,
+      settings,
+      governanceXml: gov,
+      governanceP7s: p7s,
+      updatedAt: core.clock.now().toISOString(),
+    };
+    await store.putConfig(next);
+    await ctx.auditEvent("ros2.config", {
+      created: !prev,
+      ca_source: next.source,
+      issuer: next.issuerId ?? "",
+    });
+    return next;
+  };
+
+  return [
+    {
+      method: "GET",
+      url: "/v1/ros2/config",
+      auth: "token",
+      handler: async () => envelope(configJson(await store.requireConfig())),
+    },
+    {
+      method: ["POST", "PUT"],
+      url: "/v1/ros2/config",
+      auth: "token",
+      handler: async (ctx) => {
+        const run = configLock.then(() => writeConfig(ctx));
+        configLock = run.catch(() => undefined);
+        return envelope(configJson(await run));
+      },
+    },
+
+    // --- policies (sros2 policy XML) ---
+    {
+      method: ["GET", "LIST"],
+      url: "/v1/ros2/policies",
+      auth: "token",
+      capability: "list",
+      handler: async () => envelope({ keys: await store.policies() }),
+    },
+    {
+      method: "GET",
+      url: "/v1/ros2/policies/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        const p = await store.policy(name(ctx, "policy"));
+        if (!p) fail("FR_NOT_FOUND", `no ros2 policy named "${name(ctx, "policy")}"`);
+        const parsed = parseStoredPolicy(p.xml, p.name);
+        return envelope({
+          name: p.name,
+          policy: p.xml,
+          enclaves: parsed.enclaves.map((e) => e.path),
+          updated_at: p.updatedAt,
+        });
+      },
+    },
+    {
+      method: ["POST", "PUT"],
+      url: "/v1/ros2/policies/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        const n = name(ctx, "policy");
+        const xml = ctx.body.policy;
+        if (typeof xml !== "string" || !xml.trim())
+          fail("FR_VALIDATION", "policy is required: the sros2 policy XML as a string");
+        if (xml.length > MAX_POLICY_CHARS) fail("FR_ROS2_POLICY_INVALID", "the policy is larger than 1 MiB");
+        const parsed = parseStoredPolicy(xml, n);
+        await store.putPolicy({ name: n, xml, updatedAt: core.clock.now().toISOString() });
+        const enclaves = parsed.enclaves.map((e) => e.path);
+        await ctx.auditEvent("ros2.policy.write", { name: n, enclaves: enclaves.length });
+        return envelope({ name: n, enclaves });
+      },
+    },
+    {
+      method: "DELETE",
+      url: "/v1/ros2/policies/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        await store.deletePolicy(name(ctx, "policy"));
+        await ctx.auditEvent("ros2.policy.delete", { name: name(ctx, "policy") });
+        return empty();
+      },
+    },
+
+    // --- assignments: policy → device id or labels ---
+    {
+      method: ["GET", "LIST"],
+      url: "/v1/ros2/assignments",
+      auth: "token",
+      capability: "list",
+      handler: async () => envelope({ keys: (await store.assignments()).map((a) => a.name) }),
+    },
+    {
+      method: "GET",
+      url: "/v1/ros2/assignments/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        const a = await store.assignment(name(ctx, "assignment"));
+        if (!a) fail("FR_NOT_FOUND", `no ros2 assignment named "${name(ctx, "assignment")}"`);
+        return envelope({
+          name: a.name,
+          policy: a.policy,
+          device_id: a.deviceId ?? null,
+          labels: a.labels ?? null,
+        });
+      },
+    },
+    {
+      method: ["POST", "PUT"],
+      url: "/v1/ros2/assignments/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        const a = readAssignment(name(ctx, "assignment"), ctx.body);
+        if (!(await store.policy(a.policy)))
+          fail(
+            "FR_NOT_FOUND",
+            `no ros2 policy named "${a.policy}"; write it first (ros2/policies/${a.policy})`,
+          );
+        await store.putAssignment(a);
+        await ctx.auditEvent("ros2.assignment.write", {
+          name: a.name,
+          policy: a.policy,
+          device_id: a.deviceId ?? "",
+          labels: a.labels
+            ? Object.entries(a.labels)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(",")
+            : "",
+        });
+        return envelope({
+          name: a.name,
+          policy: a.policy,
+          device_id: a.deviceId ?? null,
+          labels: a.labels ?? null,
+        });
+      },
+    },
+    {
+      method: "DELETE",
+      url: "/v1/ros2/assignments/:name",
+      auth: "token",
+      handler: async (ctx) => {
+        await store.deleteAssignment(name(ctx, "assignment"));
+        await ctx.auditEvent("ros2.assignment.delete", { name: name(ctx, "assignment") });
+        return empty();
+      },
+    },
+
+    // --- enclaves for enrolled devices (no token: the TLS client certificate is the credential) ---
+    {
+      method: "POST",
+      url: "/v1/ros2/enclave",
+      auth: "none",
+      handler: async (ctx) => {
+        const device = await deviceFromPeer(d.registry, d.pki(), core.clock, peerCertificate(ctx));
+        const cfg = await store.requireConfig();
+        if (typeof ctx.body.enclave !== "string") fail("FR_VALIDATION", "enclave is required, e.g. /ns/node");
+        const assignment = await store.assignmentFor(device);
+        const stored =
+          (await store.policy(assignment.policy)) ??
+          fail(
+            "FR_ROS2_FLEET_DENIED",
+            `assignment "${assignment.name}" names policy "${assignment.policy}", which no longer exists`,
+          );
+        const policy = parseStoredPolicy(stored.xml, stored.name);
+        const csr = readEnclaveCsr(ctx.body.csr, ctx.body.enclave);
+        const out = await issueEnclave(cfg, d.signers, core.clock, {
+          enclave: ctx.body.enclave,
+          csr,
+          policy,
+          policyName: stored.name,
+        });
+        await ctx.auditEvent("ros2.enclave", {
+          device_id: device.id,
+          enclave: out.enclave,
+          serial: out.serial,
+          policy: stored.name,
+        });
+        return envelope({
+          device_id: device.id,
+          policy: stored.name,
+          enclave: out.enclave,
+          certificate: out.certificate,
+          serial_number: out.serial,
+          not_before: out.notBefore.toISOString(),
+          expiration: Math.floor(out.notAfter.getTime() / 1000),
+          identity_ca: cfg.identity.certificate,
+          permissions_ca: cfg.permissions.certificate,
+          identity_ca_chain: cfg.identity.chain,
+          permissions_ca_chain: cfg.permissions.chain,
+          governance_xml: cfg.governanceXml,
+          governance_p7s: cfg.governanceP7s,
+          permissions_xml: out.permissionsXml,
+          permissions_p7s: out.permissionsP7s,
+        });
+      },
+    },
+  ];
+}
