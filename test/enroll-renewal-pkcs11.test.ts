@@ -37,7 +37,8 @@ describe("agent renewal over mutual TLS with the device key in SoftHSM2 (OpenSSL
   });
   afterAll(async () => f?.close());
 
-  async function enrolled(id: string): Promise<string> {
+  const hookFile = join(mkdtempSync(join(tmpdir(), "fr-agent-hook-")), "hook.env");
+  async function enrolled(id: string, reloadCmd?: string): Promise<string> {
     const dir = mkdtempSync(join(tmpdir(), "fr-agent-p11-"));
     const r = await enrollDevice({
       server: f.url,
@@ -45,6 +46,7 @@ describe("agent renewal over mutual TLS with the device key in SoftHSM2 (OpenSSL
       provisioner: "keys",
       out: dir,
       proof: { type: "key", uri: tok.uri(id) },
+      ...(reloadCmd ? { reloadCmd } : {}),
     });
     expect(r.deviceId).toBe(id);
     return dir;
@@ -52,7 +54,7 @@ describe("agent renewal over mutual TLS with the device key in SoftHSM2 (OpenSSL
 
   let dir1 = "";
   it("the agent renews by itself when time moves forward; the key stays in the token", async () => {
-    dir1 = await enrolled("p11-1");
+    dir1 = await enrolled("p11-1", `env | grep '^FLEETROOT_KEY' > ${hookFile}`);
     const first = await readPair(dir1);
     let done = false;
     const run = runAgent({
@@ -78,6 +80,11 @@ describe("agent renewal over mutual TLS with the device key in SoftHSM2 (OpenSSL
       expect(existsSync(join(dir1, g, "key.pem"))).toBe(false);
       expect(readFileSync(join(dir1, g, "key.uri"), "utf8").trim()).toBe(tok.uri("p11-1"));
     }
+    // The reload hook is told where the key is: the key.uri file and the URI without its PIN.
+    const hookEnv = readFileSync(hookFile, "utf8");
+    expect(hookEnv).toMatch(/^FLEETROOT_KEY=.*key\.uri$/m);
+    expect(hookEnv).toMatch(/^FLEETROOT_KEY_URI=pkcs11:/m);
+    expect(hookEnv).not.toContain("pin-value");
     const dev = (await f.api("GET", "fleet/devices/p11-1")).data as {
       certificates: { serial_number: string; current: boolean }[];
     };

@@ -39,6 +39,8 @@ const POLICY_FIELDS = [
   "rtps_protection",
   "metadata_protection",
   "data_protection",
+  "read_access_control",
+  "write_access_control",
 ] as const;
 
 export interface CaRequest {
@@ -65,6 +67,9 @@ export interface FleetSettings {
   readonly rtpsProtection: ProtectionKind;
   readonly metadataProtection: ProtectionKind;
   readonly dataProtection: BasicProtectionKind;
+  /** enable_read/write_access_control of the `*` topic rule (off: topics are not checked against grants). */
+  readonly readAccessControl: boolean;
+  readonly writeAccessControl: boolean;
 }
 
 /** sros2's governance defaults; enclaves valid one year (renewal is another request). */
@@ -79,6 +84,8 @@ export const defaultSettings: FleetSettings = {
   rtpsProtection: "SIGN",
   metadataProtection: "ENCRYPT",
   dataProtection: "ENCRYPT",
+  readAccessControl: true,
+  writeAccessControl: true,
 };
 
 export function checkFields(body: Record<string, unknown>, haveCas: boolean): void {
@@ -165,6 +172,8 @@ export function mergeSettings(prev: FleetSettings, b: Record<string, unknown>): 
     rtpsProtection: kind(b, "rtps_protection", protectionKinds, prev.rtpsProtection),
     metadataProtection: kind(b, "metadata_protection", protectionKinds, prev.metadataProtection),
     dataProtection: kind(b, "data_protection", ["ENCRYPT", "SIGN", "NONE"] as const, prev.dataProtection),
+    readAccessControl: bool(b, "read_access_control", prev.readAccessControl ?? true),
+    writeAccessControl: bool(b, "write_access_control", prev.writeAccessControl ?? true),
   };
 }
 
@@ -181,6 +190,8 @@ export function governanceOptions(s: FleetSettings): GovernanceOptions {
         topicExpression: "*",
         metadataProtectionKind: s.metadataProtection,
         dataProtectionKind: s.dataProtection,
+        enableReadAccessControl: s.readAccessControl,
+        enableWriteAccessControl: s.writeAccessControl,
       },
     ],
   };
@@ -199,5 +210,7 @@ export function settingsJson(s: FleetSettings): Record<string, unknown> {
     rtps_protection: s.rtpsProtection,
     metadata_protection: s.metadataProtection,
     data_protection: s.dataProtection,
+    read_access_control: s.readAccessControl,
+    write_access_control: s.writeAccessControl,
   };
 }
