@@ -7,12 +7,13 @@
  * enclave → ROS 2 CA (intermediate) → fleet root, and Cyclone DDS is shown to refuse the intermediate itself
  * as IdentityCA (no partial chains) while it accepts the self-signed twin the keystore holds.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enrollDevice } from "../src/agent/enroll.js";
 import { ServerRefusal, postJson } from "../src/agent/enroll-http.js";
+import { refreshRos2Crl } from "../src/agent/ros2-crl.js";
 import { obtainRos2Enclave } from "../src/agent/ros2-enclave.js";
 import { createKeyManager } from "../src/keys/index.js";
 import { Ros2Keystore, enclaveDir, verifyKeystore } from "../src/ros2/index.js";
@@ -106,7 +107,13 @@ function pluginDir(): string {
   );
 }
 
-function ddsConfig(enclave: string, trace: string, portBase: number, identityCa?: string): string {
+function ddsConfig(
+  enclave: string,
+  trace: string,
+  portBase: number,
+  identityCa?: string,
+  crl = false,
+): string {
   const lib = pluginDir();
   const f = (n: string) => `file:${path.join(enclave, n)}`;
   const file = `${trace}.xml`;
@@ -121,6 +128,7 @@ function ddsConfig(enclave: string, trace: string, portBase: number, identityCa?
       <IdentityCertificate>${f("cert.pem")}</IdentityCertificate>
       <IdentityCA>${identityCa ? `file:${identityCa}` : f("identity_ca.cert.pem")}</IdentityCA>
       <PrivateKey>${f("key.pem")}</PrivateKey>
+      ${crl ? `<CRL>${f("crl.pem")}</CRL>` : ""}
     </Authentication>
     <AccessControl>
       <Library path="${lib}/libdds_security_ac.so" initFunction="init_access_control" finalizeFunction="finalize_access_control"/>
@@ -166,14 +174,21 @@ function ddsperf(
   });
 }
 
-/** pong in the background, ping in front (bounded); returns both traces. */
-async function pingPong(tmp: string, pingDir: string, pongDir: string, tag: string, portBase: number) {
+/** pong in the background, ping in front (bounded); returns both traces. `pingCrl`: ping checks crl.pem. */
+async function pingPong(
+  tmp: string,
+  pingDir: string,
+  pongDir: string,
+  tag: string,
+  portBase: number,
+  pingCrl = false,
+) {
   const traces = { ping: path.join(tmp, `${tag}-ping.log`), pong: path.join(tmp, `${tag}-pong.log`) };
   const ponger = ddsperf(["-D", "6", "pong"], ddsConfig(pongDir, traces.pong, portBase), 15_000);
   await new Promise((r) => setTimeout(r, 300));
   const ping = await ddsperf(
     ["-D", "4", "-Qminmatch:1", "ping", "10Hz"],
-    ddsConfig(pingDir, traces.ping, portBase),
+    ddsConfig(pingDir, traces.ping, portBase, undefined, pingCrl),
     15_000,
   );
   await ponger;
@@ -187,7 +202,7 @@ describe("fleet provisioning with local ROS 2 CAs", () => {
   const ks = (id: string) => path.join(f.dir, id, "keystore");
 
   beforeAll(async () => {
-    ({ f, robots } = await fleetWithRobots(["robot-1", "robot-2", "robot-3"]));
+    ({ f, robots } = await fleetWithRobots(["robot-1", "robot-2", "robot-3", "robot-4"]));
     // ddsperf is not a ROS node: its topics are not in any sros2 policy, so topic access control is off in
     // governance; identities, governance and permissions documents are still checked by the plugins.
     const c = await f.api("POST", "ros2/config", { read_access_control: false, write_access_control: false });
@@ -280,6 +295,8 @@ describe("fleet provisioning with local ROS 2 CAs", () => {
         path.join(dir, "cert.pem"),
       ]);
       expect(fs.statSync(path.join(dir, "key.pem")).mode & 0o777).toBe(0o600);
+      // The identity CRL (still empty) came with the enclave.
+      expect(fs.readFileSync(path.join(dir, "crl.pem"), "utf8")).toContain("BEGIN X509 CRL");
       expect(fs.existsSync(path.join(ks(id), "private"))).toBe(false);
     }
     // The audit log names each issuance.
@@ -336,6 +353,119 @@ describe("fleet provisioning with local ROS 2 CAs", () => {
     expect(r.ping.out).toMatch(/size 12 mean [\d.]+us .* cnt [1-9]/);
     expect(r.ping.code).toBe(0);
   }, 40_000);
+
+  it("revokes enclaves by API and on decommission; openssl and Cyclone DDS refuse the revoked one", async () => {
+    const unknown = await f.api("POST", "ros2/enclaves/revoke", { device_id: "robot-99" });
+    expect([unknown.status, unknown.code]).toEqual([404, "FR_DEVICE_NOT_FOUND"]);
+    const noEnclave = await f.api("POST", "ros2/enclaves/revoke", {
+      device_id: "robot-1",
+      enclave: "/perf/z",
+    });
+    expect([noEnclave.status, noEnclave.code]).toEqual([404, "FR_NOT_FOUND"]);
+    const badField = await f.api("POST", "ros2/enclaves/revoke", { device: "robot-1" });
+    expect([badField.status, badField.code]).toEqual([400, "FR_VALIDATION"]);
+
+    // robot-1's /perf/a was issued twice (first and --replace): both certificates are revoked.
+    const one = await f.api("POST", "ros2/enclaves/revoke", {
+      device_id: "robot-1",
+      enclave: "/perf/a",
+      reason: "keyCompromise",
+    });
+    expect(one.status, JSON.stringify(one)).toBe(200);
+    const d1 = one.data as { revoked_serials: string[]; serials: string[]; crl_number: number };
+    expect(d1.revoked_serials).toHaveLength(2);
+    const again = await f.api("POST", "ros2/enclaves/revoke", { device_id: "robot-1" });
+    expect(again.data).toMatchObject({ revoked_serials: [], crl_number: null });
+    expect((again.data as { serials: string[] }).serials.sort()).toEqual([...d1.revoked_serials].sort());
+
+    // robot-4 gets an enclave, then is decommissioned (twice: idempotent): its enclave is revoked too.
+    const four = await obtainRos2Enclave({
+      identity: robots["robot-4"]!,
+      enclave: "/perf/b",
+      keystore: ks("robot-4"),
+    });
+    for (let i = 0; i < 2; i++) {
+      const d = await f.api("POST", "fleet/devices/robot-4/decommission");
+      expect(d.status, JSON.stringify(d)).toBe(200);
+    }
+    const audit = fs.readFileSync(f.t.server.core.paths.auditPath, "utf8");
+    // Both API calls (the second revoked nothing) and the first decommission; the second revoked nothing.
+    expect(audit.match(/"ros2\.revoke"/g)).toHaveLength(3);
+    expect(audit).toMatch(/"ros2\.revoke"[^\n]*"reason":"cessationOfOperation"/);
+
+    // The CRL: DER without a token, PEM variant; signed by the identity CA, listing exactly the three.
+    const der = await f.t.call("GET", "ros2/crl");
+    expect([der.statusCode, der.headers["content-type"]]).toEqual([200, "application/pkix-crl"]);
+    const pemRes = await f.t.call("GET", "ros2/crl/pem");
+    expect(Buffer.from(pemRes.body.replace(/-----[^-]+-----|\s/g, ""), "base64")).toEqual(der.rawPayload);
+    const dir1 = enclaveDir(ks("robot-1"), "/perf/a");
+    const dir2 = enclaveDir(ks("robot-2"), "/perf/b");
+    const idCa = path.join(dir2, "identity_ca.cert.pem");
+    const crlFile = path.join(f.dir, "ros2-crl.pem");
+    fs.writeFileSync(crlFile, pemRes.body);
+    const text = execFileSync("openssl", ["crl", "-in", crlFile, "-CAfile", idCa, "-noout", "-text"], {
+      stdio: "pipe",
+    }).toString();
+    expect(text).toMatch(/X509v3 CRL Number: *\n *[1-9]/);
+    expect(text).toMatch(/X509v3 Authority Key Identifier/);
+    expect(text).toMatch(/Next Update: /);
+    const hex = (x: string) => x.toLowerCase().replace(/^0+/, "");
+    const listed = [...text.matchAll(/Serial Number: ([0-9A-F]+)/g)].map((m) => hex(m[1]!));
+    expect(listed.sort()).toEqual([...d1.revoked_serials, four.serial].map(hex).sort());
+    const crlCheck = (ca: string) =>
+      spawnSync("openssl", ["crl", "-in", crlFile, "-CAfile", ca, "-noout"], { encoding: "utf8" });
+    const ok = crlCheck(idCa);
+    expect([ok.status, ok.stderr.trim()]).toEqual([0, "verify OK"]);
+    // Against the permissions CA (another key) the CRL does not verify.
+    expect(crlCheck(path.join(dir2, "permissions_ca.cert.pem")).status).not.toBe(0);
+
+    // The agent refreshes crl.pem everywhere: robot-2 through the CLI, robot-1 in process.
+    const r = await cli(
+      [
+        "agent",
+        "ros2-crl",
+        "--keystore",
+        ks("robot-2"),
+        "--identity",
+        robots["robot-2"]!,
+        "--format",
+        "json",
+      ],
+      {},
+      { timeoutMs: 30_000 },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ enclaves: 1 });
+    await refreshRos2Crl({ keystore: ks("robot-1"), identity: robots["robot-1"]! });
+    for (const file of [
+      path.join(dir1, "crl.pem"),
+      path.join(dir2, "crl.pem"),
+      path.join(ks("robot-2"), "public", "crl.pem"),
+    ]) {
+      expect(fs.readFileSync(file, "utf8")).toBe(pemRes.body);
+    }
+
+    // openssl verify with the CRL: robot-1's certificate is revoked, robot-2's is fine.
+    const check = (cert: string) => {
+      try {
+        return execFileSync(
+          "openssl",
+          ["verify", "-crl_check", "-CAfile", idCa, "-CRLfile", path.join(dir2, "crl.pem"), cert],
+          { stdio: "pipe", encoding: "utf8" },
+        );
+      } catch (e) {
+        return `failed: ${String((e as { stdout?: string }).stdout)}${String((e as { stderr?: string }).stderr)}`;
+      }
+    };
+    expect(check(path.join(dir1, "cert.pem"))).toMatch(/failed:[\s\S]*certificate revoked/);
+    expect(check(path.join(dir2, "cert.pem"))).toMatch(/: OK/);
+
+    // Cyclone DDS: robot-2 with the refreshed crl.pem refuses robot-1.
+    const dds = await pingPong(f.dir, dir2, dir1, "fleet-revoked", 8000, true);
+    expect(dds.pingTrace).toMatch(/certificate revoked; subject: \/CN=\\\/perf\\\/a/);
+    expect(dds.pingTrace).not.toMatch(/handshake succeeded/);
+    expect(dds.ping.code).not.toBe(0);
+  }, 90_000);
 });
 
 describe("fleet provisioning with CAs cross-signed by the fleet root (ca_source pki)", () => {

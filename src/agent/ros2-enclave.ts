@@ -2,7 +2,7 @@
  * `fleetroot agent ros2-enclave`: an enrolled robot obtains a ROS 2 enclave. The enclave key is made here
  * (in software for key.pem, or inside a PKCS#11 token for key.p11) and only a CSR travels; the request is
  * authenticated by the device certificate over mutual TLS. The answer is checked (src/ros2/fleet-keystore.ts)
- * and written into the keystore atomically.
+ * and written into the keystore atomically, with the identity CA's CRL (ros2/crl) as crl.pem.
  */
 import { X509Certificate, createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
@@ -18,6 +18,7 @@ import { type FleetEnclaveBundle, checkFleetEnclave, writeFleetEnclave } from ".
 import { enclaveDir } from "../ros2/index.js";
 import { buildDeviceCsr, generateSoftwareKey } from "./enroll-crypto.js";
 import { dataOf, postJson } from "./enroll-http.js";
+import { checkRos2Crl, fetchRos2Crl } from "./ros2-crl.js";
 import { type Pair, readConfig, readPair } from "./files.js";
 
 export interface Ros2EnclaveOptions {
@@ -118,7 +119,7 @@ export async function obtainRos2Enclave(o: Ros2EnclaveOptions): Promise<Ros2Encl
       typeof res[k] === "string"
         ? (res[k] as string)
         : fail("FR_AGENT_STATE", `the server's answer has no ${k}`);
-    const bundle: FleetEnclaveBundle = {
+    let bundle: FleetEnclaveBundle = {
       enclave: text("enclave"),
       certificate: text("certificate"),
       key,
@@ -131,6 +132,10 @@ export async function obtainRos2Enclave(o: Ros2EnclaveOptions): Promise<Ros2Encl
       permissionsXml: text("permissions_xml"),
       permissionsP7s: text("permissions_p7s"),
     };
+    // The CRL goes into the enclave with everything else, so a revoked peer is refused from the first start.
+    const crl = await fetchRos2Crl(server, caFile ? readFileSync(caFile) : undefined);
+    await checkRos2Crl(crl, bundle.identityCa);
+    bundle = { ...bundle, crl };
     if (bundle.enclave !== o.enclave)
       fail("FR_AGENT_STATE", `the server answered for ${bundle.enclave}, not ${o.enclave}`);
     // The fleet root is the last certificate of the chain the device got at enrollment.

@@ -1,5 +1,5 @@
 /** src/enroll public API: the fleet module (devices + enrollment), provisioner types and the PSA helpers agents need. */
-export { fleetModule, type FleetModule } from "./module.js";
+export { fleetModule, type FleetHooks, type FleetModule } from "./module.js";
 export { type DeviceAuthority, type IssuedChain, pkiAuthority } from "./authority.js";
 export { type SignOptions, type EnrollMethod, enrollMethods, deviceNames } from "./sign-options.js";
 export {

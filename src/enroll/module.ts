@@ -2,7 +2,7 @@
  * The fleet feature module: the device registry (src/devices) and enrollment (this module), with one
  * set of migrations and routes. pki/ is reached only through the authority seam (authority.ts).
  */
-import { DeviceRegistry, deviceMigrations, deviceRoutes } from "../devices/index.js";
+import { type DeviceLifecycle, DeviceRegistry, deviceMigrations, deviceRoutes } from "../devices/index.js";
 import type { PkiServices } from "../pki/index.js";
 import type { CoreServices, FeatureModule } from "../server/main.js";
 import { type DeviceAuthority, pkiAuthority } from "./authority.js";
@@ -23,7 +23,16 @@ export interface FleetModule extends FeatureModule {
 }
 
 /** `pki`: the running PKI module's services (the same instance, so CRL and OCSP see revocations at once). */
-export function fleetModule(pki: () => PkiServices | undefined, authority?: DeviceAuthority): FleetModule {
+export interface FleetHooks {
+  /** Runs after a decommissioning revoked the device's certificates (ros2 revokes its enclaves); idempotent. */
+  readonly onDecommission?: (deviceId: string) => Promise<unknown>;
+}
+
+export function fleetModule(
+  pki: () => PkiServices | undefined,
+  authority?: DeviceAuthority,
+  hooks: FleetHooks = {},
+): FleetModule {
   let service: EnrollService | undefined;
   return {
     name: "fleet",
@@ -49,7 +58,7 @@ export function fleetModule(pki: () => PkiServices | undefined, authority?: Devi
       });
       const failures = new FailureLimiter(FAILURES_PER_MINUTE, core.clock);
       return [
-        ...deviceRoutes(registry, service),
+        ...deviceRoutes(registry, withDecommissionHook(service, hooks.onDecommission)),
         ...enrollRoutes({
           store: core.store,
           registry,
@@ -61,6 +70,18 @@ export function fleetModule(pki: () => PkiServices | undefined, authority?: Devi
           failures,
         }),
       ];
+    },
+  };
+}
+
+/** A failing hook fails the request; decommissioning again runs the hook again (it must be idempotent). */
+function withDecommissionHook(service: EnrollService, hook: FleetHooks["onDecommission"]): DeviceLifecycle {
+  if (!hook) return service;
+  return {
+    async decommission(id) {
+      const out = await service.decommission(id);
+      await hook(id);
+      return out;
     },
   };
 }

@@ -6,7 +6,7 @@
  *   DIR/public/identity_ca.cert.pem  permissions_ca.cert.pem  [identity_ca.chain.pem  permissions_ca.chain.pem]
  *   DIR/enclaves/governance.xml  governance.p7s
  *   DIR/enclaves/<ns>/<node>/cert.pem  key.pem|key.p11  identity_ca.cert.pem  permissions_ca.cert.pem
- *                            governance.p7s  permissions.xml  permissions.p7s
+ *                            governance.p7s  permissions.xml  permissions.p7s  crl.pem
  *
  * The `*.chain.pem` files (ca_source pki) hold each CA's cross-certificate up to the fleet root; DDS reads
  * only the self-signed `*.cert.pem`. There is no private/: the CA keys stay on the server.
@@ -33,6 +33,8 @@ export interface FleetEnclaveBundle {
   readonly governanceP7s: string;
   readonly permissionsXml: string;
   readonly permissionsP7s: string;
+  /** The identity CA's CRL (PEM, from `ros2/crl/pem`): written as crl.pem in the enclave and public/. */
+  readonly crl?: string | undefined;
 }
 
 const bad = (why: string): never => fail("FR_ROS2_SIGNATURE", `the server's enclave answer: ${why}`);
@@ -119,6 +121,7 @@ export async function writeFleetEnclave(
     { name: files.governanceP7s, content: b.governanceP7s },
     { name: files.permissionsXml, content: b.permissionsXml },
     { name: files.permissionsP7s, content: b.permissionsP7s },
+    ...(b.crl !== undefined ? [{ name: files.crl, content: b.crl }] : []),
   ];
   let aside: string | undefined;
   if (existing) {
@@ -138,6 +141,7 @@ export async function writeFleetEnclave(
     { path: path.join(root, ENCLAVES, files.governanceXml), content: b.governanceXml },
     { path: path.join(root, ENCLAVES, files.governanceP7s), content: b.governanceP7s },
   ];
+  if (b.crl !== undefined) shared.push({ path: path.join(root, PUBLIC, files.crl), content: b.crl });
   if (b.identityCaChain.length)
     shared.push({
       path: path.join(root, PUBLIC, "identity_ca.chain.pem"),
@@ -150,4 +154,28 @@ export async function writeFleetEnclave(
     });
   await writeFilesAtomic(shared);
   return dir;
+}
+
+/**
+ * Writes `crlPem` as public/crl.pem and as crl.pem in every enclave of the keystore at `root`, all files
+ * staged first and then renamed (`agent ros2-crl`). Returns the enclave directories updated.
+ */
+export async function writeFleetCrl(root: string, crlPem: string): Promise<string[]> {
+  if (!fsSync.existsSync(path.join(root, PUBLIC, files.identityCaCert)))
+    fail("FR_ROS2_KEYSTORE", `${root} is not a keystore: ${PUBLIC}/${files.identityCaCert} is missing`);
+  const dirs: string[] = [];
+  const walk = async (dir: string, depth: number) => {
+    if (depth > 32) return;
+    const entries = await fs.readdir(dir, { withFileTypes: true });
+    if (depth > 0 && entries.some((e) => e.name === files.cert)) dirs.push(dir);
+    for (const e of entries) {
+      if (e.isDirectory() && !e.name.startsWith(".")) await walk(path.join(dir, e.name), depth + 1);
+    }
+  };
+  if (fsSync.existsSync(path.join(root, ENCLAVES))) await walk(path.join(root, ENCLAVES), 0);
+  await writeFilesAtomic([
+    { path: path.join(root, PUBLIC, files.crl), content: crlPem },
+    ...dirs.map((d) => ({ path: path.join(d, files.crl), content: crlPem })),
+  ]);
+  return dirs.sort();
 }

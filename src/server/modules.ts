@@ -13,10 +13,12 @@ import type { FeatureModule } from "./main.js";
  */
 export function defaultModules(): FeatureModule[] {
   const pki = pkiModule();
+  const ros2 = ros2FleetModule(() => pki.services);
   return [
     pki,
-    fleetModule(() => pki.services),
-    ros2FleetModule(() => pki.services),
+    // Decommissioning a device revokes its ROS 2 enclave certificates too.
+    fleetModule(() => pki.services, undefined, { onDecommission: (id) => ros2.revokeDevice(id) }),
+    ros2,
     updatesModule(),
     secretsModule({
       // Certificate login refuses a certificate this server issued and revoked; unknown ones fall back

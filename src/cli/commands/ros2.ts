@@ -17,6 +17,7 @@ import {
   verifyKeystore,
 } from "../../ros2/index.js";
 import { systemClock } from "../../util/clock.js";
+import { refreshRos2Crl } from "../../agent/ros2-crl.js";
 import { obtainRos2Enclave } from "../../agent/ros2-enclave.js";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
@@ -453,6 +454,30 @@ export function agentRos2Commands(agent: Command): void {
         keyUri: o.key as string | undefined,
         keyAlgorithm: o.keyType as KeyAlgorithm,
         replace: o.replace === true,
+      });
+      print(out, globals(cmd).format);
+    });
+  agent
+    .command("ros2-crl")
+    .description(
+      "refresh crl.pem (the fleet's ROS 2 identity CRL, from ros2/crl) in public/ and every enclave of --keystore, all at once; run it periodically",
+    )
+    .requiredOption("--keystore <dir>", "keystore directory (ROS_SECURITY_KEYSTORE)")
+    .option(
+      "--identity <dir>",
+      "the device's identity directory (agent enroll --out): server and CA from there",
+    )
+    .option("--server <url>", "Fleetroot server (default: the one recorded in --identity)")
+    .option(
+      "--server-ca <file>",
+      "CA bundle that verifies the server's TLS certificate (default: the one recorded in --identity)",
+    )
+    .action(async (o: Record<string, string | undefined>, cmd: Command) => {
+      const out = await refreshRos2Crl({
+        keystore: o.keystore as string,
+        identity: o.identity,
+        server: o.server,
+        caCert: o.serverCa ?? globals(cmd).caCert,
       });
       print(out, globals(cmd).format);
     });

@@ -1,3 +1,3 @@
 /** Fleet provisioning of ROS 2 enclaves (`/v1/ros2/*`); see docs/ros2.md "Fleet provisioning". */
-export { ros2FleetModule } from "./module.js";
+export { type Ros2FleetModule, ros2FleetModule } from "./module.js";
 export type { FleetConfig, Assignment, StoredPolicy } from "./store.js";

@@ -1,12 +1,13 @@
 /** `/v1/ros2/*`: the fleet's ROS 2 CAs and governance, policies, assignments, and enclaves for devices. */
 import type { TLSSocket } from "node:tls";
-import { derFrom } from "../../crypto/index.js";
+import { type CrlReason, crlReasons, derFrom } from "../../crypto/index.js";
 import { type DeviceRegistry, checkDeviceId, parseLabelSelector } from "../../devices/index.js";
 import { fail } from "../../errors/index.js";
 import type { PkiServices } from "../../pki/index.js";
 import type { CoreServices } from "../../server/main.js";
-import { type RouteContext, type RouteSpec, empty, envelope } from "../../server/types.js";
+import { type RouteContext, type RouteResult, type RouteSpec, empty, envelope } from "../../server/types.js";
 import { governanceXml } from "../governance.js";
+import { checkEnclaveName } from "../layout.js";
 import { signSmime } from "../smime.js";
 import { type CaSigners, createCas } from "./cas.js";
 import {
@@ -18,6 +19,7 @@ import {
   settingsJson,
 } from "./config.js";
 import { deviceFromPeer, issueEnclave, parseStoredPolicy, readEnclaveCsr } from "./issue.js";
+import { type FleetRevocations, crlPem } from "./revocation.js";
 import { type Assignment, type FleetConfig, type FleetRos2Store, checkObjectName } from "./store.js";
 
 export interface Ros2RouteDeps {
@@ -26,6 +28,7 @@ export interface Ros2RouteDeps {
   readonly registry: DeviceRegistry;
   readonly signers: CaSigners;
   readonly pki: () => PkiServices | undefined;
+  readonly revocations: FleetRevocations;
 }
 
 const MAX_POLICY_CHARS = 1024 * 1024;
@@ -74,6 +77,29 @@ function readAssignment(name: string, b: Record<string, unknown>): Assignment {
         : fail("FR_VALIDATION", "labels must be k=v,k2=v2 or an object");
   if (Object.keys(labels).length === 0) fail("FR_VALIDATION", "labels must name at least one label");
   return { name, policy, labels };
+}
+
+function readRevoke(b: Record<string, unknown>): {
+  deviceId: string;
+  enclave: string | undefined;
+  reason: CrlReason | undefined;
+} {
+  for (const k of Object.keys(b)) {
+    if (!["device_id", "enclave", "reason"].includes(k))
+      fail(
+        "FR_VALIDATION",
+        `unknown field "${k}"; revoke takes device_id, and optionally enclave and reason`,
+      );
+  }
+  if (b.device_id === undefined)
+    fail("FR_VALIDATION", "device_id is required: the device whose enclaves to revoke");
+  const deviceId = checkDeviceId(b.device_id);
+  if (b.enclave !== undefined && typeof b.enclave !== "string")
+    fail("FR_VALIDATION", "enclave must be a fully qualified enclave name, e.g. /ns/node");
+  const enclave = b.enclave === undefined ? undefined : checkEnclaveName(b.enclave as string);
+  if (b.reason !== undefined && (typeof b.reason !== "string" || !Object.hasOwn(crlReasons, b.reason)))
+    fail("FR_VALIDATION", `reason must be one of ${Object.keys(crlReasons).join(", ")}`);
+  return { deviceId, enclave, reason: b.reason as CrlReason | undefined };
 }
 
 export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
@@ -286,6 +312,13 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
           policy,
           policyName: stored.name,
         });
+        // Recorded before the answer leaves: a certificate the server cannot revoke is never handed out.
+        await d.revocations.record({
+          deviceId: device.id,
+          enclave: out.enclave,
+          serial: out.serial,
+          notAfter: out.notAfter.getTime(),
+        });
         await ctx.auditEvent("ros2.enclave", {
           device_id: device.id,
           enclave: out.enclave,
@@ -311,5 +344,60 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
         });
       },
     },
+
+    // --- revocation of fleet-issued enclave certificates ---
+    {
+      method: "POST",
+      url: "/v1/ros2/enclaves/revoke",
+      auth: "token",
+      handler: async (ctx) => {
+        const req = readRevoke(ctx.body);
+        await d.registry.get(req.deviceId); // an unknown device is FR_DEVICE_NOT_FOUND, not an empty success
+        const out = await d.revocations.revoke(() => store.requireConfig(), req);
+        await ctx.auditEvent(
+          "ros2.revoke",
+          {
+            device_id: req.deviceId,
+            enclave: req.enclave ?? "",
+            reason: req.reason ?? "",
+            revoked: out.revoked.length,
+          },
+          { serials: out.revoked },
+        );
+        return envelope({
+          device_id: req.deviceId,
+          enclave: req.enclave ?? null,
+          revoked_serials: out.revoked,
+          serials: out.serials,
+          crl_number: out.crlNumber ?? null,
+        });
+      },
+    },
+    crlRoute("/v1/ros2/crl", false),
+    crlRoute("/v1/ros2/crl/pem", true),
   ];
+
+  /** The identity CA's CRL without a token, as pki/crl: relying parties and robots fetch it. */
+  function crlRoute(url: string, pem: boolean): RouteSpec {
+    return {
+      method: "GET",
+      url,
+      auth: "none",
+      handler: async (): Promise<RouteResult> => {
+        const crl = await d.revocations.current(await store.requireConfig());
+        const headers = {
+          "cache-control": `max-age=${Math.max(0, Math.floor((crl.nextUpdate - core.clock.now().getTime()) / 1000))}`,
+        };
+        return pem
+          ? {
+              kind: "raw",
+              status: 200,
+              body: crlPem(crl.der),
+              contentType: "application/x-pem-file",
+              headers,
+            }
+          : { kind: "raw", status: 200, body: crl.der, contentType: "application/pkix-crl", headers };
+      },
+    };
+  }
 }
