@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +53,9 @@ describe("npm start (dev server)", () => {
     const started = await npmStart(dataDir);
     child = started.child;
     expect(started.output()).toContain("DEV MODE");
+    // A dev CA exists from the first start, and its fingerprint is printed.
+    const fp = /Dev CA \(pki\/ca\) SHA-256 fingerprint: ([0-9A-F:]{95})/.exec(started.output());
+    expect(fp, started.output()).not.toBeNull();
     const health = await fetch(`${started.url}/v1/sys/health`);
     expect(health.status).toBe(200);
     expect(await health.json()).toMatchObject({ initialized: true, sealed: false });
@@ -62,6 +66,8 @@ describe("npm start (dev server)", () => {
       headers: { "x-vault-token": token },
     });
     expect(self.status).toBe(200);
+    const caPem = await (await fetch(`${started.url}/v1/pki/ca/pem`)).text();
+    expect(new X509Certificate(caPem).fingerprint256).toBe(fp![1]);
     const metrics = await fetch(`${started.url}/metrics`);
     expect(await metrics.text()).toContain("fleetroot_http_requests_total");
 

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { X509Certificate, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { join } from "node:path";
@@ -56,6 +56,8 @@ export interface ServerOptions {
   /** Overrides applied under the file and environment (tests). */
   defaults?: Record<string, unknown>;
   modules?: FeatureModule[];
+  /** Dev mode from the CLI: create a root CA on first start and print its fingerprint. */
+  devCa?: boolean;
 }
 
 export interface Server {
@@ -221,6 +223,10 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       ...(config.tls ? { fastify: tls } : {}),
     });
 
+    if (dev && opts.devCa && devRootToken && modules.some((m) => m.name === "pki")) {
+      await devCa(app, devRootToken, log);
+    }
+
     let closed = false;
     return {
       app,
@@ -295,6 +301,32 @@ async function devInit(
   log(`(also in ${file}; export FLEETROOT_TOKEN=${token})`);
   log("");
   return token;
+}
+
+/** Dev mode: a root CA on first start (through the API, so it is audited), and its fingerprint on every start. */
+async function devCa(app: FastifyInstance, token: string, log: (line: string) => void): Promise<void> {
+  const headers = { "x-vault-token": token, "content-type": "application/json" };
+  const issuers = await app.inject({ method: "GET", url: "/v1/pki/issuers?list=true", headers });
+  const keys =
+    issuers.statusCode === 200 ? ((issuers.json() as { data?: { keys?: unknown[] } }).data?.keys ?? []) : [];
+  if (keys.length === 0) {
+    const made = await app.inject({
+      method: "POST",
+      url: "/v1/pki/root/generate/internal",
+      headers,
+      payload: JSON.stringify({ common_name: "Fleetroot Dev Root CA", ttl: "87600h" }),
+    });
+    if (made.statusCode !== 200) {
+      log(`(could not create the dev CA: ${made.statusCode} ${made.body})`);
+      return;
+    }
+  }
+  const ca = await app.inject({ method: "GET", url: "/v1/pki/ca" });
+  if (ca.statusCode === 200) {
+    const fp = new X509Certificate(ca.rawPayload).fingerprint256;
+    log(`Dev CA (pki/ca) SHA-256 fingerprint: ${fp}`);
+    log("");
+  }
 }
 
 function splitListen(listen: string): [string, number] {

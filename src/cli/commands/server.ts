@@ -22,6 +22,7 @@ export function serverCommand(program: Command): void {
       const server = await createServer({
         configFile: o.config,
         dev: o.dev ?? false,
+        devCa: o.dev ?? false,
         log: (line) => process.stdout.write(line + "\n"),
       });
       try {
