@@ -22,6 +22,7 @@ import {
   signSmime,
 } from "../src/ros2/index.js";
 import { systemClock } from "../src/util/clock.js";
+import { cycloneSecurityConfig } from "./helpers/cyclonedds.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "fleetroot-ros2-dds-"));
 const keys = createKeyManager();
@@ -36,16 +37,6 @@ afterAll(async () => {
 });
 
 /** The plugins sit off the loader path in libddsc0debian/ under the multiarch directory. */
-function pluginDir(): string {
-  for (const d of fs.readdirSync("/usr/lib")) {
-    const p = path.join("/usr/lib", d, "libddsc0debian");
-    if (fs.existsSync(path.join(p, "libdds_security_auth.so"))) return p;
-  }
-  throw new Error(
-    "Cyclone DDS security plugins are missing: install cyclonedds-tools (scripts/install-test-deps.sh)",
-  );
-}
-
 const TOPICS = ["DDSPerfRDataKS", "DDSPerfRPingKS", "DDSPerfRPongKS", "DDSPerfCPUStats"];
 /** ddsperf is not a ROS node: grant its own topics; its pong endpoints use per-participant partitions. */
 const ALLOW_DDSPERF: DdsRule = {
@@ -79,37 +70,19 @@ let configs = 0;
  * concurrently running cases apart: peers are found only by unicast on 127.0.0.1 at that base's ports.
  */
 function config(p: Participant, trace: string, portBase = 7400): string {
-  const lib = pluginDir();
   const dir = enclaveDir(p.ks.root, p.enclave);
-  const f = (n: EnclaveFile) => `file:${p.files?.[n] ?? path.join(dir, n)}`;
-  const file = path.join(tmp, `config-${++configs}.xml`);
-  fs.writeFileSync(
-    file,
-    `<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Ports><Base>${portBase}</Base></Ports><Peers><Peer address="127.0.0.1"/></Peers><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>40</MaxAutoParticipantIndex></Discovery>
-  <Security>
-    <Authentication>
-      <Library path="${lib}/libdds_security_auth.so" initFunction="init_authentication" finalizeFunction="finalize_authentication"/>
-      <IdentityCertificate>${f("cert.pem")}</IdentityCertificate>
-      <IdentityCA>${f("identity_ca.cert.pem")}</IdentityCA>
-      <PrivateKey>${f("key.pem")}</PrivateKey>
-      ${p.crl ? `<CRL>${f("crl.pem")}</CRL>` : ""}
-    </Authentication>
-    <AccessControl>
-      <Library path="${lib}/libdds_security_ac.so" initFunction="init_access_control" finalizeFunction="finalize_access_control"/>
-      <Governance>${f("governance.p7s")}</Governance>
-      <PermissionsCA>${f("permissions_ca.cert.pem")}</PermissionsCA>
-      <Permissions>${f("permissions.p7s")}</Permissions>
-    </AccessControl>
-    <Cryptographic>
-      <Library path="${lib}/libdds_security_crypto.so" initFunction="init_crypto" finalizeFunction="finalize_crypto"/>
-    </Cryptographic>
-  </Security>
-  <Tracing><Verbosity>finest</Verbosity><OutputFile>${trace}</OutputFile></Tracing>
-</Domain></CycloneDDS>`,
-  );
-  return `file://${file}`;
+  const f = (n: EnclaveFile) => p.files?.[n] ?? path.join(dir, n);
+  return cycloneSecurityConfig(path.join(tmp, `config-${++configs}.xml`), {
+    cert: f("cert.pem"),
+    identityCa: f("identity_ca.cert.pem"),
+    key: f("key.pem"),
+    ...(p.crl ? { crl: f("crl.pem") } : {}),
+    governance: f("governance.p7s"),
+    permissionsCa: f("permissions_ca.cert.pem"),
+    permissions: f("permissions.p7s"),
+    trace,
+    portBase,
+  });
 }
 
 interface Ddsperf {

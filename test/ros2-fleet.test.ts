@@ -20,6 +20,7 @@ import { Ros2Keystore, enclaveDir, verifyKeystore } from "../src/ros2/index.js";
 import { systemClock } from "../src/util/clock.js";
 import { type Fleet, startFleet } from "./enroll-fixture.js";
 import { cli } from "./helpers/cli.js";
+import { cycloneSecurityConfig, enclaveFiles } from "./helpers/cyclonedds.js";
 
 const POLICY = `<?xml version="1.0" encoding="UTF-8"?>
 <policy version="0.2.0">
@@ -97,16 +98,6 @@ async function verified(dir: string) {
 
 // --- Cyclone DDS (ddsperf), as in test/ros2-cyclonedds.test.ts: loopback, no multicast, bounded ---
 
-function pluginDir(): string {
-  for (const d of fs.readdirSync("/usr/lib")) {
-    const p = path.join("/usr/lib", d, "libddsc0debian");
-    if (fs.existsSync(path.join(p, "libdds_security_auth.so"))) return p;
-  }
-  throw new Error(
-    "Cyclone DDS security plugins are missing: install cyclonedds-tools (scripts/install-test-deps.sh)",
-  );
-}
-
 function ddsConfig(
   enclave: string,
   trace: string,
@@ -114,36 +105,13 @@ function ddsConfig(
   identityCa?: string,
   crl = false,
 ): string {
-  const lib = pluginDir();
-  const f = (n: string) => `file:${path.join(enclave, n)}`;
-  const file = `${trace}.xml`;
-  fs.writeFileSync(
-    file,
-    `<CycloneDDS><Domain id="any">
-  <General><Interfaces><NetworkInterface name="lo"/></Interfaces><AllowMulticast>false</AllowMulticast></General>
-  <Discovery><Ports><Base>${portBase}</Base></Ports><Peers><Peer address="127.0.0.1"/></Peers><ParticipantIndex>auto</ParticipantIndex><MaxAutoParticipantIndex>40</MaxAutoParticipantIndex></Discovery>
-  <Security>
-    <Authentication>
-      <Library path="${lib}/libdds_security_auth.so" initFunction="init_authentication" finalizeFunction="finalize_authentication"/>
-      <IdentityCertificate>${f("cert.pem")}</IdentityCertificate>
-      <IdentityCA>${identityCa ? `file:${identityCa}` : f("identity_ca.cert.pem")}</IdentityCA>
-      <PrivateKey>${f("key.pem")}</PrivateKey>
-      ${crl ? `<CRL>${f("crl.pem")}</CRL>` : ""}
-    </Authentication>
-    <AccessControl>
-      <Library path="${lib}/libdds_security_ac.so" initFunction="init_access_control" finalizeFunction="finalize_access_control"/>
-      <Governance>${f("governance.p7s")}</Governance>
-      <PermissionsCA>${f("permissions_ca.cert.pem")}</PermissionsCA>
-      <Permissions>${f("permissions.p7s")}</Permissions>
-    </AccessControl>
-    <Cryptographic>
-      <Library path="${lib}/libdds_security_crypto.so" initFunction="init_crypto" finalizeFunction="finalize_crypto"/>
-    </Cryptographic>
-  </Security>
-  <Tracing><Verbosity>finest</Verbosity><OutputFile>${trace}</OutputFile></Tracing>
-</Domain></CycloneDDS>`,
-  );
-  return `file://${file}`;
+  const files = enclaveFiles(enclave, crl);
+  return cycloneSecurityConfig(`${trace}.xml`, {
+    ...files,
+    ...(identityCa ? { identityCa } : {}),
+    trace,
+    portBase,
+  });
 }
 
 function ddsperf(
