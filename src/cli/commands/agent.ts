@@ -36,7 +36,9 @@ function clientOptions(o: AgentOpts, fallbackDir: string) {
 export function agentCommands(program: Command): void {
   const agent = program
     .command("agent")
-    .description("the device side: fetch verified updates and configuration");
+    .description(
+      "the device side: enroll and keep its certificate fresh, fetch verified updates and configuration, obtain ROS 2 enclaves",
+    );
   agentEnrollCommands(agent); // enroll and run: src/cli/commands/agent-enroll.ts
   agentRos2Commands(agent); // ros2-enclave: src/cli/commands/ros2.ts
   const common = (c: Command) =>
