@@ -114,6 +114,7 @@ function show(name: string, f: Figure): void {
 }
 
 if (process.argv[2] === "serve") {
+  process.on("SIGINT", () => process.exit(0));
   process.on("SIGTERM", () => process.exit(0));
   await serve(process.argv[3] as "bare" | "fleetroot");
 } else {

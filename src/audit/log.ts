@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
-import { constants } from "node:fs";
+import { constants, writeSync } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { FleetError, fail } from "../errors/index.js";
@@ -8,6 +8,7 @@ import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
 import { hmacSha256, redactEntry, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
+import { GroupSync } from "../util/group-sync.js";
 
 /** How many token/accessor HMACs are remembered (see setHmacKey). */
 const IDENTITY_CACHE = 1024;
@@ -16,19 +17,30 @@ const IDENTITY_CACHE = 1024;
 const MAX_BATCH = 4096;
 
 /**
- * O_DSYNC: each write(2) returns only once its bytes (and the size change) are on stable storage, as if
- * followed by fdatasync, in one thread-pool round trip instead of two.
+ * Appends only. Lines are written with write(2) from the event loop (a page-cache copy of a few KB), and
+ * made durable by fdatasync(2) on the thread pool, so writing never waits for the disk and one sync
+ * covers everything written before it started.
  */
-const APPEND_DSYNC = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
 
 type Pending =
-  | { kind: "entry"; body: string; time: string; resolve(): void; reject(e: unknown): void }
+  | {
+      kind: "entry";
+      body: string;
+      time: string;
+      durable: boolean;
+      resolve(): void;
+      reject(e: unknown): void;
+    }
   | { kind: "checkpoint"; reason: CheckpointReason; resolve(): void; reject(e: unknown): void };
 
 /**
- * The append-only, hash-chained audit log. log() resolves only once its line is on disk (O_DSYNC write);
- * concurrent calls share one write + sync (group commit). Any write failure fails the log closed: every
- * pending and later call rejects with FR_AUDIT_FAILED until the log is reopened.
+ * The append-only, hash-chained audit log. Entries queued in one event-loop turn are chained and written
+ * with one write(2) at the end of the turn. log() resolves once its line is written — and, for a durable
+ * entry (the default), once an fdatasync that started after the write has finished: concurrent durable
+ * entries share one sync (group commit), and a sync runs whenever written bytes are not yet synced, so
+ * non-durable entries reach the disk one sync later. Any write or sync failure fails the log closed:
+ * every pending and later call rejects with FR_AUDIT_FAILED until the log is reopened.
  */
 export class AuditLog {
   private readonly keyId: string;
@@ -40,6 +52,8 @@ export class AuditLog {
   private preamble: "genesis" | "open" | undefined;
   private queue: Pending[] = [];
   private flushing = false;
+  private flushScheduled = false;
+  private readonly group: GroupSync;
   private entriesQueued = 0;
   private failure: FleetError | undefined;
   private closed = false;
@@ -60,6 +74,7 @@ export class AuditLog {
     this.head = state?.head ?? GENESIS_PREV;
     this.sinceCheckpoint = state?.sinceCheckpoint ?? 0;
     this.preamble = state ? "open" : "genesis";
+    this.group = new GroupSync(() => fh.datasync());
   }
 
   /** Opens (or creates, mode 0600) the log at opts.path and continues its chain from the file's tail. */
@@ -74,7 +89,7 @@ export class AuditLog {
     );
     let fh: FileHandle;
     try {
-      fh = await open(opts.path, APPEND_DSYNC, 0o600);
+      fh = await open(opts.path, APPEND, 0o600);
     } catch (e) {
       fail(
         "FR_AUDIT_FILE",
@@ -133,14 +148,22 @@ export class AuditLog {
     return hmacSha256(this.hmacKey, value);
   }
 
-  /** Appends one entry; resolves once it is durable, rejects with FR_AUDIT_FAILED when it cannot be written. */
-  async log(entry: AuditEntry): Promise<void> {
-    this.assertWritable();
+  /**
+   * Appends one entry; resolves once it is written and, unless `durable` is false, synced to disk.
+   * Rejects with FR_AUDIT_FAILED when it cannot be written. A non-durable entry still fails closed: its
+   * write(2) must succeed, and a later sync failure fails the whole log.
+   */
+  log(entry: AuditEntry, durable = true): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (e) {
+      return Promise.reject(e);
+    }
     // Redact and serialize now: the HMAC key in force and the caller's objects as they are at call time count.
     const body = JSON.stringify(redactEntry(entry, this.hasher, this.identityHasher));
     const time = this.opts.clock.now().toISOString();
     this.entriesQueued++;
-    return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, resolve, reject }));
+    return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, durable, resolve, reject }));
   }
 
   /** Writes a signed checkpoint now (unless nothing was written since the last one) and waits until durable. */
@@ -165,6 +188,7 @@ export class AuditLog {
         error = e;
       });
     }
+    await this.group.settle();
     await this.fh.close().catch(() => undefined);
     if (error) throw error;
   }
@@ -174,9 +198,9 @@ export class AuditLog {
     return this.seq;
   }
 
-  /** Durable writes (one O_DSYNC write(2) each, like write + fdatasync) and lines they carried: lines / writes is the group-commit batch size. */
-  get stats(): { writes: number; lines: number } {
-    return { writes: this.writes, lines: this.linesWritten };
+  /** fdatasync calls and lines written: lines / syncs is the group-commit batch size. */
+  get stats(): { writes: number; syncs: number; lines: number } {
+    return { writes: this.writes, syncs: this.group.syncs, lines: this.linesWritten };
   }
 
   /** The error that failed the log closed, if any. */
@@ -192,12 +216,19 @@ export class AuditLog {
   private enqueue(make: (resolve: () => void, reject: (e: unknown) => void) => Pending): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.queue.push(make(resolve, reject));
-      void this.pump();
+      if (!this.flushScheduled && !this.flushing) {
+        this.flushScheduled = true;
+        // Everything queued in this event-loop turn goes out in one write.
+        setImmediate(() => {
+          this.flushScheduled = false;
+          void this.flush();
+        });
+      }
     });
   }
 
-  /** The single writer: takes everything queued, writes it with one durable write, repeats. */
-  private async pump(): Promise<void> {
+  /** The single writer: chains everything queued, writes it, repeats; then makes sure a sync follows. */
+  private async flush(): Promise<void> {
     if (this.flushing) return;
     this.flushing = true;
     try {
@@ -205,38 +236,77 @@ export class AuditLog {
         const batch = this.queue.splice(0, MAX_BATCH);
         const seqBefore = this.seq;
         try {
-          const text = await this.render(batch);
+          const rendered = this.render(batch);
+          const text = typeof rendered === "string" ? rendered : await rendered;
           if (text.length > 0) {
-            await this.writeDurably(Buffer.from(text, "utf8"));
+            this.writeAll(Buffer.from(text, "utf8"));
             this.writes++;
             this.linesWritten += this.seq - seqBefore;
           }
         } catch (e) {
-          this.failure = new FleetError(
-            "FR_AUDIT_FAILED",
-            `cannot write the audit log ${this.opts.path} (${errText(e)}); ` +
-              "requests are refused until the log is writable and the server reopens it",
-            { cause: e },
-          );
-          for (const p of batch) p.reject(this.failure);
+          this.failWith(e, batch);
           break;
         }
-        for (const p of batch) p.resolve();
+        const waiting = batch.filter((p) => p.kind !== "entry" || p.durable);
+        for (const p of batch) if (p.kind === "entry" && !p.durable) p.resolve();
+        if (waiting.length > 0) {
+          this.group.durable().then(
+            () => {
+              for (const p of waiting) p.resolve();
+            },
+            (e: unknown) => this.failWith(e, waiting),
+          );
+        } else {
+          this.group.kick();
+        }
       }
-      if (this.failure) for (const p of this.queue.splice(0)) p.reject(this.failure);
+      if (this.failure) this.failWith(undefined, this.queue.splice(0));
     } finally {
       this.flushing = false;
     }
   }
 
-  /** Turns a batch into chained lines, in queue order; seq and prev advance only here, so the chain is strict. */
-  private async render(batch: Pending[]): Promise<string> {
+  /** Fails the log closed: the given batch, every sync waiter and everything queued reject with one error. */
+  private failWith(cause: unknown, batch: Pending[]): void {
+    if (!this.failure) {
+      this.failure = new FleetError(
+        "FR_AUDIT_FAILED",
+        `cannot write the audit log ${this.opts.path} (${errText(cause)}); ` +
+          "requests are refused until the log is writable and the server reopens it",
+        { cause },
+      );
+    }
+    for (const p of batch) p.reject(this.failure);
+    if (!this.flushing) for (const p of this.queue.splice(0)) p.reject(this.failure);
+  }
+
+  /**
+   * Turns a batch into chained lines, in queue order; seq and prev advance only here, so the chain is
+   * strict. Synchronous unless a checkpoint must be signed.
+   */
+  private render(batch: Pending[]): string | Promise<string> {
     let text = "";
-    if (this.preamble === "genesis")
+    if (this.preamble === "genesis") {
       text += this.append(this.genesisBody(), this.opts.clock.now().toISOString());
-    else if (this.preamble === "open") text += await this.checkpointLine("open");
+      this.preamble = undefined;
+    } else if (this.preamble === "open") {
+      return this.renderSlow(batch, 0, text);
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every)
+        return this.renderSlow(batch, i, text);
+      text += this.append(p.body, p.time);
+    }
+    return text;
+  }
+
+  private async renderSlow(batch: Pending[], from: number, prefix: string): Promise<string> {
+    let text = prefix;
+    if (this.preamble === "open") text += await this.checkpointLine("open");
     this.preamble = undefined;
-    for (const p of batch) {
+    for (let i = from; i < batch.length; i++) {
+      const p = batch[i] as Pending;
       if (p.kind === "entry") {
         text += this.append(p.body, p.time);
         if (this.sinceCheckpoint >= this.every) text += await this.checkpointLine("interval");
@@ -294,13 +364,14 @@ export class AuditLog {
     return line + "\n";
   }
 
-  private async writeDurably(buf: Buffer): Promise<void> {
+  private writeAll(buf: Buffer): void {
     let off = 0;
     while (off < buf.length) {
-      const { bytesWritten } = await this.fh.write(buf, off, buf.length - off);
-      if (bytesWritten <= 0) throw new Error("the write made no progress");
-      off += bytesWritten;
+      const n = writeSync(this.fh.fd, buf, off, buf.length - off);
+      if (n <= 0) throw new Error("the write made no progress");
+      off += n;
     }
+    this.group.wrote();
   }
 }
 

@@ -43,10 +43,17 @@ export const configSchema = z.strictObject({
       path: z.string().min(1).optional(),
       /** Sign a checkpoint every N entries (and on shutdown). */
       checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
+      /**
+       * Whether the reply to a request that changes nothing (GET, LIST, HEAD, read-only routes) waits for
+       * its entry to be synced to disk. Off: the entry is written before the reply and synced by the next
+       * group commit. Entries of requests that may change state, and security events, are always synced
+       * before the reply.
+       */
+      sync_reads: z.boolean().default(false),
       /** Key that signs checkpoints; default `file:<data_dir>/audit-key.pem` (created on first start). */
       key: keyUri.optional(),
     })
-    .default({ checkpoint_every: 1000 }),
+    .default({ checkpoint_every: 1000, sync_reads: false }),
   limits: z
     .strictObject({
       max_body_bytes: z

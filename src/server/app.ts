@@ -29,7 +29,9 @@ export interface AppDeps {
       params?: Record<string, unknown>,
     ): Promise<boolean>;
   };
-  readonly audit: { log(entry: AuditRecord): Promise<void> };
+  readonly audit: { log(entry: AuditRecord, durable?: boolean): Promise<void> };
+  /** Whether the one entry of a request that changes nothing must be synced before the reply (audit.sync_reads). */
+  readonly syncReads?: boolean;
   readonly limits: { maxBodyBytes: number; unsealPerMinute: number; loginPerMinute: number };
   readonly metrics?: Metrics;
   /** Fastify options for TLS (https) and logging; main.ts sets them. */
@@ -67,6 +69,7 @@ const defaultCapability: Record<HttpMethod, Capability> = {
  */
 export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? new Metrics();
+  const syncReads = deps.syncReads ?? false;
   const self: { app?: FastifyInstance } = {};
   const app = Fastify({
     clientErrorHandler: listMethodHandler(() => self.app),
@@ -180,9 +183,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         policy_path: policyPath,
       };
     }
-    async function writeAudit(entry: AuditRecord): Promise<void> {
+    async function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
       try {
-        await deps.audit.log(entry);
+        await deps.audit.log(entry, durable);
       } catch (e) {
         metrics.auditFailures++;
         throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
@@ -281,25 +284,28 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
       if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
         try {
-          const response = writeAudit({
-            type: "response",
-            request: readOnly ? { ...requestInfo(), ...readOnlyData() } : requestInfo(),
-            ...(auth ? { auth: authInfo(auth) } : {}),
-            response: {
-              status,
-              ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
-              ...(res && res.kind === "envelope" && res.wrapInfo
-                ? { data: { wrap_info: res.wrapInfo } }
-                : {}),
-              ...(res && res.kind === "envelope" && res.auth
-                ? { auth: res.auth as { client_token?: string } }
-                : {}),
-              ...(Object.keys(extraAudit).length
-                ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } }
-                : {}),
+          const response = writeAudit(
+            {
+              type: "response",
+              request: readOnly ? { ...requestInfo(), ...readOnlyData() } : requestInfo(),
+              ...(auth ? { auth: authInfo(auth) } : {}),
+              response: {
+                status,
+                ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
+                ...(res && res.kind === "envelope" && res.wrapInfo
+                  ? { data: { wrap_info: res.wrapInfo } }
+                  : {}),
+                ...(res && res.kind === "envelope" && res.auth
+                  ? { auth: res.auth as { client_token?: string } }
+                  : {}),
+                ...(Object.keys(extraAudit).length
+                  ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } }
+                  : {}),
+              },
+              ...(failure ? { error: failure.message } : {}),
             },
-            ...(failure ? { error: failure.message } : {}),
-          });
+            !readOnly || syncReads || failure !== undefined,
+          );
           await Promise.all([...pendingEvents, response]);
         } catch (e) {
           failure = toFleetError(e);

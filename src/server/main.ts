@@ -207,6 +207,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         }
       : {};
     const app = buildApp({
+      syncReads: config.audit.sync_reads,
       clock,
       routes,
       isSealed: () => barrier.sealed,

@@ -1,83 +1,132 @@
+import { closeSync, fdatasync, openSync } from "node:fs";
 import type Database from "better-sqlite3";
+import type { CompiledQuery } from "kysely";
 import {
-  CompiledQuery,
   type DatabaseConnection,
   type Driver,
   type QueryCompiler,
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
+import { GroupSync } from "../util/group-sync.js";
 
 /**
- * Kysely driver for better-sqlite3, with two differences from the stock one that matter under load:
- * waiters for the single connection are queued FIFO (the stock mutex wakes every waiter on each
- * release, which is quadratic with many concurrent requests), and prepared statements are cached by SQL
- * text instead of being prepared again for every query.
+ * Kysely driver for better-sqlite3, built for many concurrent requests on one connection:
+ * - Only a transaction holds the connection, from BEGIN to COMMIT/ROLLBACK; waiters are queued FIFO. A
+ *   statement outside a transaction runs at once unless a transaction is open, in which case it waits.
+ * - Group commit: the database runs synchronous=NORMAL, so COMMIT does not sync the WAL on the event loop;
+ *   instead, a committed transaction (or a write outside one) waits for an fdatasync of the WAL on the
+ *   thread pool, shared by every commit made before it started, and only then resolves. Durability is that
+ *   of synchronous=FULL (NORMAL still syncs the WAL before and the database after each checkpoint); the
+ *   connection is free for the next transaction while the sync runs.
+ * - Prepared statements are cached by SQL text.
  */
 export class FleetSqliteDriver implements Driver {
-  private readonly connection: FleetSqliteConnection;
-  private busy = false;
+  private owner: FleetSqliteConnection | undefined;
   private readonly waiters: Array<() => void> = [];
+  private readonly free: FleetSqliteConnection[] = [];
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly wal: { sync: GroupSync; close(): void } | undefined;
+  private readonly sync: GroupSync | undefined;
 
   constructor(private readonly db: Database.Database) {
-    this.connection = new FleetSqliteConnection(db);
+    this.wal = db.memory ? undefined : walSync(db.name);
+    this.sync = this.wal?.sync;
   }
 
   async init(): Promise<void> {}
 
   acquireConnection(): Promise<DatabaseConnection> {
-    if (!this.busy) {
-      this.busy = true;
-      return Promise.resolve(this.connection);
-    }
-    return new Promise((resolve) => this.waiters.push(() => resolve(this.connection)));
+    return Promise.resolve(this.free.pop() ?? new FleetSqliteConnection(this));
   }
 
-  async releaseConnection(): Promise<void> {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.busy = false;
+  async releaseConnection(conn: DatabaseConnection): Promise<void> {
+    const c = conn as FleetSqliteConnection;
+    if (this.owner === c) {
+      // A transaction left open (its BEGIN or COMMIT threw): undo it so the connection is usable again.
+      if (this.db.inTransaction) this.db.exec("rollback");
+      this.unlock();
+    }
+    if (this.free.length < 64) this.free.push(c);
   }
 
   async beginTransaction(conn: DatabaseConnection, _settings: TransactionSettings): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw("begin immediate"));
+    const c = conn as FleetSqliteConnection;
+    await this.lock(c);
+    try {
+      this.db.exec("begin immediate");
+    } catch (e) {
+      this.unlock();
+      throw e;
+    }
   }
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw("commit"));
+    this.db.exec("commit");
+    if (this.owner === conn) this.unlock();
+    this.sync?.wrote();
+    await this.sync?.durable();
   }
 
   async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw("rollback"));
+    try {
+      if (this.db.inTransaction) this.db.exec("rollback");
+    } finally {
+      if (this.owner === conn) this.unlock();
+    }
   }
 
   async savepoint(
-    conn: DatabaseConnection,
+    _conn: DatabaseConnection,
     name: string,
     _compile: QueryCompiler["compileQuery"],
   ): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw(`savepoint "${name.replace(/"/g, "")}"`));
+    this.db.exec(`savepoint "${name.replace(/"/g, "")}"`);
   }
 
-  async rollbackToSavepoint(conn: DatabaseConnection, name: string): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw(`rollback to "${name.replace(/"/g, "")}"`));
+  async rollbackToSavepoint(_conn: DatabaseConnection, name: string): Promise<void> {
+    this.db.exec(`rollback to "${name.replace(/"/g, "")}"`);
   }
 
-  async releaseSavepoint(conn: DatabaseConnection, name: string): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw(`release "${name.replace(/"/g, "")}"`));
+  async releaseSavepoint(_conn: DatabaseConnection, name: string): Promise<void> {
+    this.db.exec(`release "${name.replace(/"/g, "")}"`);
   }
 
   async destroy(): Promise<void> {
+    await this.sync?.settle();
+    this.wal?.close();
     this.db.close();
   }
-}
 
-const MAX_CACHED_STATEMENTS = 500;
+  /** Runs one statement for `conn`: at once if it owns the open transaction or none is open. */
+  execute<R>(conn: FleetSqliteConnection, compiled: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.owner !== undefined && this.owner !== conn) {
+      return this.lock(conn).then(() => {
+        try {
+          return this.run<R>(compiled, false);
+        } finally {
+          this.unlock();
+        }
+      });
+    }
+    return this.run<R>(compiled, this.owner === conn);
+  }
 
-class FleetSqliteConnection implements DatabaseConnection {
-  private readonly statements = new Map<string, Database.Statement>();
-
-  constructor(private readonly db: Database.Database) {}
+  private run<R>(compiled: CompiledQuery, inTransaction: boolean): Promise<QueryResult<R>> {
+    const stmt = this.prepare(compiled.sql);
+    const params = compiled.parameters as unknown[];
+    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
+    const { changes, lastInsertRowid } = stmt.run(params);
+    const result: QueryResult<R> = {
+      numAffectedRows: BigInt(changes),
+      insertId: BigInt(lastInsertRowid),
+      rows: [],
+    };
+    // A write outside a transaction committed on its own: it is acknowledged once durable.
+    if (inTransaction || !this.sync || changes === 0) return Promise.resolve(result);
+    this.sync.wrote();
+    return this.sync.durable().then(() => result);
+  }
 
   private prepare(sql: string): Database.Statement {
     let stmt = this.statements.get(sql);
@@ -94,16 +143,49 @@ class FleetSqliteConnection implements DatabaseConnection {
     return stmt;
   }
 
+  private lock(conn: FleetSqliteConnection): Promise<void> {
+    if (this.owner === undefined) {
+      this.owner = conn;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) =>
+      this.waiters.push(() => {
+        this.owner = conn;
+        resolve();
+      }),
+    );
+  }
+
+  private unlock(): void {
+    this.owner = undefined;
+    const next = this.waiters.shift();
+    if (next) next();
+  }
+}
+
+/** fdatasync of the database's WAL file, opened once (the WAL lives as long as the connection). */
+function walSync(dbFile: string): { sync: GroupSync; close(): void } {
+  let fd: number | undefined;
+  return {
+    sync: new GroupSync(async () => {
+      fd ??= openSync(`${dbFile}-wal`, "r+");
+      const f = fd;
+      await new Promise<void>((resolve, reject) => fdatasync(f, (e) => (e ? reject(e) : resolve())));
+    }),
+    close: () => {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}
+
+const MAX_CACHED_STATEMENTS = 500;
+
+class FleetSqliteConnection implements DatabaseConnection {
+  constructor(private readonly driver: FleetSqliteDriver) {}
+
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const stmt = this.prepare(compiled.sql);
-    const params = compiled.parameters as unknown[];
-    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
-    const { changes, lastInsertRowid } = stmt.run(params);
-    return Promise.resolve({
-      numAffectedRows: BigInt(changes),
-      insertId: BigInt(lastInsertRowid),
-      rows: [],
-    });
+    return this.driver.execute<R>(this, compiled);
   }
 
   // eslint-disable-next-line require-yield

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { GroupSync } from "./group-sync.js";
+
+function controlled() {
+  const calls: Array<{ resolve(): void; reject(e: unknown): void }> = [];
+  const g = new GroupSync(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        calls.push({ resolve, reject });
+      }),
+  );
+  return { g, calls };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe("GroupSync", () => {
+  it("resolves at once when nothing is unsynced", async () => {
+    const { g, calls } = controlled();
+    await g.durable();
+    expect(calls).toHaveLength(0);
+  });
+
+  it("one sync covers every write made before it started; a write during a sync waits for the next", async () => {
+    const { g, calls } = controlled();
+    const done: string[] = [];
+    g.wrote();
+    g.wrote();
+    void g.durable().then(() => done.push("a"));
+    void g.durable().then(() => done.push("b"));
+    expect(calls).toHaveLength(1);
+    g.wrote(); // after the first sync started
+    void g.durable().then(() => done.push("c"));
+    calls[0]!.resolve();
+    await tick();
+    expect(done).toEqual(["a", "b"]);
+    expect(calls).toHaveLength(2); // started right away for c
+    calls[1]!.resolve();
+    await tick();
+    expect(done).toEqual(["a", "b", "c"]);
+    expect(g.syncs).toBe(2);
+  });
+
+  it("a failed sync fails its waiters and every later durable() (fail closed)", async () => {
+    const { g, calls } = controlled();
+    g.wrote();
+    const p = g.durable();
+    calls[0]!.reject(new Error("EIO"));
+    await expect(p).rejects.toThrow("EIO");
+    g.wrote();
+    await expect(g.durable()).rejects.toThrow("EIO");
+    expect(g.failed).toBeInstanceOf(Error);
+  });
+
+  it("kick() syncs in the background without a waiter", async () => {
+    const { g, calls } = controlled();
+    g.kick();
+    expect(calls).toHaveLength(0);
+    g.wrote();
+    g.kick();
+    expect(calls).toHaveLength(1);
+    calls[0]!.resolve();
+    await g.settle();
+    await g.durable();
+    expect(calls).toHaveLength(1);
+  });
+});
