@@ -1,4 +1,4 @@
-import { constants, createHash, createPublicKey, verify, type KeyObject } from "node:crypto";
+import { constants, createHash, createPublicKey, hash, verify, type KeyObject } from "node:crypto";
 import type { SignatureScheme } from "../keys/types.js";
 import type { CheckpointReason } from "./types.js";
 
@@ -13,7 +13,7 @@ export const CHECKPOINT_DOMAIN = "fleetroot-audit-checkpoint-v1";
 
 /** hex SHA-256 of a line's exact bytes, without its trailing newline: the next line's `prev`. */
 export function lineHash(line: string | Uint8Array): string {
-  return createHash("sha256").update(line).digest("hex");
+  return hash("sha256", line, "hex");
 }
 
 /** hex SHA-256 of the SPKI DER; names the audit key in genesis and checkpoint lines. */

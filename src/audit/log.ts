@@ -6,7 +6,7 @@ import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
 import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
-import { hmacSha256, redactEntry, sealedHasher, type StringHasher } from "./redact.js";
+import { hmacSha256, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
 import { GroupSync } from "../util/group-sync.js";
 
@@ -160,7 +160,7 @@ export class AuditLog {
       return Promise.reject(e);
     }
     // Redact and serialize now: the HMAC key in force and the caller's objects as they are at call time count.
-    const body = JSON.stringify(redactEntry(entry, this.hasher, this.identityHasher));
+    const body = redactToJson(entry, this.hasher, this.identityHasher);
     const time = this.opts.clock.now().toISOString();
     this.entriesQueued++;
     return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, durable, resolve, reject }));

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../util/clock.js";
 import { AuditLog } from "./log.js";
-import { redactEntry, SEALED_VALUE, TOO_DEEP_VALUE } from "./redact.js";
+import { redactEntry, redactToJson, SEALED_VALUE, TOO_DEEP_VALUE } from "./redact.js";
 import { testSigner } from "./test-signer.js";
 import type { AuditEntry } from "./types.js";
 
@@ -203,5 +203,82 @@ describe("what reaches the file", () => {
     expect(text).toContain(SEALED_VALUE);
     expect(text).toContain(log.hash(secrets[0] as string));
     expect(text).toContain('"path":"auth/token/create"');
+  });
+});
+
+describe("redactToJson", () => {
+  const h = (v: string) => `H(${v})`;
+  const id = (v: string) => `I(${v})`;
+  // A small deterministic generator of awkward values: nesting, arrays, numbers that JSON writes as null,
+  // integer-like keys, Dates, Buffers, bigints, functions, undefined, sensitive keys at any depth.
+  function value(seed: number, depth: number): unknown {
+    const k = seed % 13;
+    if (depth > 3) return `leaf${seed}`;
+    switch (k) {
+      case 0:
+        return `s"${seed}\n\u2028`;
+      case 1:
+        return seed % 2 ? NaN : seed / 7;
+      case 2:
+        return seed % 3 === 0;
+      case 3:
+        return null;
+      case 4:
+        return undefined;
+      case 5:
+        return [value(seed * 3 + 1, depth + 1), undefined, value(seed * 5 + 2, depth + 1)];
+      case 6:
+        return new Date(seed * 1000);
+      case 7:
+        return Buffer.from(`b${seed}`);
+      case 8:
+        return BigInt(seed) * 10n ** 20n;
+      case 9:
+        return () => seed;
+      case 10:
+        return Infinity;
+      default:
+        return {
+          [String(seed % 5)]: value(seed * 7 + 3, depth + 1),
+          name: value(seed * 11 + 4, depth + 1),
+          client_token: value(seed * 13 + 5, depth + 1),
+          accessor: `acc${seed}`,
+          nested: { deeper: value(seed * 17 + 6, depth + 2), "1": "one" },
+        };
+    }
+  }
+
+  it("writes exactly JSON.stringify(redactEntry(…)) for many entry shapes", () => {
+    for (let seed = 0; seed < 400; seed++) {
+      const entry = {
+        type: (["request", "response", "event"] as const)[seed % 3],
+        request: {
+          id: `r${seed}`,
+          operation: "read",
+          path: `secret/data/${seed}`,
+          client_token: `tok${seed % 4}`,
+          data: value(seed, 0) as Record<string, unknown>,
+          extra: value(seed + 1, 0),
+        },
+        auth: { accessor: `a${seed}`, policies: ["default", `p${seed}`], display_name: value(seed + 2, 0) },
+        response: { status: 200, data: value(seed + 3, 0), auth: { client_token: `t${seed}` } },
+        event: { name: "x", fields: { i: seed, client_token: "inside" }, data: value(seed + 4, 0) },
+        error: seed % 2 ? "boom" : value(seed + 5, 0),
+        unknown_section: value(seed + 6, 0),
+      } as unknown as AuditEntry;
+      expect(redactToJson(entry, h, id)).toBe(JSON.stringify(redactEntry(entry, h, id)));
+    }
+  });
+
+  it("writes [too deep] past the depth limit, as redactEntry does", () => {
+    let deep: Record<string, unknown> = { v: "x" };
+    for (let i = 0; i < 100; i++) deep = { d: deep };
+    const entry: AuditEntry = {
+      type: "request",
+      request: { id: "1", operation: "update", path: "p", data: deep },
+    };
+    const text = redactToJson(entry, h, id);
+    expect(text).toBe(JSON.stringify(redactEntry(entry, h, id)));
+    expect(text).toContain(TOO_DEEP_VALUE);
   });
 });

@@ -122,6 +122,75 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     sendError(reply, fastifyErrorToFleet(error));
   });
 
+  async function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
+    try {
+      await deps.audit.log(entry, durable);
+    } catch (e) {
+      metrics.auditFailures++;
+      throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
+        ? e
+        : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
+    }
+  }
+
+  /** One request's state: a class, so a request costs one object rather than a bag of closures. */
+  class RequestState implements RouteContext {
+    auth: RequestAuth | undefined = undefined;
+    policyPath: string;
+    extraAudit: Record<string, unknown> | undefined = undefined;
+    pendingEvents: Promise<void>[] | undefined = undefined;
+
+    constructor(
+      readonly req: FastifyRequest,
+      readonly reply: FastifyReply,
+      readonly requestId: string,
+      readonly method: HttpMethod,
+      readonly path: string,
+      readonly params: Readonly<Record<string, string>>,
+      readonly query: Readonly<Record<string, string>>,
+      readonly body: Record<string, unknown>,
+      readonly rawBody: Buffer | undefined,
+      readonly token: string | undefined,
+    ) {
+      this.policyPath = path;
+    }
+
+    auditData(fields: Record<string, unknown>): void {
+      this.extraAudit = Object.assign(this.extraAudit ?? {}, fields);
+    }
+
+    // An event joins the audit queue now; the reply waits until it is durable (with the response entry,
+    // in the same group commit), and a failed event fails the request.
+    auditEvent(
+      name: string,
+      fields?: Record<string, string | number | boolean>,
+      data?: Record<string, unknown>,
+    ): Promise<void> {
+      const p = writeAudit({
+        type: "event",
+        request: this.requestInfo(),
+        event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) },
+      });
+      p.catch(() => undefined);
+      (this.pendingEvents ??= []).push(p);
+      return Promise.resolve();
+    }
+
+    requestInfo(data?: Record<string, unknown>): NonNullable<AuditRecord["request"]> {
+      const r: NonNullable<AuditRecord["request"]> = {
+        id: this.requestId,
+        operation: operationOf[this.method],
+        path: this.path,
+        remote_address: this.req.ip,
+      };
+      if (this.token) r.client_token = this.token;
+      if (this.auth) r.client_token_accessor = this.auth.accessor;
+      r.policy_path = this.policyPath;
+      if (data) r.data = data;
+      return r;
+    }
+  }
+
   async function dispatch(req: FastifyRequest, reply: FastifyReply, table: Map<HttpMethod, RouteSpec>) {
     const started = performance.now();
     const query = (req.query ?? {}) as Record<string, string>;
@@ -134,65 +203,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       return reply;
     }
 
-    const label = routeLabel(spec);
-    const redact = spec.redact;
-    const requestId = randomUUID();
-    const token = readToken(req);
-    const extraAudit: Record<string, unknown> = {};
     const rawBody = Buffer.isBuffer(req.body) ? req.body : undefined;
     const body = rawBody ? {} : ((req.body as Record<string, unknown> | undefined) ?? {});
-    let auth: RequestAuth | undefined;
-    const ctx: RouteContext = {
+    const ctx = new RequestState(
       req,
       reply,
-      requestId,
+      randomUUID(),
       method,
       path,
-      params: (req.params ?? {}) as Record<string, string>,
+      (req.params ?? {}) as Record<string, string>,
       query,
       body,
       rawBody,
-      token,
-      get auth() {
-        return auth;
-      },
-      auditData: (fields) => Object.assign(extraAudit, fields),
-      // An event joins the audit queue now; the reply waits until it is durable (with the response
-      // entry, in the same group commit), and a failed event fails the request.
-      auditEvent: (name, fields, data) => {
-        const p = writeAudit({
-          type: "event",
-          request: requestInfo(),
-          event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) },
-        });
-        p.catch(() => undefined);
-        pendingEvents.push(p);
-        return Promise.resolve();
-      },
-    };
-    const pendingEvents: Promise<void>[] = [];
-    const policyPath = spec.policyPath ? safePolicyPath(spec, ctx) : path;
-    function requestInfo(): NonNullable<AuditRecord["request"]> {
-      return {
-        id: requestId,
-        operation: method.toLowerCase(),
-        path,
-        remote_address: req.ip,
-        ...(token ? { client_token: token } : {}),
-        ...(auth ? { client_token_accessor: auth.accessor } : {}),
-        policy_path: policyPath,
-      };
-    }
-    async function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
-      try {
-        await deps.audit.log(entry, durable);
-      } catch (e) {
-        metrics.auditFailures++;
-        throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
-          ? e
-          : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
-      }
-    }
+      readToken(req),
+    );
+    if (spec.policyPath) ctx.policyPath = safePolicyPath(spec, ctx);
+    const readOnly = method === "GET" || method === "LIST" || method === "HEAD" || spec.readOnly === true;
 
     let result: RouteResult | undefined;
     let failure: FleetError | undefined;
@@ -205,30 +231,33 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         );
       }
       if (spec.auth === "token") {
+        const token = ctx.token;
         if (!token) throw new FleetError("FR_MISSING_TOKEN", "no token: set the X-Vault-Token header");
+        let auth: RequestAuth;
         try {
           auth = await deps.authorizer.authenticate(token);
         } catch (e) {
           const fe = toFleetError(e);
           await writeAudit({
             type: "event",
-            request: requestInfo(),
+            request: ctx.requestInfo(),
             event: { name: "auth.token_rejected", fields: { code: fe.code } },
           });
           throw fe;
         }
+        ctx.auth = auth;
         const capability =
           typeof spec.capability === "function"
             ? await spec.capability(ctx)
             : (spec.capability ?? defaultCapability[method]);
         const params =
           method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
-        if (!(await deps.authorizer.allowed(auth, policyPath, capability, params))) {
+        if (!(await deps.authorizer.allowed(auth, ctx.policyPath, capability, params))) {
           await writeAudit({
             type: "event",
-            request: requestInfo(),
+            request: ctx.requestInfo(),
             auth: authInfo(auth),
-            event: { name: "auth.denied", fields: { path: policyPath, capability } },
+            event: { name: "auth.denied", fields: { path: ctx.policyPath, capability } },
           });
           throw new FleetError("FR_PERMISSION_DENIED", `1 error occurred: permission denied`, {
             status: 403,
@@ -242,13 +271,12 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     // A request that may change state writes its request entry before the handler runs: without it the
     // handler never runs. A read changes nothing, so its one entry (request and response together) is
     // written after the handler and before the reply; if it cannot be written, nothing is sent.
-    const readOnly = method === "GET" || method === "LIST" || method === "HEAD" || spec.readOnly === true;
     if (!readOnly) {
       try {
         await writeAudit({
           type: "request",
-          request: { ...requestInfo(), data: auditBody(body, spec.redact) },
-          ...(auth ? { auth: authInfo(auth) } : {}),
+          request: ctx.requestInfo(auditBody(body, spec.redact)),
+          ...(ctx.auth ? { auth: authInfo(ctx.auth) } : {}),
           ...(failure ? { error: failure.message } : {}),
         });
       } catch (e) {
@@ -272,48 +300,51 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
     return finish(result ?? null);
 
-    function readOnlyData(): { data?: Record<string, unknown> } {
-      const d =
-        method === "GET" || method === "LIST" || method === "HEAD" ? { ...query } : auditBody(body, redact);
-      return d && Object.keys(d).length ? { data: d } : {};
+    function readOnlyData(): Record<string, unknown> | undefined {
+      if (method === "GET" || method === "LIST" || method === "HEAD") {
+        for (const _k in query) return { ...query };
+        return undefined;
+      }
+      const d = auditBody(body, spec!.redact);
+      return d && Object.keys(d).length ? d : undefined;
+    }
+
+    function responseInfo(status: number, res: RouteResult | null): NonNullable<AuditRecord["response"]> {
+      const r: NonNullable<AuditRecord["response"]> = { status };
+      if (res && res.kind === "envelope") {
+        if (res.data !== undefined) r.data = res.data;
+        if (res.wrapInfo) r.data = { wrap_info: res.wrapInfo };
+        if (res.auth) r.auth = res.auth as { client_token?: string };
+      }
+      if (ctx.extraAudit && Object.keys(ctx.extraAudit).length)
+        r.data = { ...(payloadData(res) ?? {}), ...ctx.extraAudit };
+      return r;
     }
 
     async function finish(res: RouteResult | null) {
       const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
-      const payload = failure ? errorBody(failure) : res ? renderResult(res, requestId) : undefined;
+      const payload = failure ? errorBody(failure) : res ? renderResult(res, ctx.requestId) : undefined;
       // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
       if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
         try {
-          const response = writeAudit(
-            {
-              type: "response",
-              request: readOnly ? { ...requestInfo(), ...readOnlyData() } : requestInfo(),
-              ...(auth ? { auth: authInfo(auth) } : {}),
-              response: {
-                status,
-                ...(res && res.kind === "envelope" && res.data !== undefined ? { data: res.data } : {}),
-                ...(res && res.kind === "envelope" && res.wrapInfo
-                  ? { data: { wrap_info: res.wrapInfo } }
-                  : {}),
-                ...(res && res.kind === "envelope" && res.auth
-                  ? { auth: res.auth as { client_token?: string } }
-                  : {}),
-                ...(Object.keys(extraAudit).length
-                  ? { data: { ...(payloadData(res) ?? {}), ...extraAudit } }
-                  : {}),
-              },
-              ...(failure ? { error: failure.message } : {}),
-            },
-            !readOnly || syncReads || failure !== undefined,
-          );
-          await Promise.all([...pendingEvents, response]);
+          const entry: AuditRecord = {
+            type: "response",
+            request: ctx.requestInfo(readOnly ? readOnlyData() : undefined),
+          };
+          if (ctx.auth) entry.auth = authInfo(ctx.auth);
+          entry.response = responseInfo(status, res);
+          if (failure) entry.error = failure.message;
+          const response = writeAudit(entry, !readOnly || syncReads || failure !== undefined);
+          const events = ctx.pendingEvents;
+          if (events) await Promise.all([...events, response]);
+          else await response;
         } catch (e) {
           failure = toFleetError(e);
-          metrics.observe(label, 500, performance.now() - started);
+          metrics.observe(spec!.url, 500, performance.now() - started);
           return sendError(reply, failure);
         }
       }
-      metrics.observe(label, status, performance.now() - started);
+      metrics.observe(spec!.url, status, performance.now() - started);
       if (failure) return sendError(reply, failure);
       if (!res || res.kind === "empty") return reply.code(204).send();
       reply.code(status);
@@ -355,10 +386,6 @@ function payloadData(res: RouteResult | null): Record<string, unknown> | undefin
   return undefined;
 }
 
-function routeLabel(spec: RouteSpec): string {
-  return spec.url;
-}
-
 function safePolicyPath(spec: RouteSpec, ctx: RouteContext): string {
   try {
     return spec.policyPath!(ctx);
@@ -367,8 +394,25 @@ function safePolicyPath(spec: RouteSpec, ctx: RouteContext): string {
   }
 }
 
+const operationOf: Record<HttpMethod, string> = {
+  GET: "get",
+  HEAD: "head",
+  LIST: "list",
+  DELETE: "delete",
+  PATCH: "patch",
+  POST: "post",
+  PUT: "put",
+};
+
+/** An authenticated token's audit section; cached per auth object (the token cache hands out the same one). */
+const authInfos = new WeakMap<RequestAuth, NonNullable<AuditRecord["auth"]>>();
 function authInfo(auth: RequestAuth): NonNullable<AuditRecord["auth"]> {
-  return { accessor: auth.accessor, policies: [...auth.policies], display_name: auth.displayName };
+  let info = authInfos.get(auth);
+  if (!info) {
+    info = { accessor: auth.accessor, policies: [...auth.policies], display_name: auth.displayName };
+    authInfos.set(auth, info);
+  }
+  return info;
 }
 
 function auditBody(
@@ -384,14 +428,19 @@ function auditBody(
 
 /** The API path without /v1/ and the query string. */
 function apiPath(url: string): string {
-  const p = url.split("?")[0] ?? "";
-  let decoded = p;
-  try {
-    decoded = decodeURIComponent(p);
-  } catch {
-    /* keep it raw; routes validate their own parameters */
+  const q = url.indexOf("?");
+  let p = q === -1 ? url : url.slice(0, q);
+  if (p.includes("%")) {
+    try {
+      p = decodeURIComponent(p);
+    } catch {
+      /* keep it raw; routes validate their own parameters */
+    }
   }
-  return decoded.replace(/^\/v1\//, "").replace(/^\/+/, "");
+  if (p.startsWith("/v1/")) p = p.slice(4);
+  let i = 0;
+  while (p.charCodeAt(i) === 47) i++;
+  return i ? p.slice(i) : p;
 }
 
 function readToken(req: FastifyRequest): string | undefined {

@@ -31,6 +31,9 @@ export function policyName(raw: string): string {
 }
 
 /** ACL policies by name, stored in the clear (they are not secret), parsed once and cached. */
+/** Cache key per policy-name array: a token's cached auth hands out the same array on every request. */
+const aclKeys = new WeakMap<readonly string[], string>();
+
 export class PolicyStore {
   private readonly db: Kysely<AuthTables>;
   private readonly cacheMs: number;
@@ -89,7 +92,11 @@ export class PolicyStore {
 
   /** The merged ACL for a set of policy names; unknown names grant nothing (Vault ignores them). */
   async acl(names: readonly string[]): Promise<Acl> {
-    const key = [...names].sort().join("\n");
+    let key = aclKeys.get(names);
+    if (key === undefined) {
+      key = [...names].sort().join("\n");
+      aclKeys.set(names, key);
+    }
     const now = this.clock.now().getTime();
     const hit = this.acls.get(key);
     if (hit && now - hit.at < this.cacheMs) return hit.acl;
