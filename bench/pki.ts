@@ -522,6 +522,7 @@ async function ocsp(fleet: Child): Promise<void> {
 const mode = process.argv[2];
 if (mode === "serve") {
   process.on("SIGTERM", () => process.exit(0));
+  process.on("SIGINT", () => process.exit(0));
   await serve(process.argv[3] as string);
 } else if (mode === "crl-child") {
   await crlChild();
