@@ -33,10 +33,21 @@ describe("config", () => {
     });
     expect(c.listen).toBe("127.0.0.1:9200");
     expect(c.audit.checkpoint_every).toBe(10);
+    expect(c.audit.sync_reads).toBe(false);
     expect(c.limits.max_body_bytes).toBe(1024 * 1024);
     expect(Object.isFrozen(c.audit)).toBe(true);
     const p = resolvePaths(c);
     expect(p.storage).toMatch(/^sqlite:.*fleetroot\.db$/);
+  });
+
+  it("audit.sync_reads takes a boolean and nothing else", () => {
+    const on = loadConfig({ file: file("sync.yaml", "audit:\n  sync_reads: true\n"), env: {} });
+    expect(on.audit.sync_reads).toBe(true);
+    const e = errorOf(() =>
+      loadConfig({ file: file("sync-bad.yaml", "audit:\n  sync_reads: sometimes\n"), env: {} }),
+    );
+    expect(e.code).toBe("FR_CONFIG_INVALID");
+    expect(e.message).toContain("audit.sync_reads");
   });
 
   it("an unknown key fails with one line naming the key and the file", () => {

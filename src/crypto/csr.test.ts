@@ -105,6 +105,16 @@ describe("CSR from openssl req -new", () => {
     expect(csr.extensions.map((e) => [e.oid, e.critical])).toContainEqual(["2.5.29.19", true]);
   });
 
+  it("refuses an EC public key whose point is not on its curve (FR_CSR_ALGORITHM)", () => {
+    const good = parseCsr(
+      opensslCsr("offcurve", ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]).pem,
+    );
+    const der = Buffer.from(good.der);
+    const at = der.indexOf(good.publicKey) + good.publicKey.length - 1; // last byte of Y
+    der[at] = (der[at] as number) ^ 0x01;
+    expect(codeOf(() => parseCsr(der))).toBe("FR_CSR_ALGORITHM");
+  });
+
   it("refuses a CSR with a flipped signature byte (FR_CSR_SIGNATURE)", () => {
     const csr = parseCsr(rsa.pem);
     const der = Buffer.from(csr.der);
