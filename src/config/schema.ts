@@ -86,6 +86,11 @@ export const configSchema = z.strictObject({
         .min(1024)
         .max(1024 * 1024)
         .default(64 * 1024),
+      /**
+       * Worker threads that parse and verify CSRs (key import and signature check), so issuance uses
+       * more than one core; 0 keeps it on the event loop. Default: one per core beyond the first, at most 4.
+       */
+      csr_threads: z.number().int().min(0).max(64).optional(),
     })
     .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

@@ -6,15 +6,8 @@
  */
 import { type KeyObject, generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
-import {
-  type CrlReason,
-  type CsrKey,
-  crlReasons,
-  parseCsr,
-  randomSerial,
-  serialHex,
-  verifyCsrSignature,
-} from "../crypto/index.js";
+import { type CrlReason, type CsrKey, crlReasons, randomSerial, serialHex } from "../crypto/index.js";
+import type { CsrVerifier } from "../crypto/csr-pool.js";
 import { FleetError, isFleetError } from "../errors/index.js";
 import type { Clock } from "../util/clock.js";
 import { parseDuration } from "../util/duration.js";
@@ -47,10 +40,17 @@ export interface AuthorityDeps {
   readonly ocsp: OcspResponder;
   readonly clock: Clock;
   readonly maxCsrBytes: number;
+  /** Parses and verifies CSRs, on worker threads when there are spare cores. */
+  readonly csrs: CsrVerifier;
 }
 
 export class Authority {
   constructor(private readonly d: AuthorityDeps) {}
+
+  /** Stops the CSR threads. */
+  close(): Promise<void> {
+    return this.d.csrs.close();
+  }
 
   /** Signs a CSR under a role. Bad CSR → FR_CSR_*; outside the role → FR_PKI_ROLE_DENIED; nothing stored then. */
   async sign(
@@ -64,8 +64,7 @@ export class Authority {
       throw new FleetError("FR_VALIDATION", "csr is required: a PEM certificate signing request");
     if (input.length > this.d.maxCsrBytes * 2)
       throw new FleetError("FR_CSR_INVALID", `the CSR is larger than the ${this.d.maxCsrBytes}-byte limit`);
-    const csr = parseCsr(input, { maxBytes: this.d.maxCsrBytes });
-    verifyCsrSignature(csr);
+    const csr = await this.d.csrs.parseAndVerify(input, this.d.maxCsrBytes);
     const csrCn = csr.subject.attributes.find((a) => a.type === "CN")?.value;
     const names: NameRequest = {
       commonName: (role.use_csr_common_name ? csrCn : undefined) ?? optString(body, "common_name"),

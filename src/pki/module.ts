@@ -51,6 +51,7 @@ export function pkiModule(): PkiModule {
     },
     async stop() {
       stopTimer();
+      await services?.authority.close();
     },
     async tick() {
       if (services) await services.crl.tick(services.issuers.all());

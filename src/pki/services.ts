@@ -5,6 +5,7 @@
 import type { CoreServices } from "../server/main.js";
 import type { Clock } from "../util/clock.js";
 import { parseDuration } from "../util/duration.js";
+import { CsrVerifier } from "../crypto/csr-pool.js";
 import { Authority } from "./authority.js";
 import { CertStore } from "./cert-store.js";
 import { CrlService, type CrlTiming } from "./crl.js";
@@ -55,6 +56,7 @@ export function pkiServices(core: CoreServices): PkiServices {
     ocsp,
     clock: core.clock,
     maxCsrBytes: cfg?.max_csr_bytes ?? 64 * 1024,
+    csrs: new CsrVerifier(cfg?.csr_threads !== undefined ? { threads: cfg.csr_threads } : {}),
   });
   return { clock: core.clock, issuers, certs, roles, crl, ocsp, authority, timing };
 }

@@ -47,7 +47,9 @@ export class FleetSqliteDriver implements Driver {
       if (this.db.inTransaction) this.db.exec("rollback");
       this.unlock();
     }
-    if (this.free.length < 64) this.free.push(c);
+    // Kept for reuse, never dropped: Kysely remembers every connection object it was given, so the
+    // number of objects stays at the highest concurrency seen.
+    this.free.push(c);
   }
 
   async beginTransaction(conn: DatabaseConnection, _settings: TransactionSettings): Promise<void> {
