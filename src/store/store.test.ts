@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { describeEachStore } from "../../test/helpers/stores.js";
 import { FleetError } from "../errors/index.js";
 import { bigintType, blobType, dialectOf, openStore, type MigrationSet } from "./index.js";
+import { PreparedQuery } from "./prepared.js";
 
 // A type alias, not an interface: withTables<> needs an index-compatible type.
 type T = {
@@ -158,6 +159,39 @@ describeEachStore("store", (ctx) => {
     await s.close();
     const again = await ctx.open([base]);
     expect(await again.db.withTables<T>().selectFrom("items").select("id").execute()).toHaveLength(120);
+  });
+
+  it("runs a prepared query with its parameters bound where the builder put them, in and out of transactions", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    for (const [id, n] of [
+      ["a", 1],
+      ["b", 2],
+      ["c", 2],
+    ] as const)
+      await db
+        .insertInto("items")
+        .values({ id, n, data: Buffer.from(id), note: null })
+        .execute();
+    // The builder uses its second sentinel first, so binding must follow the SQL, not the argument list.
+    const q = new PreparedQuery<T, { id: string }>(2, (k, minN, notId) =>
+      k
+        .selectFrom("items")
+        .select("id")
+        .where("id", "!=", notId)
+        .where("n", ">=", minN as unknown as number)
+        .orderBy("id"),
+    );
+    expect((await q.run(db, 2, "b")).map((r) => r.id)).toEqual(["c"]);
+    expect((await q.run(db, 1, "c")).map((r) => r.id)).toEqual(["a", "b"]);
+    const inTrx = await s.transaction(async (trx) => q.run(trx.withTables<T>(), 1, "a"));
+    expect(inTrx.map((r) => r.id)).toEqual(["b", "c"]);
+    const upd = new PreparedQuery<T, never>(2, (k, note, id) =>
+      k.updateTable("items").set({ note }).where("id", "=", id),
+    );
+    expect(Number((await upd.execute(db, "x", "a")).numAffectedRows)).toBe(1);
+    expect(Number((await upd.execute(db, "x", "zz")).numAffectedRows)).toBe(0);
   });
 
   it("round-trips blob, bigint and text", async () => {

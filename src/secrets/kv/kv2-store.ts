@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
 import type { Store } from "../../store/index.js";
+import { PreparedQuery } from "../../store/prepared.js";
 import type { Clock } from "../../util/clock.js";
 import type { SecretsTables } from "../migrations.js";
 import type { Mount } from "../mounts.js";
@@ -21,6 +22,34 @@ interface Change {
 }
 
 const MAX_RETRIES = 8;
+
+const selectMeta = new PreparedQuery<SecretsTables, { rev: number; blob: Buffer }>(2, (db, mount, path) =>
+  db.selectFrom("secrets_kv_key").select(["rev", "blob"]).where("mount", "=", mount).where("path", "=", path),
+);
+const selectVersion = new PreparedQuery<SecretsTables, { blob: Buffer }>(3, (db, mount, path, version) =>
+  db
+    .selectFrom("secrets_kv_version")
+    .select("blob")
+    .where("mount", "=", mount)
+    .where("path", "=", path)
+    .where("version", "=", version as unknown as number),
+);
+const insertVersion = new PreparedQuery<SecretsTables, never>(4, (db, mount, path, version, blob) =>
+  db.insertInto("secrets_kv_version").values({
+    mount,
+    path,
+    version: version as unknown as number,
+    blob: blob as unknown as Buffer,
+  }),
+);
+const updateKey = new PreparedQuery<SecretsTables, never>(5, (db, rev, blob, mount, path, oldRev) =>
+  db
+    .updateTable("secrets_kv_key")
+    .set({ rev: rev as unknown as number, blob: blob as unknown as Buffer })
+    .where("mount", "=", mount)
+    .where("path", "=", path)
+    .where("rev", "=", oldRev as unknown as number),
+);
 
 const metaAad = (m: Mount, path: string) => `secrets/kv/${m.uuid}/${path}/meta`;
 const versionAad = (m: Mount, path: string, n: number) => `secrets/kv/${m.uuid}/${path}/v${n}`;
@@ -50,12 +79,7 @@ export class Kv2Store {
     path: string,
     db: Kysely<SecretsTables> = this.db,
   ): Promise<{ meta: KeyMeta; rev: number } | undefined> {
-    const row = await db
-      .selectFrom("secrets_kv_key")
-      .select(["rev", "blob"])
-      .where("mount", "=", m.uuid)
-      .where("path", "=", path)
-      .executeTakeFirst();
+    const [row] = await selectMeta.run(db, m.uuid, path);
     if (!row) return undefined;
     const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
     return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
@@ -70,13 +94,7 @@ export class Kv2Store {
     const v = meta.versions[String(num)];
     if (!v) return { kind: "missing" };
     if (isGone(v, this.now())) return { kind: "gone", meta, n: num, v };
-    const row = await this.db
-      .selectFrom("secrets_kv_version")
-      .select("blob")
-      .where("mount", "=", m.uuid)
-      .where("path", "=", path)
-      .where("version", "=", num)
-      .executeTakeFirst();
+    const [row] = await selectVersion.run(this.db, m.uuid, path, num);
     if (!row) return { kind: "gone", meta, n: num, v };
     const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(row.blob));
     return {
@@ -226,10 +244,7 @@ export class Kv2Store {
           Buffer.from(JSON.stringify(change.put.data), "utf8"),
         ),
       );
-      await t
-        .insertInto("secrets_kv_version")
-        .values({ mount: m.uuid, path, version: change.put.n, blob })
-        .execute();
+      await insertVersion.execute(t, m.uuid, path, change.put.n, blob);
     }
     if (change.drop?.length) {
       await t
@@ -247,14 +262,8 @@ export class Kv2Store {
       await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
       return true;
     }
-    const r = await t
-      .updateTable("secrets_kv_key")
-      .set({ rev: rev + 1, blob })
-      .where("mount", "=", m.uuid)
-      .where("path", "=", path)
-      .where("rev", "=", rev)
-      .executeTakeFirst();
-    if (Number(r.numUpdatedRows) === 1) return true;
+    const r = await updateKey.execute(t, rev + 1, blob, m.uuid, path, rev);
+    if (Number(r.numAffectedRows) === 1) return true;
     // Lost the race: throwing rolls the transaction back; mutate() retries it.
     throw new RetryError();
   }
