@@ -30,7 +30,11 @@ export class FleetSqliteDriver implements Driver {
   private readonly sync: GroupSync | undefined;
 
   constructor(private readonly db: Database.Database) {
-    this.wal = db.memory ? undefined : walSync(db.name);
+    // Group commit needs the WAL file; a database that is not in WAL mode (a filesystem without shared
+    // memory, say) syncs at every commit instead.
+    const wal = !db.memory && db.pragma("journal_mode", { simple: true }) === "wal";
+    if (!db.memory && !wal) db.pragma("synchronous = FULL");
+    this.wal = wal ? walSync(db.name) : undefined;
     this.sync = this.wal?.sync;
   }
 
