@@ -167,7 +167,7 @@ export function redactToJson(
     if (!Object.hasOwn(entry, key)) continue;
     const value = (entry as unknown as Record<string, unknown>)[key];
     if (key === "type" || value === undefined) continue;
-    out += `,${JSON.stringify(key)}:`;
+    out += "," + keyJson(key);
     if (key === "error")
       out += typeof value === "string" ? JSON.stringify(value) : jsonAll(value, hashValue, 1);
     else if (plainFields[key]) out += jsonSection(plainFields[key], value, hashValue, identityHash);
@@ -185,10 +185,11 @@ function jsonSection(
   if (!isRecord(section)) return jsonAll(section, hash, 1);
   let out = "{";
   let first = true;
-  for (const key of orderedKeys(section)) {
+  for (const key in section) {
+    if (!Object.hasOwn(section, key)) continue;
     const value = section[key];
     if (value === undefined) continue;
-    out += `${first ? "" : ","}${JSON.stringify(key)}:`;
+    out += (first ? "" : ",") + keyJson(key);
     first = false;
     if (sensitiveKeys.has(key) && typeof value === "string") out += JSON.stringify(identityHash(value));
     else if (plain.has(key) && !sensitiveKeys.has(key)) out += jsonPlain(value, hash, 2);
@@ -208,10 +209,11 @@ function jsonPlain(value: unknown, hash: StringHasher, depth: number): string {
   if (isRecord(value)) {
     let out = "{";
     let first = true;
-    for (const k of orderedKeys(value)) {
+    for (const k in value) {
+      if (!Object.hasOwn(value, k)) continue;
       const v = value[k];
       if (v === undefined) continue;
-      out += `${first ? "" : ","}${JSON.stringify(k)}:`;
+      out += (first ? "" : ",") + keyJson(k);
       first = false;
       out += sensitiveKeys.has(k) ? jsonAll(v, hash, depth + 1) : jsonPlain(v, hash, depth + 1);
     }
@@ -232,10 +234,11 @@ function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
   if (isRecord(value)) {
     let out = "{";
     let first = true;
-    for (const k of orderedKeys(value)) {
+    for (const k in value) {
+      if (!Object.hasOwn(value, k)) continue;
       const v = value[k];
       if (v === undefined) continue;
-      out += `${first ? "" : ","}${JSON.stringify(k)}:${jsonAll(v, hash, depth + 1)}`;
+      out += (first ? "" : ",") + keyJson(k) + jsonAll(v, hash, depth + 1);
       first = false;
     }
     return out + "}";
@@ -243,7 +246,13 @@ function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
   return JSON.stringify(scalar(value, hash, true)) ?? "null";
 }
 
-/** Own enumerable string keys in JSON.stringify's order (integer-like keys first, as objects iterate). */
-function orderedKeys(o: Record<string, unknown>): string[] {
-  return Object.keys(o);
+/** `"key":` for keys seen before (bounded): most entries repeat the same few dozen keys. */
+const keyJsonCache = new Map<string, string>();
+function keyJson(k: string): string {
+  let j = keyJsonCache.get(k);
+  if (j === undefined) {
+    j = JSON.stringify(k) + ":";
+    if (keyJsonCache.size < 4096) keyJsonCache.set(k, j);
+  }
+  return j;
 }
