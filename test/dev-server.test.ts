@@ -69,7 +69,12 @@ describe("npm start (dev server)", () => {
     const caPem = await (await fetch(`${started.url}/v1/pki/ca/pem`)).text();
     expect(new X509Certificate(caPem).fingerprint256).toBe(fp![1]);
     const metrics = await fetch(`${started.url}/metrics`);
-    expect(await metrics.text()).toContain("fleetroot_http_requests_total");
+    const text = await metrics.text();
+    expect(text).toContain("fleetroot_http_requests_total");
+    // Group commit is visible: lines per audit sync, commits per store sync.
+    expect(text).toMatch(/^# TYPE fleetroot_audit_syncs_total counter$/m);
+    expect(Number(/^fleetroot_audit_lines_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^fleetroot_store_commits_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThan(0);
 
     const exited = new Promise<number | null>((r) => child!.on("exit", (code) => r(code)));
     process.kill(started.pid, "SIGTERM");

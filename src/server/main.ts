@@ -219,7 +219,16 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         unsealPerMinute: config.limits.unseal_per_minute,
         loginPerMinute: config.limits.login_per_minute,
       },
-      gauges: () => ({ fleetroot_sealed: seal.status().sealed ? 1 : 0 }),
+      gauges: () => {
+        const a = audit.stats;
+        const s = store.stats?.();
+        return {
+          fleetroot_sealed: seal.status().sealed ? 1 : 0,
+          fleetroot_audit_lines_total: a.lines,
+          fleetroot_audit_syncs_total: a.syncs,
+          ...(s ? { fleetroot_store_commits_total: s.commits, fleetroot_store_syncs_total: s.syncs } : {}),
+        };
+      },
       ...wrapperOf(modules, core),
       ...(config.tls ? { fastify: tls } : {}),
     });

@@ -37,7 +37,7 @@ export class Metrics {
     out.push("# TYPE fleetroot_uptime_seconds gauge");
     out.push(`fleetroot_uptime_seconds ${((Date.now() - this.started) / 1000).toFixed(0)}`);
     for (const [name, value] of Object.entries(gauges)) {
-      out.push(`# TYPE ${name} gauge`);
+      out.push(`# TYPE ${name} ${name.endsWith("_total") ? "counter" : "gauge"}`);
       out.push(`${name} ${value}`);
     }
     return out.join("\n") + "\n";

@@ -20,15 +20,15 @@ export interface OpenStoreOptions {
 export async function openStore(url: string, opts: OpenStoreOptions): Promise<Store> {
   const loc = parseStoreUrl(url);
   const timeout = opts.connectTimeoutMs ?? 5000;
-  const db =
-    loc.dialect === "sqlite" ? openSqlite(loc.file, timeout) : await openPostgres(loc.url, loc, timeout);
+  const sqlite = loc.dialect === "sqlite" ? openSqlite(loc.file, timeout) : undefined;
+  const db = loc.dialect === "sqlite" ? sqlite!.db : await openPostgres(loc.url, loc, timeout);
   try {
     await runMigrations(db, opts.migrations);
   } catch (e) {
     await db.destroy().catch(() => {});
     throw e;
   }
-  return new SqlStore(loc.dialect, db);
+  return new SqlStore(loc.dialect, db, sqlite?.stats);
 }
 
 class SqlStore implements Store {
@@ -36,6 +36,7 @@ class SqlStore implements Store {
   constructor(
     readonly dialect: Dialect,
     readonly db: Kysely<object>,
+    readonly stats?: () => { commits: number; syncs: number },
   ) {}
 
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {

@@ -38,6 +38,13 @@ export class FleetSqliteDriver implements Driver {
     this.sync = this.wal?.sync;
   }
 
+  private commitCount = 0;
+
+  /** Commits (transactions and writes outside one) and the WAL syncs that made them durable. */
+  get stats(): { commits: number; syncs: number } {
+    return { commits: this.commitCount, syncs: this.sync?.syncs ?? 0 };
+  }
+
   async init(): Promise<void> {}
 
   acquireConnection(): Promise<DatabaseConnection> {
@@ -69,6 +76,7 @@ export class FleetSqliteDriver implements Driver {
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {
     this.db.exec("commit");
+    this.commitCount++;
     if (this.owner === conn) this.unlock();
     this.sync?.wrote();
     await this.sync?.durable();
@@ -129,7 +137,9 @@ export class FleetSqliteDriver implements Driver {
       rows: [],
     };
     // A write outside a transaction committed on its own: it is acknowledged once durable.
-    if (inTransaction || !this.sync || changes === 0) return Promise.resolve(result);
+    if (inTransaction || changes === 0) return Promise.resolve(result);
+    this.commitCount++;
+    if (!this.sync) return Promise.resolve(result);
     this.sync.wrote();
     return this.sync.durable().then(() => result);
   }

@@ -16,6 +16,7 @@ class TransactionalDdlSqliteAdapter extends SqliteAdapter {
 }
 
 class FleetSqliteDialect extends SqliteDialect {
+  driver: FleetSqliteDriver | undefined;
   constructor(private readonly database: Database.Database) {
     super({ database });
   }
@@ -23,7 +24,8 @@ class FleetSqliteDialect extends SqliteDialect {
     return new TransactionalDdlSqliteAdapter();
   }
   override createDriver(): Driver {
-    return new FleetSqliteDriver(this.database);
+    this.driver = new FleetSqliteDriver(this.database);
+    return this.driver;
   }
 }
 
@@ -32,7 +34,10 @@ class FleetSqliteDialect extends SqliteDialect {
  * commit waits for an fdatasync of the WAL before it resolves) gives synchronous=FULL's durability without
  * syncing on the event loop.
  */
-export function openSqlite(file: string, busyTimeoutMs: number): Kysely<object> {
+export function openSqlite(
+  file: string,
+  busyTimeoutMs: number,
+): { db: Kysely<object>; stats: () => { commits: number; syncs: number } } {
   let db: Database.Database;
   try {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
@@ -51,5 +56,9 @@ export function openSqlite(file: string, busyTimeoutMs: number): Kysely<object> 
     db.close();
     fail("FR_STORE_UNAVAILABLE", `cannot use SQLite database ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return new Kysely<object>({ dialect: new FleetSqliteDialect(db) });
+  const dialect = new FleetSqliteDialect(db);
+  return {
+    db: new Kysely<object>({ dialect }),
+    stats: () => dialect.driver?.stats ?? { commits: 0, syncs: 0 },
+  };
 }

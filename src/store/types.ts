@@ -20,4 +20,6 @@ export interface Store {
   /** Runs fn in one transaction; everything it writes lands together or not at all. */
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /** SQLite: commits and the WAL syncs that made them durable (group commit); PostgreSQL syncs its own. */
+  readonly stats?: () => { commits: number; syncs: number };
 }
