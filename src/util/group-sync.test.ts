@@ -65,3 +65,36 @@ describe("GroupSync", () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe("GroupSync with lazyMs", () => {
+  it("puts a background sync off by lazyMs, but starts at once for a waiter", async () => {
+    const calls: Array<() => void> = [];
+    const g = new GroupSync(
+      () =>
+        new Promise<void>((resolve) => {
+          calls.push(resolve);
+        }),
+      30,
+    );
+    g.wrote();
+    g.kick();
+    expect(calls).toHaveLength(0); // put off
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toHaveLength(1); // ran after lazyMs
+    calls[0]!();
+    await tick();
+    g.wrote();
+    g.kick();
+    expect(calls).toHaveLength(1);
+    const waited = g.durable(); // a waiter does not wait for the timer
+    expect(calls).toHaveLength(2);
+    calls[1]!();
+    await waited;
+    g.wrote();
+    g.kick();
+    const settled = g.settle(); // settle starts a put-off sync
+    expect(calls).toHaveLength(3);
+    calls[2]!();
+    await settled;
+  });
+});

@@ -12,7 +12,17 @@ export class GroupSync {
   private error: unknown;
   private started = 0;
 
-  constructor(private readonly sync: () => Promise<void>) {}
+  private timer: NodeJS.Timeout | undefined;
+
+  /**
+   * `lazyMs`: how long a background sync (one nobody waits for, see kick) may be put off, so that a
+   * stream of non-durable writes costs one sync per `lazyMs` instead of one after another. A sync that
+   * someone waits for always starts at once.
+   */
+  constructor(
+    private readonly sync: () => Promise<void>,
+    private readonly lazyMs = 0,
+  ) {}
 
   /** Records that bytes were written and are not yet synced. */
   wrote(): void {
@@ -30,13 +40,25 @@ export class GroupSync {
     });
   }
 
-  /** Starts a sync in the background when something is unsynced (so it reaches the disk without a waiter). */
+  /** Syncs in the background when something is unsynced (so it reaches the disk without a waiter). */
   kick(): void {
-    if (this.error === undefined) this.start();
+    if (this.error !== undefined || this.running || this.writtenGen <= this.syncedGen) return;
+    if (this.lazyMs <= 0) return this.start();
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.error === undefined) this.start();
+    }, this.lazyMs);
+    this.timer.unref();
   }
 
-  /** Waits for the sync in flight, if any; never rejects. */
+  /** Waits for the sync in flight, if any (a put-off background sync is started now); never rejects. */
   async settle(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      if (this.error === undefined) this.start();
+    }
     await this.running?.catch(() => undefined);
   }
 
@@ -51,6 +73,10 @@ export class GroupSync {
 
   private start(): void {
     if (this.running || this.writtenGen <= this.syncedGen) return;
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     const gen = this.writtenGen;
     this.started++;
     this.running = this.sync().then(
@@ -65,7 +91,9 @@ export class GroupSync {
           }
           this.waiters = still;
         }
-        this.start();
+        // Another sync right away for those who wait; a lazy one for what nobody waits for.
+        if (this.waiters.length > 0) this.start();
+        else this.kick();
       },
       (e: unknown) => {
         this.running = undefined;
