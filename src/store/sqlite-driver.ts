@@ -129,7 +129,15 @@ export class FleetSqliteDriver implements Driver {
   private run<R>(compiled: CompiledQuery, inTransaction: boolean): Promise<QueryResult<R>> {
     const stmt = this.prepare(compiled.sql);
     const params = compiled.parameters as unknown[];
-    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
+    if (stmt.reader) {
+      const rows = stmt.all(params) as R[];
+      // INSERT/UPDATE/DELETE … RETURNING reads and writes: outside a transaction it committed on its own.
+      if (stmt.readonly || inTransaction) return Promise.resolve({ rows });
+      this.commitCount++;
+      if (!this.sync) return Promise.resolve({ rows });
+      this.sync.wrote();
+      return this.sync.durable().then(() => ({ rows }));
+    }
     const { changes, lastInsertRowid } = stmt.run(params);
     const result: QueryResult<R> = {
       numAffectedRows: BigInt(changes),

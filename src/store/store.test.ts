@@ -194,6 +194,26 @@ describeEachStore("store", (ctx) => {
     expect(Number((await upd.execute(db, "x", "zz")).numAffectedRows)).toBe(0);
   });
 
+  it("a write with RETURNING outside a transaction is acknowledged only once synced (SQLite)", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    await db
+      .insertInto("items")
+      .values({ id: "r", n: 1, data: Buffer.alloc(1), note: null })
+      .execute();
+    const before = s.stats?.();
+    const rows = await db.updateTable("items").set({ n: 2 }).where("id", "=", "r").returning("n").execute();
+    expect(rows).toEqual([{ n: 2 }]);
+    if (s.dialect === "sqlite") {
+      const after = s.stats!();
+      expect(after.commits).toBe(before!.commits + 1);
+      expect(after.syncs).toBeGreaterThan(before!.syncs);
+    } else {
+      expect(s.stats).toBeUndefined(); // PostgreSQL syncs its own commits
+    }
+  });
+
   it("round-trips blob, bigint and text", async () => {
     await ctx.fresh();
     const s = await ctx.open([base]);
