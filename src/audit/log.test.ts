@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Signer } from "../keys/types.js";
 import { ManualClock } from "../util/clock.js";
 import { GENESIS_PREV, lineHash } from "./format.js";
+import { GroupSync } from "../util/group-sync.js";
 import { AuditLog } from "./log.js";
 import { testSigner } from "./test-signer.js";
 import type { AuditEntry } from "./types.js";
@@ -226,6 +227,21 @@ describe("fail closed", () => {
     expect(written.some((l) => (l.event as { fields?: { i?: number } } | undefined)?.fields?.i === 3)).toBe(
       false,
     );
+    await log.close().catch(() => undefined);
+  });
+
+  it("fails closed when a background sync fails, though no one was waiting for it", async () => {
+    const log = await AuditLog.open({ path, signer, clock });
+    await log.log(ev(1));
+    // The disk starts failing its syncs (EIO); reads, whose entries do not wait for a sync, notice it too.
+    const failing = new GroupSync(() =>
+      Promise.reject(Object.assign(new Error("i/o error"), { code: "EIO" })),
+    );
+    (log as unknown as { group: GroupSync }).group = failing;
+    await log.log(ev(2), false); // written; its background sync fails
+    await failing.settle();
+    await expect(log.log(ev(3), false)).rejects.toMatchObject({ code: "FR_AUDIT_FAILED" });
+    expect(String(log.failed?.message)).toMatch(/EIO/);
     await log.close().catch(() => undefined);
   });
 

@@ -216,6 +216,8 @@ export class AuditLog {
   }
 
   private assertWritable(): void {
+    // A background sync (of entries nobody waited for) that failed fails the log too.
+    if (!this.failure && this.group.failed !== undefined) this.failWith(this.group.failed, []);
     if (this.failure) throw this.failure;
     if (this.closed) fail("FR_AUDIT_FAILED", `the audit log ${this.opts.path} is closed`);
   }
@@ -240,6 +242,10 @@ export class AuditLog {
     this.flushing = true;
     try {
       while (this.queue.length > 0 && !this.failure) {
+        if (this.group.failed !== undefined) {
+          this.failWith(this.group.failed, []);
+          break;
+        }
         const batch = this.queue.splice(0, MAX_BATCH);
         const seqBefore = this.seq;
         try {
