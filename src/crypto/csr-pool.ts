@@ -86,6 +86,9 @@ export class CsrVerifier {
       slots.push(slot);
       worker.on("message", (m: CsrJobResult) => this.onResult(m));
       worker.on("error", () => this.fallBack());
+      worker.on("exit", () => {
+        if (!this.closed) this.fallBack();
+      });
       worker.on("online", () => {
         // The module is loaded a moment after "online"; a job posted now waits in the thread's queue.
         if (++ready === slots.length && !this.closed) this.slots = slots;
