@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
-import { constants, writeSync } from "node:fs";
+import { constants, fdatasync, writeSync } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { FleetError, fail } from "../errors/index.js";
@@ -81,7 +81,10 @@ export class AuditLog {
     this.head = state?.head ?? GENESIS_PREV;
     this.sinceCheckpoint = state?.sinceCheckpoint ?? 0;
     this.preamble = state ? "open" : "genesis";
-    this.group = new GroupSync(() => fh.datasync(), BACKGROUND_SYNC_MS);
+    this.group = new GroupSync(
+      () => new Promise<void>((resolve, reject) => fdatasync(fh.fd, (e) => (e ? reject(e) : resolve()))),
+      BACKGROUND_SYNC_MS,
+    );
   }
 
   /** Opens (or creates, mode 0600) the log at opts.path and continues its chain from the file's tail. */
