@@ -1,30 +1,32 @@
 /** Request counters and latency sums, rendered in Prometheus text exposition format. */
 export class Metrics {
-  private readonly requests = new Map<string, number>();
-  private readonly durations = new Map<string, { sum: number; count: number }>();
+  /** Per route: request counts by status, and the latency sum. */
+  private readonly routes = new Map<string, { byStatus: Map<number, number>; sum: number; count: number }>();
   auditFailures = 0;
   private readonly started = Date.now();
 
   observe(route: string, status: number, ms: number): void {
-    const key = `${route}\u0000${status}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    const d = this.durations.get(route) ?? { sum: 0, count: 0 };
-    d.sum += ms / 1000;
-    d.count++;
-    this.durations.set(route, d);
+    let r = this.routes.get(route);
+    if (!r) {
+      r = { byStatus: new Map(), sum: 0, count: 0 };
+      this.routes.set(route, r);
+    }
+    r.byStatus.set(status, (r.byStatus.get(status) ?? 0) + 1);
+    r.sum += ms / 1000;
+    r.count++;
   }
 
   render(gauges: Record<string, number>): string {
     const out: string[] = [];
     out.push("# HELP fleetroot_http_requests_total HTTP requests by route and status.");
     out.push("# TYPE fleetroot_http_requests_total counter");
-    for (const [key, n] of this.requests) {
-      const [route, status] = key.split("\u0000");
-      out.push(`fleetroot_http_requests_total{route="${esc(route!)}",status="${status}"} ${n}`);
+    for (const [route, r] of this.routes) {
+      for (const [status, n] of r.byStatus)
+        out.push(`fleetroot_http_requests_total{route="${esc(route)}",status="${status}"} ${n}`);
     }
     out.push("# HELP fleetroot_http_request_duration_seconds Time spent handling requests.");
     out.push("# TYPE fleetroot_http_request_duration_seconds summary");
-    for (const [route, d] of this.durations) {
+    for (const [route, d] of this.routes) {
       out.push(`fleetroot_http_request_duration_seconds_sum{route="${esc(route)}"} ${d.sum.toFixed(6)}`);
       out.push(`fleetroot_http_request_duration_seconds_count{route="${esc(route)}"} ${d.count}`);
     }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
@@ -39,7 +39,7 @@ export interface TokenStoreOptions {
   readonly maxTtl?: number;
 }
 
-export const sha256hex = (s: string): string => createHash("sha256").update(s, "utf8").digest("hex");
+export const sha256hex = (s: string): string => hash("sha256", s, "hex");
 
 /**
  * Service tokens with Vault's semantics, stored hashed: the row key is SHA-256(token), the entry is
