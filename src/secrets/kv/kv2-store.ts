@@ -42,6 +42,13 @@ const insertVersion = new PreparedQuery<SecretsTables, never>(4, (db, mount, pat
     blob: blob as unknown as Buffer,
   }),
 );
+const deleteVersion = new PreparedQuery<SecretsTables, never>(3, (db, mount, path, version) =>
+  db
+    .deleteFrom("secrets_kv_version")
+    .where("mount", "=", mount)
+    .where("path", "=", path)
+    .where("version", "=", version as unknown as number),
+);
 const updateKey = new PreparedQuery<SecretsTables, never>(5, (db, rev, blob, mount, path, oldRev) =>
   db
     .updateTable("secrets_kv_key")
@@ -118,7 +125,7 @@ export class Kv2Store {
     await this.mutate(m, path, async (found, trx) => {
       const now = this.now();
       const meta: KeyMeta = found
-        ? structuredClone(found)
+        ? found // parsed afresh from the store for this transaction: ours to change
         : {
             created: now,
             updated: now,
@@ -177,7 +184,7 @@ export class Kv2Store {
       const now = this.now();
       if (!found && !create) return Promise.resolve(undefined);
       const meta: KeyMeta = found
-        ? structuredClone(found)
+        ? found // parsed afresh from the store for this transaction: ours to change
         : {
             created: now,
             updated: now,
@@ -246,7 +253,9 @@ export class Kv2Store {
       );
       await insertVersion.execute(t, m.uuid, path, change.put.n, blob);
     }
-    if (change.drop?.length) {
+    if (change.drop?.length === 1) {
+      await deleteVersion.execute(t, m.uuid, path, change.drop[0]);
+    } else if (change.drop?.length) {
       await t
         .deleteFrom("secrets_kv_version")
         .where("mount", "=", m.uuid)
