@@ -171,7 +171,7 @@ export class AuditLog {
     }
     // Redact and serialize now: the HMAC key in force and the caller's objects as they are at call time count.
     const body = redactToJson(entry, this.hasher, this.identityHasher);
-    const time = this.opts.clock.now().toISOString();
+    const time = this.isoNow();
     this.entriesQueued++;
     return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, durable, resolve, reject }));
   }
@@ -201,6 +201,20 @@ export class AuditLog {
     await this.group.settle();
     await this.fh.close().catch(() => undefined);
     if (error) throw error;
+  }
+
+  private lastMs = Number.NaN;
+  private lastIso = "";
+
+  /** The clock's time in ISO form; the string is reused within one millisecond. */
+  private isoNow(): string {
+    const d = this.opts.clock.now();
+    const ms = d.getTime();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = d.toISOString();
+    }
+    return this.lastIso;
   }
 
   /** Seq of the last line assigned; 0 for a new, still empty log. */

@@ -282,3 +282,31 @@ describe("redactToJson", () => {
     expect(text).toContain(TOO_DEEP_VALUE);
   });
 });
+
+describe("redactToJson with frozen sections", () => {
+  it("reuses a deeply frozen section's JSON under the same key, and redoes it under another", () => {
+    const auth = Object.freeze({
+      accessor: "acc",
+      policies: Object.freeze(["default"]) as string[],
+      display_name: "t",
+    });
+    const e1: AuditEntry = { type: "response", request: { id: "1", operation: "get", path: "p" }, auth };
+    const k1 = (v: string) => `K1(${v})`;
+    const k2 = (v: string) => `K2(${v})`;
+    expect(redactToJson(e1, k1, k1)).toBe(JSON.stringify(redactEntry(e1, k1, k1)));
+    expect(redactToJson(e1, k1, k1)).toContain('"accessor":"K1(acc)"');
+    expect(redactToJson(e1, k2, k2)).toContain('"accessor":"K2(acc)"');
+  });
+
+  it("does not keep a frozen section whose nested values can still change", () => {
+    const nested = { accessor: "a1" };
+    const section = Object.freeze({ id: "1", operation: "get", path: "p", data: nested });
+    const e: AuditEntry = { type: "request", request: section as unknown as AuditEntry["request"] };
+    const h = (v: string) => `H(${v})`;
+    const first = redactToJson(e, h, h);
+    nested.accessor = "a2";
+    const second = redactToJson(e, h, h);
+    expect(second).not.toBe(first);
+    expect(second).toBe(JSON.stringify(redactEntry(e, h, h)));
+  });
+});

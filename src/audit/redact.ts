@@ -176,6 +176,12 @@ export function redactToJson(
   return out + "}";
 }
 
+/**
+ * JSON of frozen sections, per identity hasher: a frozen object cannot change, and the pipeline hands the
+ * same frozen auth section to every request of a token, so it is redacted once per HMAC key.
+ */
+const frozenJson = new WeakMap<object, { hasher: StringHasher; json: string }>();
+
 function jsonSection(
   plain: ReadonlySet<string>,
   section: unknown,
@@ -183,6 +189,33 @@ function jsonSection(
   identityHash: StringHasher,
 ): string {
   if (!isRecord(section)) return jsonAll(section, hash, 1);
+  if (Object.isFrozen(section)) {
+    const hit = frozenJson.get(section);
+    if (hit && hit.hasher === identityHash) return hit.json;
+    const json = jsonSectionOf(plain, section, hash, identityHash);
+    if (deeplyImmutable(section)) frozenJson.set(section, { hasher: identityHash, json });
+    return json;
+  }
+  return jsonSectionOf(plain, section, hash, identityHash);
+}
+
+/** Frozen, and every value a primitive or a frozen array of primitives: nothing in it can change. */
+function deeplyImmutable(o: Record<string, unknown>): boolean {
+  for (const k in o) {
+    const v = o[k];
+    if (v === null || typeof v !== "object") continue;
+    if (!Array.isArray(v) || !Object.isFrozen(v)) return false;
+    for (const x of v) if (x !== null && typeof x === "object") return false;
+  }
+  return true;
+}
+
+function jsonSectionOf(
+  plain: ReadonlySet<string>,
+  section: Record<string, unknown>,
+  hash: StringHasher,
+  identityHash: StringHasher,
+): string {
   let out = "{";
   let first = true;
   for (const key in section) {

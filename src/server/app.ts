@@ -409,7 +409,12 @@ const authInfos = new WeakMap<RequestAuth, NonNullable<AuditRecord["auth"]>>();
 function authInfo(auth: RequestAuth): NonNullable<AuditRecord["auth"]> {
   let info = authInfos.get(auth);
   if (!info) {
-    info = { accessor: auth.accessor, policies: [...auth.policies], display_name: auth.displayName };
+    // Frozen (deeply): the audit log may then keep its redacted JSON for the next request of the token.
+    info = Object.freeze({
+      accessor: auth.accessor,
+      policies: Object.freeze([...auth.policies]) as string[],
+      display_name: auth.displayName,
+    });
     authInfos.set(auth, info);
   }
   return info;
