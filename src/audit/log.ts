@@ -6,7 +6,7 @@ import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
 import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
-import { hmacSha256, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
+import { hmacSha256, jsonSafe, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
 import { GroupSync } from "../util/group-sync.js";
 
@@ -137,11 +137,11 @@ export class AuditLog {
     // HMAC with a raw Buffer key is about 40% faster than with a KeyObject; the bytes stay in this object.
     const raw = Buffer.from(key);
     this.hmacKey = k;
-    this.hasher = (v) => hmacSha256(raw, v);
+    this.hasher = jsonSafe((v) => hmacSha256(raw, v));
     // Tokens and accessors repeat on every request of a client: their HMACs are kept in a small bounded
     // cache (dropped with the key on seal). Secret values in request and response data are never cached.
     const cache = new Map<string, string>();
-    this.identityHasher = (v) => {
+    this.identityHasher = jsonSafe((v) => {
       let h = cache.get(v);
       if (h === undefined) {
         if (cache.size >= IDENTITY_CACHE) cache.clear();
@@ -149,7 +149,7 @@ export class AuditLog {
         cache.set(v, h);
       }
       return h;
-    };
+    });
   }
 
   /** "hmac-sha256:<hex>" of `value` under the audit HMAC key, as sys/audit-hash returns it. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../util/clock.js";
 import { AuditLog } from "./log.js";
-import { redactEntry, redactToJson, SEALED_VALUE, TOO_DEEP_VALUE } from "./redact.js";
+import { jsonSafe, redactEntry, redactToJson, SEALED_VALUE, TOO_DEEP_VALUE } from "./redact.js";
 import { testSigner } from "./test-signer.js";
 import type { AuditEntry } from "./types.js";
 
@@ -267,6 +267,18 @@ describe("redactToJson", () => {
         unknown_section: value(seed + 6, 0),
       } as unknown as AuditEntry;
       expect(redactToJson(entry, h, id)).toBe(JSON.stringify(redactEntry(entry, h, id)));
+    }
+  });
+
+  it("quotes a JSON-safe hasher's results as they are, with the same text", () => {
+    const hx = jsonSafe((v: string) => "hmac-sha256:" + createHmac("sha256", key).update(v).digest("hex"));
+    for (let seed = 0; seed < 100; seed++) {
+      const entry = {
+        type: "response",
+        request: { id: `r${seed}`, operation: "read", path: "p", client_token: `t"${seed}\n` },
+        response: { status: 200, data: value(seed, 0) },
+      } as unknown as AuditEntry;
+      expect(redactToJson(entry, hx, hx)).toBe(JSON.stringify(redactEntry(entry, hx, hx)));
     }
   });
 

@@ -8,14 +8,28 @@ export const SEALED_VALUE = "[sealed]";
 export const TOO_DEEP_VALUE = "[too deep]";
 const MAX_DEPTH = 64;
 
-export type StringHasher = (value: string) => string;
+export type StringHasher = ((value: string) => string) & {
+  /** Its results never need JSON escaping ("hmac-sha256:<hex>", "[sealed]"), so they are quoted as is. */
+  readonly jsonSafe?: boolean;
+};
+
+/** Marks a hasher whose every result is JSON-safe (see StringHasher.jsonSafe). */
+export function jsonSafe(h: (value: string) => string): StringHasher {
+  return Object.assign(h, { jsonSafe: true });
+}
+
+/** The JSON text of a hasher's result. */
+function quoted(hash: StringHasher, value: string): string {
+  const h = hash(value);
+  return hash.jsonSafe ? '"' + h + '"' : JSON.stringify(h);
+}
 
 /** Vault's audit hash form: "hmac-sha256:" + hex HMAC-SHA256 of the UTF-8 bytes. */
 export function hmacSha256(key: KeyObject | Buffer, value: string): string {
   return "hmac-sha256:" + createHmac("sha256", key).update(value, "utf8").digest("hex");
 }
 
-export const sealedHasher: StringHasher = () => SEALED_VALUE;
+export const sealedHasher: StringHasher = jsonSafe(() => SEALED_VALUE);
 
 /**
  * Fields that stay readable, per section. Everything else in a section — client_token,
@@ -224,7 +238,7 @@ function jsonSectionOf(
     if (value === undefined) continue;
     out += (first ? "" : ",") + keyJson(key);
     first = false;
-    if (sensitiveKeys.has(key) && typeof value === "string") out += JSON.stringify(identityHash(value));
+    if (sensitiveKeys.has(key) && typeof value === "string") out += quoted(identityHash, value);
     else if (plain.has(key) && !sensitiveKeys.has(key)) out += jsonPlain(value, hash, 2);
     else out += jsonAll(value, hash, 2);
   }
@@ -257,7 +271,7 @@ function jsonPlain(value: unknown, hash: StringHasher, depth: number): string {
 
 function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
   if (depth > MAX_DEPTH) return JSON.stringify(TOO_DEEP_VALUE);
-  if (typeof value === "string") return JSON.stringify(hash(value));
+  if (typeof value === "string") return quoted(hash, value);
   if (Array.isArray(value)) {
     let out = "[";
     for (let i = 0; i < value.length; i++) out += (i ? "," : "") + jsonAll(value[i], hash, depth + 1);
