@@ -50,6 +50,18 @@ describe("config", () => {
     expect(e.message).toContain("audit.sync_reads");
   });
 
+  it("pki.csr_threads takes a whole number from 0 to 64", () => {
+    const ok = loadConfig({ file: file("thr.yaml", "pki:\n  csr_threads: 0\n"), env: {} });
+    expect(ok.pki?.csr_threads).toBe(0);
+    for (const bad of ["-1", "1.5", "65", "many"]) {
+      const e = errorOf(() =>
+        loadConfig({ file: file(`thr-${bad}.yaml`, `pki:\n  csr_threads: ${bad}\n`), env: {} }),
+      );
+      expect(e.code).toBe("FR_CONFIG_INVALID");
+      expect(e.message).toContain("pki.csr_threads");
+    }
+  });
+
   it("an unknown key fails with one line naming the key and the file", () => {
     const f = file("typo.yaml", "listen: 127.0.0.1:8200\naudit:\n  chekpoint_every: 5\n");
     const e = errorOf(() => loadConfig({ file: f, env: {} }));

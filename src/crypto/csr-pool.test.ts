@@ -1,21 +1,11 @@
-import { generateKeyPairSync, sign } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { isFleetError } from "../errors/index.js";
 import { CsrVerifier } from "./csr-pool.js";
 import { parseCsr, toPem } from "./index.js";
-import { buildCsr } from "../pki/index.js";
-import type { Signer } from "../keys/types.js";
+import { testKey } from "./test-helpers.js";
 
-function p256(): Signer {
-  const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-  return {
-    uri: "test:p256",
-    algorithm: "ecdsa-p256",
-    defaultScheme: "ecdsa-sha256",
-    publicKey: publicKey.export({ format: "der", type: "spki" }),
-    sign: (data) => Promise.resolve(sign("sha256", data, privateKey)),
-  };
-}
+const p256 = () => testKey("ecdsa-p256").signer;
+import { buildCsr } from "../pki/index.js";
 
 async function until(v: CsrVerifier, pem: string): Promise<void> {
   // Threads start on first use; wait until a CSR is answered by one (the inline path answers at once).
