@@ -321,4 +321,34 @@ describe("redactToJson with frozen sections", () => {
     expect(second).not.toBe(first);
     expect(second).toBe(JSON.stringify(redactEntry(e, h, h)));
   });
+
+  it("reuses a deeply frozen response body's JSON per hasher and depth, and redoes a mutable one", () => {
+    const body = Object.freeze({
+      data: Object.freeze({ password: "p1", nested: Object.freeze([Object.freeze({ k: "v" }), 3, null]) }),
+      metadata: Object.freeze({ version: 2, created_time: "2026-11-23T00:00:00Z" }),
+    });
+    const entry = (data: unknown): AuditEntry => ({
+      type: "response",
+      request: { id: "1", operation: "get", path: "secret/data/x" },
+      response: { status: 200, data: data as Record<string, unknown> },
+    });
+    const k1 = (v: string) => `K1(${v})`;
+    const k2 = (v: string) => `K2(${v})`;
+    for (let i = 0; i < 2; i++) {
+      expect(redactToJson(entry(body), k1, k1)).toBe(JSON.stringify(redactEntry(entry(body), k1, k1)));
+      expect(redactToJson(entry(body), k2, k2)).toBe(JSON.stringify(redactEntry(entry(body), k2, k2)));
+      // The same frozen object one level deeper (depth is part of what was cached).
+      const wrapped = { outer: body };
+      expect(redactToJson(entry(wrapped), k1, k1)).toBe(JSON.stringify(redactEntry(entry(wrapped), k1, k1)));
+    }
+    expect(redactToJson(entry(body), k1, k1)).not.toContain('"p1"');
+
+    const inner = { password: "before" };
+    const shallow = Object.freeze({ data: inner });
+    const first = redactToJson(entry(shallow), k1, k1);
+    inner.password = "after";
+    const second = redactToJson(entry(shallow), k1, k1);
+    expect(second).not.toBe(first);
+    expect(second).toBe(JSON.stringify(redactEntry(entry(shallow), k1, k1)));
+  });
 });

@@ -280,8 +280,48 @@ function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
   if (typeof value === "string") return quoted(hash, value);
   if (Array.isArray(value)) return jsonArray(value, (v) => jsonAll(v, hash, depth + 1));
   if (value instanceof Uint8Array) return quoted(hash, Buffer.from(value).toString("base64"));
-  if (isRecord(value)) return jsonObject(value, (_k, v) => jsonAll(v, hash, depth + 1));
+  if (isRecord(value)) {
+    if (Object.isFrozen(value)) return frozenAll(value, hash, depth);
+    return jsonObject(value, (_k, v) => jsonAll(v, hash, depth + 1));
+  }
   return JSON.stringify(scalar(value, hash, true)) ?? "null";
+}
+
+/**
+ * jsonAll of frozen objects, per hasher and depth. A handler may answer many requests with the same
+ * deeply frozen object (a KV read of an unchanged key), whose hashed JSON then is computed once per HMAC
+ * key. `json` is undefined for an object that is frozen but holds something that could still change.
+ */
+const frozenAllJson = new WeakMap<object, { hash: StringHasher; depth: number; json: string | undefined }>();
+
+function frozenAll(value: Record<string, unknown>, hash: StringHasher, depth: number): string {
+  const hit = frozenAllJson.get(value);
+  if (hit !== undefined && hit.hash === hash && hit.depth === depth && hit.json !== undefined)
+    return hit.json;
+  const json = jsonObject(value, (_k, v) => jsonAll(v, hash, depth + 1));
+  if (hit === undefined || hit.hash !== hash || hit.depth !== depth) {
+    frozenAllJson.set(value, { hash, depth, json: deeplyFrozen(value, depth) ? json : undefined });
+  }
+  return json;
+}
+
+/** Frozen plain objects and arrays all the way down, with only strings, numbers, booleans and null in them. */
+function deeplyFrozen(value: unknown, depth: number): boolean {
+  if (value === null) return true;
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+      return true;
+    case "object":
+      if (depth > MAX_DEPTH || !Object.isFrozen(value)) return false;
+      if (Array.isArray(value)) return value.every((v) => deeplyFrozen(v, depth + 1));
+      if (!isRecord(value)) return false;
+      for (const k in value) if (!deeplyFrozen(value[k], depth + 1)) return false;
+      return true;
+    default:
+      return false;
+  }
 }
 
 /** `"key":` for keys seen before (bounded): most entries repeat the same few dozen keys. */

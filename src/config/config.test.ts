@@ -62,6 +62,24 @@ describe("config", () => {
     }
   });
 
+  it("secrets.kv_cache_keys defaults to 10000 and takes a whole number, 0 turning the cache off", () => {
+    expect(
+      loadConfig({ file: file("kvc0.yaml", "listen: 127.0.0.1:8200\n"), env: {} }).secrets,
+    ).toBeUndefined();
+    const ok = loadConfig({ file: file("kvc.yaml", "secrets:\n  kv_cache_keys: 0\n"), env: {} });
+    expect(ok.secrets?.kv_cache_keys).toBe(0);
+    expect(loadConfig({ file: file("kvd.yaml", "secrets: {}\n"), env: {} }).secrets?.kv_cache_keys).toBe(
+      10000,
+    );
+    for (const bad of ["-1", "2.5", "lots"]) {
+      const e = errorOf(() =>
+        loadConfig({ file: file(`kvc-${bad}.yaml`, `secrets:\n  kv_cache_keys: ${bad}\n`), env: {} }),
+      );
+      expect(e.code).toBe("FR_CONFIG_INVALID");
+      expect(e.message).toContain("secrets.kv_cache_keys");
+    }
+  });
+
   it("an unknown key fails with one line naming the key and the file", () => {
     const f = file("typo.yaml", "listen: 127.0.0.1:8200\naudit:\n  chekpoint_every: 5\n");
     const e = errorOf(() => loadConfig({ file: f, env: {} }));

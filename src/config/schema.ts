@@ -93,6 +93,15 @@ export const configSchema = z.strictObject({
       csr_threads: z.number().int().min(0).max(64).optional(),
     })
     .optional(),
+  secrets: z
+    .strictObject({
+      /**
+       * KV v2 keys kept opened in memory (metadata and recently read versions, in plaintext), checked
+       * against the stored sealed metadata on every read; 0 opens every read afresh. Emptied on seal.
+       */
+      kv_cache_keys: z.number().int().min(0).max(10_000_000).default(10_000),
+    })
+    .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

@@ -6,7 +6,7 @@ import type { RevocationCheck } from "./cert/login.js";
 import { CertRoles } from "./cert/roles.js";
 import { engineRoute } from "./engine-route.js";
 import { Kv1Store } from "./kv/kv1-store.js";
-import { Kv2Store } from "./kv/kv2-store.js";
+import { DEFAULT_READ_CACHE_KEYS, Kv2Store } from "./kv/kv2-store.js";
 import { secretsMigrations } from "./migrations.js";
 import { mountRoutes } from "./mount-routes.js";
 import { MountTable } from "./mounts.js";
@@ -33,18 +33,22 @@ interface Services {
  */
 export function secretsModule(opts: SecretsModuleOptions = {}): FeatureModule {
   const byCore = new WeakMap<CoreServices, Services>();
+  const all = new Set<Services>();
   const services = (core: CoreServices): Services => {
     let s = byCore.get(core);
     if (!s) {
       s = {
         mounts: new MountTable(core.store, core.clock),
-        kv2: new Kv2Store(core.store, core.barrier, core.clock),
+        kv2: new Kv2Store(core.store, core.barrier, core.clock, {
+          readCacheKeys: core.config.secrets?.kv_cache_keys ?? DEFAULT_READ_CACHE_KEYS,
+        }),
         kv1: new Kv1Store(core.store, core.barrier),
         wraps: new WrapStore(core.store, core.barrier, core.clock),
         roles: new CertRoles(core.store, core.clock),
         crls: new CertCrls(core.store, core.clock),
       };
       byCore.set(core, s);
+      all.add(s);
     }
     return s;
   };
@@ -62,6 +66,10 @@ export function secretsModule(opts: SecretsModuleOptions = {}): FeatureModule {
     },
     async onUnseal(core) {
       await services(core).mounts.ensureDefaults();
+    },
+    onSeal() {
+      for (const s of all) s.kv2.forgetAll();
+      return Promise.resolve();
     },
     wrapper(core) {
       const { wraps } = services(core);

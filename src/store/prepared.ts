@@ -1,6 +1,21 @@
-import { type Compilable, CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import { type Compilable, CompiledQuery, type Kysely, type QueryExecutor, type QueryResult } from "kysely";
 import { dialectOf } from "./columns.js";
 import type { Dialect } from "./types.js";
+
+/** Runs SQL on a store's own connection, bypassing Kysely's executor (see registerDirectRunner). */
+export type DirectRunner = (sql: string, params: readonly unknown[]) => Promise<QueryResult<unknown>>;
+
+/**
+ * Executors whose queries a prepared query may hand straight to the driver. Keyed by the executor, which
+ * a store's Kysely shares with its withTables() views and which a transaction replaces with its own, so
+ * statements inside a transaction always go through the transaction's connection.
+ */
+const directRunners = new WeakMap<QueryExecutor, DirectRunner>();
+
+/** Lets prepared queries on db (outside transactions) skip Kysely's executor and call runner instead. */
+export function registerDirectRunner(db: Kysely<object>, runner: DirectRunner): void {
+  directRunners.set(db.getExecutor(), runner);
+}
 
 /**
  * A hot query built and compiled once per database, then run with new parameters: Kysely's builder and
@@ -36,6 +51,8 @@ export class PreparedQuery<DB, Row> {
       this.compiled.set(dialect, c);
     }
     const values = c.order.map((i) => params[i]);
+    const direct = directRunners.get(db.getExecutor());
+    if (direct) return direct(c.sql, values) as Promise<QueryResult<Row>>;
     return db.executeQuery<Row>(CompiledQuery.raw(c.sql, values));
   }
 }

@@ -22,7 +22,8 @@ import { GroupSync } from "../util/group-sync.js";
  * - Prepared statements are cached by SQL text.
  */
 export class FleetSqliteDriver implements Driver {
-  private owner: FleetSqliteConnection | undefined;
+  /** Who holds the connection: a transaction's connection, or a statement waiting its turn. */
+  private owner: object | undefined;
   private readonly waiters: Array<() => void> = [];
   private readonly free: FleetSqliteConnection[] = [];
   private readonly statements = new Map<string, Database.Statement>();
@@ -114,21 +115,33 @@ export class FleetSqliteDriver implements Driver {
 
   /** Runs one statement for `conn`: at once if it owns the open transaction or none is open. */
   execute<R>(conn: FleetSqliteConnection, compiled: CompiledQuery): Promise<QueryResult<R>> {
+    return this.executeFor<R>(conn, compiled.sql, compiled.parameters);
+  }
+
+  /** Runs one statement outside any transaction (after the open one, if any): prepared queries' path. */
+  executeDirect<R>(sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.executeFor<R>(undefined, sql, params);
+  }
+
+  private executeFor<R>(
+    conn: FleetSqliteConnection | undefined,
+    sql: string,
+    params: readonly unknown[],
+  ): Promise<QueryResult<R>> {
     if (this.owner !== undefined && this.owner !== conn) {
-      return this.lock(conn).then(() => {
+      return this.lock(conn ?? {}).then(() => {
         try {
-          return this.run<R>(compiled, false);
+          return this.run<R>(sql, params, false);
         } finally {
           this.unlock();
         }
       });
     }
-    return this.run<R>(compiled, this.owner === conn);
+    return this.run<R>(sql, params, this.owner !== undefined);
   }
 
-  private run<R>(compiled: CompiledQuery, inTransaction: boolean): Promise<QueryResult<R>> {
-    const stmt = this.prepare(compiled.sql);
-    const params = compiled.parameters as unknown[];
+  private run<R>(sql: string, params: readonly unknown[], inTransaction: boolean): Promise<QueryResult<R>> {
+    const stmt = this.prepare(sql);
     if (stmt.reader) {
       const rows = stmt.all(params) as R[];
       // INSERT/UPDATE/DELETE … RETURNING reads and writes: outside a transaction it committed on its own.
@@ -167,7 +180,7 @@ export class FleetSqliteDriver implements Driver {
     return stmt;
   }
 
-  private lock(conn: FleetSqliteConnection): Promise<void> {
+  private lock(conn: object): Promise<void> {
     if (this.owner === undefined) {
       this.owner = conn;
       return Promise.resolve();

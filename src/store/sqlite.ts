@@ -3,6 +3,7 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter, type Driver } from "kysely";
 import { fail } from "../errors/index.js";
+import { registerDirectRunner } from "./prepared.js";
 import { FleetSqliteDriver } from "./sqlite-driver.js";
 
 /**
@@ -57,8 +58,11 @@ export function openSqlite(
     fail("FR_STORE_UNAVAILABLE", `cannot use SQLite database ${file}: ${(e as Error).message}`, { cause: e });
   }
   const dialect = new FleetSqliteDialect(db);
+  const kysely = new Kysely<object>({ dialect });
+  const driver = dialect.driver;
+  if (driver) registerDirectRunner(kysely, (sql, params) => driver.executeDirect(sql, params));
   return {
-    db: new Kysely<object>({ dialect }),
+    db: kysely,
     stats: () => dialect.driver?.stats ?? { commits: 0, syncs: 0 },
   };
 }

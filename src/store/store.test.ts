@@ -194,6 +194,43 @@ describeEachStore("store", (ctx) => {
     expect(Number((await upd.execute(db, "x", "zz")).numAffectedRows)).toBe(0);
   });
 
+  it("a prepared query outside a transaction never sees another transaction's uncommitted rows", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const q = new PreparedQuery<T, { id: string }>(1, (k, id) =>
+      k.selectFrom("items").select("id").where("id", "=", id),
+    );
+    const w = new PreparedQuery<T, never>(3, (k, id, n, data) =>
+      k.insertInto("items").values({
+        id,
+        n: n as unknown as number,
+        data: data as unknown as Buffer,
+        note: id,
+      }),
+    );
+    let during: Promise<Array<{ id: string }>> | undefined;
+    let written: Promise<unknown> | undefined;
+    const failed = await s
+      .transaction(async (trx) => {
+        await trx
+          .withTables<T>()
+          .insertInto("items")
+          .values({ id: "uncommitted", n: 1, data: Buffer.alloc(1), note: null })
+          .execute();
+        during = q.run(db, "uncommitted");
+        written = w.execute(db, "outside", 1, Buffer.alloc(1));
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error("roll back");
+      })
+      .catch((e: Error) => e.message);
+    expect(failed).toBe("roll back");
+    expect(await during).toEqual([]);
+    await written;
+    expect(await q.run(db, "outside")).toEqual([{ id: "outside" }]);
+    expect(await q.run(db, "uncommitted")).toEqual([]);
+  });
+
   it("a write with RETURNING outside a transaction is acknowledged only once synced (SQLite)", async () => {
     await ctx.fresh();
     const s = await ctx.open([base]);

@@ -6,13 +6,14 @@ import { PreparedQuery } from "../../store/prepared.js";
 import type { Clock } from "../../util/clock.js";
 import type { SecretsTables } from "../migrations.js";
 import type { Mount } from "../mounts.js";
-import { DEFAULT_MAX_VERSIONS, type KeyMeta, type VersionMeta, isGone } from "./meta.js";
+import { DEFAULT_MAX_VERSIONS, type KeyMeta, type VersionMeta, isGone, versionBody } from "./meta.js";
+import { Kv2ReadCache, type VersionBody, deepFreeze } from "./read-cache.js";
 
 /** What a read found. "gone": deleted or destroyed (Vault answers 404 with the version's metadata). */
 export type VersionRead =
   | { kind: "missing" }
   | { kind: "gone"; meta: KeyMeta; n: number; v: VersionMeta }
-  | { kind: "ok"; meta: KeyMeta; n: number; v: VersionMeta; data: Record<string, unknown> };
+  | { kind: "ok"; meta: KeyMeta; n: number; v: VersionMeta; body: VersionBody };
 
 /** A change to a key computed from its current metadata inside one transaction. */
 interface Change {
@@ -22,6 +23,8 @@ interface Change {
 }
 
 const MAX_RETRIES = 8;
+/** Keys whose opened metadata and recent version bodies the read cache keeps by default. */
+export const DEFAULT_READ_CACHE_KEYS = 10_000;
 
 const selectMeta = new PreparedQuery<SecretsTables, { rev: number; blob: Buffer }>(2, (db, mount, path) =>
   db.selectFrom("secrets_kv_key").select(["rev", "blob"]).where("mount", "=", mount).where("path", "=", path),
@@ -68,13 +71,21 @@ const versionAad = (m: Mount, path: string, n: number) => `secrets/kv/${m.uuid}/
  */
 export class Kv2Store {
   private readonly db: Kysely<SecretsTables>;
+  private readonly cache: Kv2ReadCache;
 
   constructor(
     private readonly store: Store,
     private readonly barrier: KeyProtector,
     private readonly clock: Clock,
+    opts: { readCacheKeys?: number } = {},
   ) {
     this.db = store.db.withTables<SecretsTables>();
+    this.cache = new Kv2ReadCache(opts.readCacheKeys ?? DEFAULT_READ_CACHE_KEYS);
+  }
+
+  /** Drops every opened key (the server is sealing: no plaintext stays in memory). */
+  forgetAll(): void {
+    this.cache.clear();
   }
 
   private now(): number {
@@ -92,25 +103,38 @@ export class Kv2Store {
     return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
   }
 
-  /** Reads version `n` (0: the current one). */
+  /**
+   * Reads version `n` (0: the current one). The key's sealed metadata is read from the store every time;
+   * when it is the blob last opened, the opened metadata and version bodies are reused (Kv2ReadCache).
+   */
   async read(m: Mount, path: string, n: number): Promise<VersionRead> {
-    const found = await this.meta(m, path);
-    if (!found) return { kind: "missing" };
-    const meta = found.meta;
+    const id = m.uuid + "\u0000" + path;
+    const [row] = await selectMeta.run(this.db, m.uuid, path);
+    if (!row) {
+      this.cache.forget(id);
+      return { kind: "missing" };
+    }
+    const blob = row.blob;
+    let key = this.cache.get(id, blob);
+    if (!key) {
+      const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
+      key = this.cache.set(id, blob, JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta);
+    }
+    const meta = key.meta;
     const num = n === 0 ? meta.current : n;
     const v = meta.versions[String(num)];
     if (!v) return { kind: "missing" };
     if (isGone(v, this.now())) return { kind: "gone", meta, n: num, v };
-    const [row] = await selectVersion.run(this.db, m.uuid, path, num);
-    if (!row) return { kind: "gone", meta, n: num, v };
-    const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(row.blob));
-    return {
-      kind: "ok",
-      meta,
-      n: num,
-      v,
-      data: JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown>,
-    };
+    let body = key.bodies.get(num);
+    if (!body) {
+      const [ver] = await selectVersion.run(this.db, m.uuid, path, num);
+      if (!ver) return { kind: "gone", meta, n: num, v };
+      const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(ver.blob));
+      const data = JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown>;
+      body = deepFreeze({ data, metadata: versionBody(meta, num, v) });
+      this.cache.addBody(key, num, body);
+    }
+    return { kind: "ok", meta, n: num, v, body };
   }
 
   /** Writes a new version (Vault's check-and-set rules); returns its number and metadata. */

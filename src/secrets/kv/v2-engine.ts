@@ -64,7 +64,7 @@ export async function kv2(
         const r = await kv.read(mount, path, versionQuery(ctx.query));
         if (r.kind === "missing") fail("FR_NOT_FOUND", `no secret at ${mount.path}data/${path}`);
         if (r.kind === "gone") return goneResult(r.meta, r.n, r.v);
-        return envelope({ data: r.data, metadata: versionBody(r.meta, r.n, r.v) });
+        return envelope(r.body);
       }
       if (write) {
         const data = secretData(ctx.body);
@@ -167,7 +167,7 @@ export async function kv2(
       const r = await kv.read(mount, path, versionQuery(ctx.query));
       if (r.kind === "missing") fail("FR_NOT_FOUND", `no secret at ${mount.path}subkeys/${path}`);
       if (r.kind === "gone") return goneResult(r.meta, r.n, r.v, "subkeys");
-      return envelope({ subkeys: subkeys(r.data, depth), metadata: versionBody(r.meta, r.n, r.v) });
+      return envelope({ subkeys: subkeys(r.body.data, depth), metadata: versionBody(r.meta, r.n, r.v) });
     }
   }
   fail(

@@ -1,0 +1,164 @@
+import { randomBytes } from "node:crypto";
+import type { Kysely } from "kysely";
+import { beforeAll, expect, it } from "vitest";
+import { describeEachStore } from "../../../test/helpers/stores.js";
+import { FleetError } from "../../errors/index.js";
+import { Barrier, sealMigrations } from "../../seal/index.js";
+import type { Store } from "../../store/index.js";
+import { ManualClock } from "../../util/index.js";
+import { secretsMigrations, type SecretsTables } from "../migrations.js";
+import type { Mount } from "../mounts.js";
+import { Kv2Store, type VersionRead } from "./kv2-store.js";
+import { Kv2ReadCache } from "./read-cache.js";
+
+const mount: Mount = {
+  path: "secret/",
+  uuid: "9b0c1d2e-0000-4000-8000-00000000c0de",
+  accessor: "kv_cache",
+  type: "kv",
+  version: 2,
+  description: "",
+  config: {
+    default_lease_ttl: 0,
+    max_lease_ttl: 0,
+    kv: { max_versions: 0, cas_required: false, delete_version_after: 0 },
+  },
+  createdAt: 0,
+};
+
+function dataOf(r: VersionRead): unknown {
+  if (r.kind !== "ok") return r.kind;
+  return r.body.data;
+}
+
+describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
+  let store: Store;
+  let barrier: Barrier;
+  let clock: ManualClock;
+  let db: Kysely<SecretsTables>;
+
+  beforeAll(async () => {
+    store = await ctx.open([sealMigrations, secretsMigrations]);
+    clock = new ManualClock(Date.UTC(2026, 10, 23));
+    barrier = new Barrier(store, clock);
+    await barrier.initialize(randomBytes(32));
+    db = store.db.withTables<SecretsTables>();
+  });
+
+  it("a node reading from its cache sees every change another node makes, including delete and re-create", async () => {
+    // Two stores on one database: two nodes of a cluster.
+    const a = new Kv2Store(store, barrier, clock);
+    const b = new Kv2Store(store, barrier, clock);
+    await b.write(mount, "app/db", { password: "one" }, undefined);
+    const first = await a.read(mount, "app/db", 0);
+    expect(dataOf(first)).toEqual({ password: "one" });
+    const again = await a.read(mount, "app/db", 0);
+    // Unchanged key: the opened body is reused, not decrypted again.
+    expect(again.kind === "ok" && first.kind === "ok" && again.body === first.body).toBe(true);
+
+    await b.write(mount, "app/db", { password: "two" }, 1);
+    expect(dataOf(await a.read(mount, "app/db", 0))).toEqual({ password: "two" });
+    expect(dataOf(await a.read(mount, "app/db", 1))).toEqual({ password: "one" });
+
+    // Deleted and written again: the same rev and version number, different data.
+    await b.deleteAll(mount, "app/db");
+    expect(dataOf(await a.read(mount, "app/db", 0))).toBe("missing");
+    await b.write(mount, "app/db", { password: "fresh" }, undefined);
+    await a.read(mount, "app/db", 0);
+    await b.deleteAll(mount, "app/db");
+    await b.write(mount, "app/db", { password: "fresher" }, undefined);
+    expect(dataOf(await a.read(mount, "app/db", 0))).toEqual({ password: "fresher" });
+
+    // Soft delete and destroy by the other node.
+    await b.updateMeta(mount, "app/db", (meta, now) => void (meta.versions["1"]!.deleted = now), false);
+    expect(dataOf(await a.read(mount, "app/db", 0))).toBe("gone");
+    await b.updateMeta(mount, "app/db", (meta) => void (meta.versions["1"]!.deleted = 0), false);
+    expect(dataOf(await a.read(mount, "app/db", 0))).toEqual({ password: "fresher" });
+  });
+
+  it("a deletion time passing is seen on a cached key", async () => {
+    const a = new Kv2Store(store, barrier, clock);
+    await a.write(mount, "timed", { v: "x" }, undefined);
+    await a.updateMeta(
+      mount,
+      "timed",
+      (meta, now) => void (meta.versions["1"]!.deleted = now + 60_000),
+      false,
+    );
+    expect(dataOf(await a.read(mount, "timed", 0))).toEqual({ v: "x" });
+    clock.advance(61_000);
+    expect(dataOf(await a.read(mount, "timed", 0))).toBe("gone");
+  });
+
+  it("metadata swapped in the database is opened afresh and refused when it belongs elsewhere", async () => {
+    const a = new Kv2Store(store, barrier, clock);
+    await a.write(mount, "left", { v: "left" }, undefined);
+    await a.write(mount, "right", { v: "right" }, undefined);
+    expect(dataOf(await a.read(mount, "left", 0))).toEqual({ v: "left" });
+    const right = await db
+      .selectFrom("secrets_kv_key")
+      .select("blob")
+      .where("mount", "=", mount.uuid)
+      .where("path", "=", "right")
+      .executeTakeFirstOrThrow();
+    await db
+      .updateTable("secrets_kv_key")
+      .set({ blob: right.blob })
+      .where("mount", "=", mount.uuid)
+      .where("path", "=", "left")
+      .execute();
+    const err = await a.read(mount, "left", 0).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FleetError);
+    expect((err as FleetError).code).toBe("FR_BARRIER_DECRYPT");
+  });
+
+  it("hands out deeply frozen bodies; forgetAll and a zero capacity keep nothing", async () => {
+    const a = new Kv2Store(store, barrier, clock);
+    await a.write(mount, "nested", { outer: { inner: ["x", { y: 1 }] } }, undefined);
+    const r = await a.read(mount, "nested", 0);
+    if (r.kind !== "ok") throw new Error(r.kind);
+    expect(Object.isFrozen(r.body)).toBe(true);
+    expect(Object.isFrozen(r.body.metadata)).toBe(true);
+    const inner = (r.body.data.outer as { inner: unknown[] }).inner;
+    expect(Object.isFrozen(inner) && Object.isFrozen(inner[1])).toBe(true);
+    expect(Object.isFrozen(r.meta.versions)).toBe(true);
+
+    a.forgetAll();
+    const after = await a.read(mount, "nested", 0);
+    expect(after.kind === "ok" && after.body !== r.body).toBe(true);
+
+    const off = new Kv2Store(store, barrier, clock, { readCacheKeys: 0 });
+    const x = await off.read(mount, "nested", 0);
+    const y = await off.read(mount, "nested", 0);
+    expect(x.kind === "ok" && y.kind === "ok" && x.body !== y.body).toBe(true);
+    expect(dataOf(y)).toEqual({ outer: { inner: ["x", { y: 1 }] } });
+  });
+});
+
+it("the read cache keeps at most its capacity, oldest key out first, and only for the exact blob", () => {
+  const c = new Kv2ReadCache(2);
+  const meta = () => ({
+    created: 0,
+    updated: 0,
+    current: 1,
+    oldest: 0,
+    maxVersions: 0,
+    casRequired: false,
+    deleteVersionAfter: 0,
+    custom: null,
+    versions: {},
+  });
+  c.set("a", Buffer.from("A"), meta());
+  c.set("b", Buffer.from("B"), meta());
+  c.set("c", Buffer.from("C"), meta());
+  expect(c.size).toBe(2);
+  expect(c.get("a", Buffer.from("A"))).toBeUndefined();
+  expect(c.get("b", Buffer.from("B"))).toBeDefined();
+  expect(c.get("c", Buffer.from("c"))).toBeUndefined();
+  expect(c.size).toBe(1);
+  const e = c.get("b", Buffer.from("B"))!;
+  for (let n = 1; n <= 6; n++) c.addBody(e, n, { data: {}, metadata: {} });
+  expect(e.bodies.size).toBe(4);
+  c.clear();
+  expect(c.size).toBe(0);
+});
