@@ -26,7 +26,7 @@ export function engineRoute(deps: { mounts: MountTable; kv2: Kv2Store; kv1: Kv1S
         return (await deps.kv1.get(found.mount, found.rest)) === undefined ? "create" : "update";
       }
       if (!found.rest.startsWith("data/")) return "update";
-      return (await deps.kv2.meta(found.mount, found.rest.slice("data/".length))) ? "update" : "create";
+      return (await deps.kv2.exists(found.mount, found.rest.slice("data/".length))) ? "update" : "create";
     },
     handler: async (ctx) => {
       const found = await deps.mounts.resolve(ctx.path);

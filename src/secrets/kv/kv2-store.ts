@@ -29,6 +29,9 @@ export const DEFAULT_READ_CACHE_KEYS = 10_000;
 const selectMeta = new PreparedQuery<SecretsTables, { rev: number; blob: Buffer }>(2, (db, mount, path) =>
   db.selectFrom("secrets_kv_key").select(["rev", "blob"]).where("mount", "=", mount).where("path", "=", path),
 );
+const selectExists = new PreparedQuery<SecretsTables, { rev: number }>(2, (db, mount, path) =>
+  db.selectFrom("secrets_kv_key").select("rev").where("mount", "=", mount).where("path", "=", path),
+);
 const selectVersion = new PreparedQuery<SecretsTables, { blob: Buffer }>(3, (db, mount, path, version) =>
   db
     .selectFrom("secrets_kv_version")
@@ -101,6 +104,11 @@ export class Kv2Store {
     if (!row) return undefined;
     const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
     return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
+  }
+
+  /** Whether the key has metadata (a write to it is then an update, not a create). Nothing is decrypted. */
+  async exists(m: Mount, path: string): Promise<boolean> {
+    return (await selectExists.run(this.db, m.uuid, path)).length > 0;
   }
 
   /**
