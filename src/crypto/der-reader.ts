@@ -113,20 +113,31 @@ export class DerReader {
     this.expect(el, 0x06, "object identifier");
     const c = this.content(el);
     if (c.length === 0 || c.length > 64) this.fail("object identifier has a bad length", el.start);
-    const arcs: bigint[] = [];
-    let v = 0n;
+    // Arcs in plain numbers while they stay exact (every OID in practice); BigInt past 2^46.
+    const arcs: Array<number | bigint> = [];
+    let v = 0;
+    let big: bigint | undefined;
     for (let i = 0; i < c.length; i++) {
       const byte = c[i] as number;
-      if (v === 0n && byte === 0x80) this.fail("object identifier arc is not minimal", el.start);
-      v = (v << 7n) | BigInt(byte & 0x7f);
+      if (v === 0 && big === undefined && byte === 0x80)
+        this.fail("object identifier arc is not minimal", el.start);
+      if (big !== undefined) big = (big << 7n) | BigInt(byte & 0x7f);
+      else if (v >= 2 ** 46) big = (BigInt(v) << 7n) | BigInt(byte & 0x7f);
+      else v = v * 128 + (byte & 0x7f);
       if (!(byte & 0x80)) {
-        arcs.push(v);
-        v = 0n;
+        arcs.push(big ?? v);
+        v = 0;
+        big = undefined;
       } else if (i === c.length - 1) this.fail("object identifier is truncated", el.start);
     }
-    const first = arcs[0] as bigint;
-    const head = first < 80n ? [first / 40n, first % 40n] : [2n, first - 80n];
-    return [...head, ...arcs.slice(1)].join(".");
+    const first = arcs[0] as number | bigint;
+    let head: string;
+    if (typeof first === "number")
+      head = first < 80 ? `${Math.floor(first / 40)}.${first % 40}` : `2.${first - 80}`;
+    else head = `2.${first - 80n}`;
+    let out = head;
+    for (let i = 1; i < arcs.length; i++) out += "." + String(arcs[i]);
+    return out;
   }
 
   /** Walks the whole tree under `el` and fails if it nests deeper than the limit. */
