@@ -26,6 +26,9 @@ export interface IssuedChain {
 }
 
 export interface DeviceAuthority {
+  /** Parses a PEM CSR and checks its self-signature (FR_VALIDATION / FR_CSR_* when it is not one). */
+  readCsr(input: unknown, maxBytes: number): Promise<ParsedCsr>;
+  /** Signs a CSR that readCsr returned. */
   sign(options: SignOptions, csr: ParsedCsr): Promise<IssuedChain>;
   /** Revokes one certificate (idempotent); it is in the delta CRL and OCSP at once. */
   revoke(
@@ -43,6 +46,13 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
     services() ??
     fail("FR_PKI_NO_ISSUER", "the PKI module is not running; device certificates cannot be issued");
   return {
+    readCsr(input, maxBytes) {
+      try {
+        return pki().authority.verifyCsr(input, maxBytes);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
     async sign(options, csr) {
       checkCsrNames(options, csr);
       const body: Record<string, unknown> = {
@@ -56,6 +66,7 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
         options.role,
         body,
         `${options.method}:${options.provisioner}`,
+        csr,
       );
       const notBefore = notBeforeOf(issued.der);
       return {

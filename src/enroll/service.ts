@@ -4,7 +4,7 @@
  * writes on the way are the single-use credentials being spent (nonce, join token).
  */
 import { X509Certificate } from "node:crypto";
-import { type ParsedCsr, parseCsr, verifyCsrSignature } from "../crypto/index.js";
+import type { ParsedCsr } from "../crypto/index.js";
 import { type Device, certFingerprint } from "../devices/index.js";
 import { FleetError, fail } from "../errors/index.js";
 import type { Store } from "../store/index.js";
@@ -33,16 +33,6 @@ export interface EnrollResult {
   readonly audit: Record<string, string>;
 }
 
-export function readCsr(input: unknown): ParsedCsr {
-  if (typeof input !== "string" || input.length === 0)
-    fail("FR_VALIDATION", "csr is required: a PEM certificate signing request");
-  if (input.length > MAX_CSR_BYTES * 2)
-    fail("FR_CSR_INVALID", `the CSR is larger than ${MAX_CSR_BYTES} bytes`);
-  const csr = parseCsr(input, { maxBytes: MAX_CSR_BYTES });
-  verifyCsrSignature(csr);
-  return csr;
-}
-
 export class EnrollService {
   constructor(private readonly d: EnrollServiceDeps) {}
 
@@ -50,7 +40,7 @@ export class EnrollService {
     if (typeof provisionerName !== "string" || !provisionerName)
       fail("FR_VALIDATION", "provisioner is required");
     const cfg = await this.d.provisioners.get(provisionerName);
-    const csr = readCsr(body.csr);
+    const csr = await this.d.authority.readCsr(body.csr, MAX_CSR_BYTES);
     const auth = await this.authorize(cfg, { csr, body });
     try {
       const existing = await this.d.registry.find(auth.options.deviceId);
@@ -113,7 +103,7 @@ export class EnrollService {
       deny("renewal needs mutual TLS: present the current device certificate as the TLS client certificate");
     const cert = await this.d.registry.certificateByFingerprint(certFingerprint(peerDer!));
     if (!cert) return deny("the client certificate is not a device certificate issued by this server");
-    const csr = readCsr(body.csr);
+    const csr = await this.d.authority.readCsr(body.csr, MAX_CSR_BYTES);
     const device = await this.d.registry.get(cert.deviceId);
     if (device.status !== "active") deny(`device "${device.id}" is ${device.status}`);
     if (cert.revokedAt !== null || (await this.d.authority.isRevoked(cert.issuerId, cert.serial))) {

@@ -6,7 +6,14 @@
  */
 import { type KeyObject, generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
-import { type CrlReason, type CsrKey, crlReasons, randomSerial, serialHex } from "../crypto/index.js";
+import {
+  type CrlReason,
+  type CsrKey,
+  type ParsedCsr,
+  crlReasons,
+  randomSerial,
+  serialHex,
+} from "../crypto/index.js";
 import type { CsrVerifier } from "../crypto/csr-pool.js";
 import { FleetError, isFleetError } from "../errors/index.js";
 import type { Clock } from "../util/clock.js";
@@ -52,19 +59,34 @@ export class Authority {
     return this.d.csrs.close();
   }
 
-  /** Signs a CSR under a role. Bad CSR → FR_CSR_*; outside the role → FR_PKI_ROLE_DENIED; nothing stored then. */
+  /**
+   * Parses a PEM CSR and checks its self-signature (on the CSR threads when there are spare cores).
+   * Missing → FR_VALIDATION; malformed or too large → FR_CSR_INVALID; bad signature → FR_CSR_SIGNATURE.
+   */
+  verifyCsr(input: unknown, maxBytes: number = this.d.maxCsrBytes): Promise<ParsedCsr> {
+    if (typeof input !== "string" || input.length === 0)
+      return Promise.reject(
+        new FleetError("FR_VALIDATION", "csr is required: a PEM certificate signing request"),
+      );
+    if (input.length > maxBytes * 2)
+      return Promise.reject(
+        new FleetError("FR_CSR_INVALID", `the CSR is larger than the ${maxBytes}-byte limit`),
+      );
+    return this.d.csrs.parseAndVerify(input, maxBytes);
+  }
+
+  /**
+   * Signs a CSR under a role. Bad CSR → FR_CSR_*; outside the role → FR_PKI_ROLE_DENIED; nothing stored then.
+   * `verified`: the CSR as verifyCsr returned it, when the caller checked it already (body.csr is then not read).
+   */
   async sign(
     roleName: string,
     body: Record<string, unknown>,
     requester: string | undefined,
+    verified?: ParsedCsr,
   ): Promise<Issued> {
     const role = await this.d.roles.get(roleName);
-    const input = body.csr;
-    if (typeof input !== "string" || input.length === 0)
-      throw new FleetError("FR_VALIDATION", "csr is required: a PEM certificate signing request");
-    if (input.length > this.d.maxCsrBytes * 2)
-      throw new FleetError("FR_CSR_INVALID", `the CSR is larger than the ${this.d.maxCsrBytes}-byte limit`);
-    const csr = await this.d.csrs.parseAndVerify(input, this.d.maxCsrBytes);
+    const csr = verified ?? (await this.verifyCsr(body.csr));
     const csrCn = csr.subject.attributes.find((a) => a.type === "CN")?.value;
     const names: NameRequest = {
       commonName: (role.use_csr_common_name ? csrCn : undefined) ?? optString(body, "common_name"),
