@@ -4,6 +4,7 @@
  * issuer's delegated OCSP certificate when it has one (4.2.2.2, the certificate is included), else by the
  * issuer itself. A request without a nonce for one certificate gets the cached signed response while its
  * status is unchanged and it is not near expiry; a revocation drops that certificate's cached responses.
+ * The cache is keyed by the request's bytes, so a repeated request is answered without being parsed.
  */
 import {
   type OcspCertStatus,
@@ -24,11 +25,14 @@ interface Cached {
 }
 
 const MAX_CACHED = 100_000;
+/** Larger requests (many CertIDs, extensions) are never cached, so are not keyed either. */
+const MAX_KEYED_REQUEST = 1024;
 
 export class OcspResponder {
-  /** serial hex → (CertID DER as latin1 → response). */
-  private cache = new Map<string, Map<string, Cached>>();
-  private cachedCount = 0;
+  /** Request DER as latin1 → response, for single-CertID requests without a nonce. */
+  private readonly cache = new Map<string, Cached>();
+  /** serial hex → the cache keys of requests for it (dropped on revocation). */
+  private readonly keysBySerial = new Map<string, string[]>();
 
   constructor(
     private readonly d: {
@@ -42,20 +46,28 @@ export class OcspResponder {
 
   /** Drops cached responses for a serial (on revocation). */
   invalidate(serial: string): void {
-    const m = this.cache.get(serial);
-    if (m) {
-      this.cachedCount -= m.size;
-      this.cache.delete(serial);
-    }
+    const keys = this.keysBySerial.get(serial);
+    if (!keys) return;
+    for (const k of keys) this.cache.delete(k);
+    this.keysBySerial.delete(serial);
   }
 
   clear(): void {
     this.cache.clear();
-    this.cachedCount = 0;
+    this.keysBySerial.clear();
   }
 
   /** Answers one DER OCSPRequest with a DER OCSPResponse (error statuses unsigned, 4.2.1). */
   async respond(der: Uint8Array): Promise<Buffer> {
+    const now = this.d.clock.now().getTime();
+    const key =
+      der.length <= MAX_KEYED_REQUEST
+        ? Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString("latin1")
+        : undefined;
+    if (key !== undefined) {
+      const hit = this.cache.get(key);
+      if (hit && now < hit.refreshAt) return hit.der;
+    }
     let req: OcspRequest;
     try {
       req = parseOcspRequest(der);
@@ -64,11 +76,6 @@ export class OcspResponder {
       throw e;
     }
     const single = req.certIds.length === 1 && !req.nonce ? req.certIds[0] : undefined;
-    const now = this.d.clock.now().getTime();
-    if (single) {
-      const hit = this.cache.get(single.serialHex)?.get(Buffer.from(single.der).toString("latin1"));
-      if (hit && now < hit.refreshAt) return hit.der;
-    }
     let issuer: Issuer | undefined;
     for (const id of req.certIds) {
       const match = this.issuerOf(id.hashAlgorithm, id.issuerNameHash, id.issuerKeyHash);
@@ -98,27 +105,19 @@ export class OcspResponder {
       },
       signer,
     );
-    if (single)
-      this.remember(
-        single.serialHex,
-        Buffer.from(single.der).toString("latin1"),
-        out,
-        thisUpdate,
-        nextUpdate,
-      );
+    if (single && key !== undefined) this.remember(single.serialHex, key, out, thisUpdate, nextUpdate);
     return out;
   }
 
   private remember(serial: string, key: string, der: Buffer, thisUpdate: number, nextUpdate: number): void {
-    if (this.cachedCount >= MAX_CACHED) this.clear();
-    let m = this.cache.get(serial);
-    if (!m) {
-      m = new Map();
-      this.cache.set(serial, m);
+    if (this.cache.size >= MAX_CACHED) this.clear();
+    if (!this.cache.has(key)) {
+      const keys = this.keysBySerial.get(serial);
+      if (keys) keys.push(key);
+      else this.keysBySerial.set(serial, [key]);
     }
-    if (!m.has(key)) this.cachedCount++;
     // Reused for the first half of its validity, so a client never gets one close to nextUpdate.
-    m.set(key, { der, refreshAt: thisUpdate + (nextUpdate - thisUpdate) / 2 });
+    this.cache.set(key, { der, refreshAt: thisUpdate + (nextUpdate - thisUpdate) / 2 });
   }
 
   private issuerOf(hash: string, nameHash: Uint8Array, keyHash: Uint8Array): Issuer | undefined {
