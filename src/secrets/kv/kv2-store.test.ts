@@ -9,6 +9,7 @@ import { ManualClock } from "../../util/index.js";
 import { secretsMigrations, type SecretsTables } from "../migrations.js";
 import type { Mount } from "../mounts.js";
 import { Kv2Store, type VersionRead } from "./kv2-store.js";
+import { newKeyMeta } from "./meta.js";
 import { Kv2ReadCache } from "./read-cache.js";
 
 const mount: Mount = {
@@ -137,17 +138,7 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
 
 it("the read cache keeps at most its capacity, oldest key out first, and only for the exact blob", () => {
   const c = new Kv2ReadCache(2);
-  const meta = () => ({
-    created: 0,
-    updated: 0,
-    current: 1,
-    oldest: 0,
-    maxVersions: 0,
-    casRequired: false,
-    deleteVersionAfter: 0,
-    custom: null,
-    versions: {},
-  });
+  const meta = () => ({ ...newKeyMeta(0), current: 1 });
   c.set("a", Buffer.from("A"), meta());
   c.set("b", Buffer.from("B"), meta());
   c.set("c", Buffer.from("C"), meta());

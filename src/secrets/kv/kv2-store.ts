@@ -6,7 +6,14 @@ import { PreparedQuery } from "../../store/prepared.js";
 import type { Clock } from "../../util/clock.js";
 import type { SecretsTables } from "../migrations.js";
 import type { Mount } from "../mounts.js";
-import { DEFAULT_MAX_VERSIONS, type KeyMeta, type VersionMeta, isGone, versionBody } from "./meta.js";
+import {
+  DEFAULT_MAX_VERSIONS,
+  type KeyMeta,
+  type VersionMeta,
+  isGone,
+  newKeyMeta,
+  versionBody,
+} from "./meta.js";
 import { Kv2ReadCache, type VersionBody, deepFreeze } from "./read-cache.js";
 
 /** What a read found. "gone": deleted or destroyed (Vault answers 404 with the version's metadata). */
@@ -158,17 +165,7 @@ export class Kv2Store {
       const now = this.now();
       const meta: KeyMeta = found
         ? found // parsed afresh from the store for this transaction: ours to change
-        : {
-            created: now,
-            updated: now,
-            current: 0,
-            oldest: 0,
-            maxVersions: 0,
-            casRequired: false,
-            deleteVersionAfter: 0,
-            custom: null,
-            versions: {},
-          };
+        : newKeyMeta(now);
       if ((meta.casRequired || m.config.kv.cas_required) && cas === undefined) fail("FR_KV_CAS_REQUIRED");
       if (cas !== undefined && cas !== meta.current) fail("FR_KV_CAS_MISMATCH");
       let next: Record<string, unknown>;
@@ -217,17 +214,7 @@ export class Kv2Store {
       if (!found && !create) return Promise.resolve(undefined);
       const meta: KeyMeta = found
         ? found // parsed afresh from the store for this transaction: ours to change
-        : {
-            created: now,
-            updated: now,
-            current: 0,
-            oldest: 0,
-            maxVersions: 0,
-            casRequired: false,
-            deleteVersionAfter: 0,
-            custom: null,
-            versions: {},
-          };
+        : newKeyMeta(now);
       const destroyed = fn(meta, now) ?? [];
       meta.updated = now;
       touched = true;

@@ -25,6 +25,21 @@ export interface KeyMeta {
 
 export const DEFAULT_MAX_VERSIONS = 10;
 
+/** The metadata of a key about to get its first version (or its metadata) at `now`. */
+export function newKeyMeta(now: number): KeyMeta {
+  return {
+    created: now,
+    updated: now,
+    current: 0,
+    oldest: 0,
+    maxVersions: 0,
+    casRequired: false,
+    deleteVersionAfter: 0,
+    custom: null,
+    versions: {},
+  };
+}
+
 export const iso = (ms: number): string => (ms ? new Date(ms).toISOString() : "");
 
 /** Whether a version is gone for readers: destroyed, or its deletion time has come. */
