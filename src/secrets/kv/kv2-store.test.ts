@@ -139,17 +139,41 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
 it("the read cache keeps at most its capacity, oldest key out first, and only for the exact blob", () => {
   const c = new Kv2ReadCache(2);
   const meta = () => ({ ...newKeyMeta(0), current: 1 });
-  c.set("a", Buffer.from("A"), meta());
-  c.set("b", Buffer.from("B"), meta());
-  c.set("c", Buffer.from("C"), meta());
+  c.set("a", Buffer.from("A"), meta(), 10);
+  c.set("b", Buffer.from("B"), meta(), 10);
+  c.set("c", Buffer.from("C"), meta(), 10);
   expect(c.size).toBe(2);
   expect(c.get("a", Buffer.from("A"))).toBeUndefined();
   expect(c.get("b", Buffer.from("B"))).toBeDefined();
   expect(c.get("c", Buffer.from("c"))).toBeUndefined();
   expect(c.size).toBe(1);
+  expect(c.heldBytes).toBe(11);
   const e = c.get("b", Buffer.from("B"))!;
-  for (let n = 1; n <= 6; n++) c.addBody(e, n, { data: {}, metadata: {} });
+  for (let n = 1; n <= 6; n++) c.addBody(e, n, { data: {}, metadata: {} }, 5);
   expect(e.bodies.size).toBe(4);
+  expect(c.heldBytes).toBe(31);
   c.clear();
   expect(c.size).toBe(0);
+  expect(c.heldBytes).toBe(0);
+});
+
+it("the read cache holds at most its byte bound and never one value larger than 1/64 of it", () => {
+  const c = new Kv2ReadCache(1000, 64 * 100);
+  const meta = () => newKeyMeta(0);
+  // Too large for this cache: handed out for the read, not kept.
+  const big = c.set("big", Buffer.alloc(10), meta(), 200);
+  expect(c.size).toBe(0);
+  c.addBody(big, 1, { data: {}, metadata: {} }, 1);
+  expect(big.bodies.size).toBe(0);
+  for (let i = 0; i < 100; i++) c.set(`k${i}`, Buffer.alloc(10), meta(), 80);
+  expect(c.heldBytes).toBeLessThanOrEqual(6400);
+  expect(c.size).toBe(71);
+  expect(c.get("k0", Buffer.alloc(10))).toBeUndefined();
+  expect(c.get("k99", Buffer.alloc(10))).toBeDefined();
+  // A body that would overflow the bound pushes the oldest keys out.
+  const last = c.get("k99", Buffer.alloc(10))!;
+  c.addBody(last, 1, { data: {}, metadata: {} }, 100);
+  expect(c.heldBytes).toBeLessThanOrEqual(6400);
+  expect(c.get("k99", Buffer.alloc(10))).toBeDefined();
+  expect(c.get("k29", Buffer.alloc(10))).toBeUndefined();
 });

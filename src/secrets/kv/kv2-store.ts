@@ -133,7 +133,12 @@ export class Kv2Store {
     let key = this.cache.get(id, blob);
     if (!key) {
       const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
-      key = this.cache.set(id, blob, JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta);
+      key = this.cache.set(
+        id,
+        blob,
+        JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta,
+        plain.byteLength,
+      );
     }
     const meta = key.meta;
     const num = n === 0 ? meta.current : n;
@@ -147,7 +152,7 @@ export class Kv2Store {
       const plain = await this.barrier.decrypt(versionAad(m, path, num), new Uint8Array(ver.blob));
       const data = JSON.parse(Buffer.from(plain).toString("utf8")) as Record<string, unknown>;
       body = deepFreeze({ data, metadata: versionBody(meta, num, v) });
-      this.cache.addBody(key, num, body);
+      this.cache.addBody(key, num, body, plain.byteLength);
     }
     return { kind: "ok", meta, n: num, v, body };
   }

@@ -11,25 +11,41 @@ interface CachedKey {
   readonly blob: Buffer;
   readonly meta: KeyMeta;
   readonly bodies: Map<number, VersionBody>;
+  /** What this entry counts against the byte bound: the blob and the plaintexts it holds. */
+  bytes: number;
+  /** Whether the cache holds it (an entry handed out for one read only is not). */
+  held: boolean;
 }
 
 /** Versions kept per key: a reader almost always asks for the current one. */
 const VERSIONS_PER_KEY = 4;
+/** Plaintext bytes the cache may hold in all; a single version larger than 1/64 of it is not kept. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 
 /**
  * Opened KV v2 keys, so a read of an unchanged key needs one primary-key lookup instead of two lookups,
  * two decryptions and two JSON parses. An entry is used only while the key's sealed metadata in the store
  * is byte for byte the blob it was opened from: every change to a key or its versions rewrites that blob
  * under a fresh nonce (and deleting the key removes it), so a change made by any node — or a blob swapped
- * in the database — is never answered from here. Bounded (oldest key out first) and emptied on seal.
+ * in the database — is never answered from here. Bounded by keys and by bytes (oldest key out first) and
+ * emptied on seal.
  */
 export class Kv2ReadCache {
   private readonly keys = new Map<string, CachedKey>();
+  private bytes = 0;
 
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    private readonly maxBytes: number = DEFAULT_CACHE_BYTES,
+  ) {}
 
   get size(): number {
     return this.keys.size;
+  }
+
+  /** Plaintext and blob bytes held. */
+  get heldBytes(): number {
+    return this.bytes;
   }
 
   /** The entry for `id` if it was opened from exactly `blob`. */
@@ -37,34 +53,60 @@ export class Kv2ReadCache {
     const e = this.keys.get(id);
     if (e === undefined) return undefined;
     if (e.blob.equals(blob)) return e;
-    this.keys.delete(id);
+    this.forget(id);
     return undefined;
   }
 
-  /** Remembers `meta` as opened from `blob` (both are kept as given; meta is frozen here). */
-  set(id: string, blob: Buffer, meta: KeyMeta): CachedKey {
-    const e: CachedKey = { blob, meta: deepFreeze(meta), bodies: new Map() };
-    if (this.capacity <= 0) return e;
-    this.keys.delete(id);
-    if (this.keys.size >= this.capacity) {
-      const oldest = this.keys.keys().next();
-      if (!oldest.done) this.keys.delete(oldest.value);
-    }
+  /**
+   * Remembers `meta` as opened from `blob` (`plainBytes`: the length of its plaintext); returns the entry,
+   * which is not kept when the cache is off or the entry alone would take too much of it. Meta is frozen.
+   */
+  set(id: string, blob: Buffer, meta: KeyMeta, plainBytes: number): CachedKey {
+    const e: CachedKey = {
+      blob,
+      meta: deepFreeze(meta),
+      bodies: new Map(),
+      bytes: blob.length + plainBytes,
+      held: false,
+    };
+    this.forget(id);
+    if (this.capacity <= 0 || e.bytes > this.maxBytes / 64) return e;
+    this.makeRoom(e.bytes, 1);
     this.keys.set(id, e);
+    e.held = true;
+    this.bytes += e.bytes;
     return e;
   }
 
-  /** Keeps a version's body with its key (up to a few versions per key). */
-  addBody(e: CachedKey, n: number, body: VersionBody): void {
-    if (e.bodies.size < VERSIONS_PER_KEY) e.bodies.set(n, body);
+  /** Keeps a version's body (`plainBytes` long) with its key: up to a few versions per key, none too large. */
+  addBody(e: CachedKey, n: number, body: VersionBody, plainBytes: number): void {
+    if (!e.held || e.bodies.size >= VERSIONS_PER_KEY || plainBytes > this.maxBytes / 64) return;
+    e.bodies.set(n, body);
+    e.bytes += plainBytes;
+    this.bytes += plainBytes;
+    if (this.bytes > this.maxBytes) this.makeRoom(0, 0);
   }
 
   forget(id: string): void {
+    const e = this.keys.get(id);
+    if (e === undefined) return;
     this.keys.delete(id);
+    e.held = false;
+    this.bytes -= e.bytes;
   }
 
   clear(): void {
+    for (const e of this.keys.values()) e.held = false;
     this.keys.clear();
+    this.bytes = 0;
+  }
+
+  /** Drops the oldest keys until `bytes` more (and `count` more keys) fit. */
+  private makeRoom(bytes: number, count: number): void {
+    for (const [id] of this.keys) {
+      if (this.keys.size + count <= this.capacity && this.bytes + bytes <= this.maxBytes) return;
+      this.forget(id);
+    }
   }
 }
 
