@@ -1,5 +1,6 @@
 import { constants, createHash, createPublicKey, hash, verify, type KeyObject } from "node:crypto";
 import type { SignatureScheme } from "../keys/types.js";
+import { jsonString } from "./json.js";
 import type { CheckpointReason } from "./types.js";
 
 /** Version tag written in the genesis line; bump it if the line or checkpoint format ever changes. */
@@ -47,7 +48,7 @@ export function checkpointPayload(c: CheckpointFields): Uint8Array {
 /** Builds one chained line without re-serializing the entry: `body` is the entry's JSON object text. */
 export function chainLine(seq: number, time: string, prev: string, body: string): string {
   // body starts with "{" and holds at least "type", so splicing the chain fields in front stays valid JSON.
-  return `{"seq":${seq},"time":${JSON.stringify(time)},"prev":"${prev}",${body.slice(1)}`;
+  return `{"seq":${seq},"time":${jsonString(time)},"prev":"${prev}",${body.slice(1)}`;
 }
 
 const schemes: Readonly<

@@ -1,5 +1,6 @@
 import { createHmac, type KeyObject } from "node:crypto";
 import { fail } from "../errors/index.js";
+import { jsonString } from "./json.js";
 import type { AuditEntry } from "./types.js";
 
 /** Written instead of a sensitive string while no HMAC key is set (server sealed): never the clear text. */
@@ -18,10 +19,24 @@ export function jsonSafe(h: (value: string) => string): StringHasher {
   return Object.assign(h, { jsonSafe: true });
 }
 
+/** JSON.stringify of a primitive scalar (its result for anything else is "null", as in an object). */
+function jsonScalar(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return jsonString(v);
+    case "number":
+      return Number.isFinite(v) ? String(v) : "null";
+    case "boolean":
+      return v ? "true" : "false";
+    default:
+      return JSON.stringify(v) ?? "null";
+  }
+}
+
 /** The JSON text of a hasher's result. */
 function quoted(hash: StringHasher, value: string): string {
   const h = hash(value);
-  return hash.jsonSafe ? '"' + h + '"' : JSON.stringify(h);
+  return hash.jsonSafe ? '"' + h + '"' : jsonString(h);
 }
 
 /** Vault's audit hash form: "hmac-sha256:" + hex HMAC-SHA256 of the UTF-8 bytes. */
@@ -180,14 +195,13 @@ export function redactToJson(
       `audit entry type must be request, response or event, not ${JSON.stringify(entry.type)}`,
     );
   }
-  let out = `{"type":${JSON.stringify(entry.type)}`;
+  let out = `{"type":${jsonString(entry.type)}`;
   for (const key in entry) {
     if (!Object.hasOwn(entry, key)) continue;
     const value = (entry as unknown as Record<string, unknown>)[key];
     if (key === "type" || value === undefined) continue;
     out += "," + keyJson(key);
-    if (key === "error")
-      out += typeof value === "string" ? JSON.stringify(value) : jsonAll(value, hashValue, 1);
+    if (key === "error") out += typeof value === "string" ? jsonString(value) : jsonAll(value, hashValue, 1);
     else if (plainFields[key]) out += jsonSection(plainFields[key], value, hashValue, identityHash);
     else out += jsonAll(value, hashValue, 1);
   }
@@ -265,14 +279,14 @@ function jsonArray(a: readonly unknown[], item: (value: unknown) => string): str
 
 function jsonPlain(value: unknown, hash: StringHasher, depth: number): string {
   if (depth > MAX_DEPTH) return JSON.stringify(TOO_DEEP_VALUE);
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") return jsonString(value);
   if (Array.isArray(value)) return jsonArray(value, (v) => jsonPlain(v, hash, depth + 1));
   if (isRecord(value)) {
     return jsonObject(value, (k, v) =>
       sensitiveKeys.has(k) ? jsonAll(v, hash, depth + 1) : jsonPlain(v, hash, depth + 1),
     );
   }
-  return JSON.stringify(scalar(value, hash, false)) ?? "null";
+  return jsonScalar(scalar(value, hash, false));
 }
 
 function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
@@ -284,7 +298,7 @@ function jsonAll(value: unknown, hash: StringHasher, depth: number): string {
     if (Object.isFrozen(value)) return frozenAll(value, hash, depth);
     return jsonObject(value, (_k, v) => jsonAll(v, hash, depth + 1));
   }
-  return JSON.stringify(scalar(value, hash, true)) ?? "null";
+  return jsonScalar(scalar(value, hash, true));
 }
 
 /**
