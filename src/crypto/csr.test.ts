@@ -161,6 +161,22 @@ describe("malformed CSR input gives a FleetError, never a stack trace", () => {
   it.each(cases)("%s → FR_CSR_INVALID", (_name, input) => {
     expect(codeOf(() => parseCsr(input))).toBe("FR_CSR_INVALID");
   });
+
+  it("5,000 mutated and truncated CSRs give only FleetErrors (or parse)", () => {
+    // Deterministic: a fixed-seed linear congruential generator flips 1–4 bytes, sometimes truncating.
+    let seed = 20261123;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+    const notFleet: string[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const b = Buffer.from(der);
+      const flips = 1 + Math.floor(rnd() * 4);
+      for (let j = 0; j < flips; j++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const input = rnd() < 0.2 ? b.subarray(0, Math.floor(rnd() * b.length)) : b;
+      const code = codeOf(() => verifyCsrSignature(parseCsr(input)));
+      if (code.startsWith("not a FleetError")) notFleet.push(`${code}: ${input.toString("hex")}`);
+    }
+    expect(notFleet.slice(0, 3)).toEqual([]);
+  });
 });
 
 /** 40 nested SEQUENCEs, each 2 bytes longer than the one inside: depth-limit bait. */
