@@ -22,7 +22,7 @@ import type { Signer } from "../src/keys/index.js";
 import { median } from "./_stats.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const OCSP_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const OCSP_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 const CONNECTIONS = 16;
 const N_REVOKED = Number(process.env.BENCH_CRL_ENTRIES ?? 1_000_000);

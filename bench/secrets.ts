@@ -14,7 +14,7 @@ import { median } from "./_stats.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = 16;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const SECRET = { data: { username: "robot-17", password: "correct horse battery staple", port: 5432 } };
 
 interface Info {
