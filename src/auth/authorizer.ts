@@ -23,6 +23,22 @@ export class Authorizer {
     return this.tokens.authenticate(token);
   }
 
+  /** The token's auth if it was checked recently, without waiting (see TokenStore.cachedAuth). */
+  cachedAuth(token: string): RequestAuth | undefined {
+    return this.tokens.cachedAuth(token);
+  }
+
+  /** allowed(), answered without waiting when the ACL for the token's policies is cached; else undefined. */
+  allowedNow(
+    auth: RequestAuth,
+    path: string,
+    capability: Capability,
+    params?: ParamInput,
+  ): boolean | undefined {
+    if (auth.root) return true;
+    return this.policies.cachedAcl(auth.policies)?.allows(path, capability, params);
+  }
+
   /**
    * Whether `auth` holds `capability` on `path`. Pass the request's parameters (the body; the query for
    * reads) so allowed/denied/required_parameters in policies are enforced; without them the request is

@@ -9,6 +9,7 @@ import type { AuditEntry } from "../audit/index.js";
 import { FleetError, toFleetError } from "../errors/index.js";
 import { parseDuration } from "../util/duration.js";
 import type { Clock } from "../util/clock.js";
+import { envelopeJson } from "./envelope.js";
 import { listMethodHandler } from "./list-method.js";
 import { Metrics } from "./metrics.js";
 import { RateLimiter } from "./rate-limit.js";
@@ -28,6 +29,15 @@ export interface AppDeps {
       capability: Capability,
       params?: Record<string, unknown>,
     ): Promise<boolean>;
+    /** authenticate() without waiting, for a token checked recently; undefined: call authenticate(). */
+    cachedAuth?(token: string): RequestAuth | undefined;
+    /** allowed() without waiting, when the ACL is at hand; undefined: call allowed(). */
+    allowedNow?(
+      auth: RequestAuth,
+      path: string,
+      capability: Capability,
+      params?: Record<string, unknown>,
+    ): boolean | undefined;
   };
   readonly audit: { log(entry: AuditRecord, durable?: boolean): Promise<void> };
   /** Whether the one entry of a request that changes nothing must be synced before the reply (audit.sync_reads). */
@@ -235,7 +245,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         if (!token) throw new FleetError("FR_MISSING_TOKEN", "no token: set the X-Vault-Token header");
         let auth: RequestAuth;
         try {
-          auth = await deps.authorizer.authenticate(token);
+          // Most requests come with a token this node checked moments ago: no need to wait for anything.
+          auth = deps.authorizer.cachedAuth?.(token) ?? (await deps.authorizer.authenticate(token));
         } catch (e) {
           const fe = toFleetError(e);
           await writeAudit({
@@ -252,7 +263,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             : (spec.capability ?? defaultCapability[method]);
         const params =
           method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
-        if (!(await deps.authorizer.allowed(auth, ctx.policyPath, capability, params))) {
+        const allowed =
+          deps.authorizer.allowedNow?.(auth, ctx.policyPath, capability, params) ??
+          (await deps.authorizer.allowed(auth, ctx.policyPath, capability, params));
+        if (!allowed) {
           await writeAudit({
             type: "event",
             request: ctx.requestInfo(),
@@ -322,8 +336,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
 
     async function finish(res: RouteResult | null) {
+      let payload: unknown;
+      if (!failure && res) {
+        try {
+          payload = renderResult(res, ctx.requestId);
+        } catch (e) {
+          // A result that cannot be written as JSON is the server's fault, audited and answered as such.
+          failure = toFleetError(e);
+          res = null;
+        }
+      }
+      if (failure) payload = errorBody(failure);
       const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
-      const payload = failure ? errorBody(failure) : res ? renderResult(res, ctx.requestId) : undefined;
       // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
       if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
         try {
@@ -354,6 +378,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         if (req.method === "HEAD") return reply.send();
         return reply.send(payload);
       }
+      // The envelope is JSON text already (renderResult): Fastify sends a string with a type as it is.
+      reply.header("content-type", "application/json; charset=utf-8");
       return reply.send(payload);
     }
   }
@@ -459,16 +485,7 @@ function readToken(req: FastifyRequest): string | undefined {
 function renderResult(res: RouteResult, requestId: string): unknown {
   if (res.kind === "raw") return res.body;
   if (res.kind === "empty") return undefined;
-  return {
-    request_id: requestId,
-    lease_id: "",
-    renewable: res.renewable ?? false,
-    lease_duration: res.leaseDuration ?? 0,
-    data: res.data ?? null,
-    wrap_info: res.wrapInfo ?? null,
-    warnings: res.warnings?.length ? res.warnings : null,
-    auth: res.auth ?? null,
-  };
+  return envelopeJson(res, requestId);
 }
 
 function errorBody(e: FleetError): unknown {

@@ -30,10 +30,19 @@ export function policyName(raw: string): string {
   return name;
 }
 
-/** ACL policies by name, stored in the clear (they are not secret), parsed once and cached. */
 /** Cache key per policy-name array: a token's cached auth hands out the same array on every request. */
 const aclKeys = new WeakMap<readonly string[], string>();
 
+function aclKey(names: readonly string[]): string {
+  let key = aclKeys.get(names);
+  if (key === undefined) {
+    key = [...names].sort().join("\n");
+    aclKeys.set(names, key);
+  }
+  return key;
+}
+
+/** ACL policies by name, stored in the clear (they are not secret), parsed once and cached. */
 export class PolicyStore {
   private readonly db: Kysely<AuthTables>;
   private readonly cacheMs: number;
@@ -90,16 +99,18 @@ export class PolicyStore {
     this.invalidate();
   }
 
+  /** The merged ACL for these names if it was built recently, without waiting for anything. */
+  cachedAcl(names: readonly string[]): Acl | undefined {
+    const hit = this.acls.get(aclKey(names));
+    return hit && this.clock.now().getTime() - hit.at < this.cacheMs ? hit.acl : undefined;
+  }
+
   /** The merged ACL for a set of policy names; unknown names grant nothing (Vault ignores them). */
   async acl(names: readonly string[]): Promise<Acl> {
-    let key = aclKeys.get(names);
-    if (key === undefined) {
-      key = [...names].sort().join("\n");
-      aclKeys.set(names, key);
-    }
+    const cached = this.cachedAcl(names);
+    if (cached) return cached;
+    const key = aclKey(names);
     const now = this.clock.now().getTime();
-    const hit = this.acls.get(key);
-    if (hit && now - hit.at < this.cacheMs) return hit.acl;
     const policies: Policy[] = [];
     for (const n of names) {
       const p = await this.policy(n, now);
