@@ -60,6 +60,11 @@ export class TokenStore {
    * within AUTH_CACHE_MS. Never holds a token past its own or an ancestor's expiry.
    */
   private readonly authCache = new Map<string, { auth: RequestAuth; until: number }>();
+  /**
+   * Hashes of tokens presented recently, so a cached token is found without hashing it again. Holds the
+   * token text itself, as the request that carried it did; bounded, and dropped with authCache.
+   */
+  private readonly hashOf = new Map<string, string>();
 
   private readonly store: Store;
   private readonly protector: KeyProtector;
@@ -155,8 +160,18 @@ export class TokenStore {
    */
   cachedAuth(token: string): RequestAuth | undefined {
     if (!plausible(token)) return undefined;
-    const cached = this.authCache.get(sha256hex(token));
+    let hash = this.hashOf.get(token);
+    if (hash === undefined) {
+      hash = sha256hex(token);
+      if (this.hashOf.size >= MAX_CACHED_ENTRIES) this.hashOf.clear();
+      this.hashOf.set(token, hash);
+    }
+    const cached = this.authCache.get(hash);
     return cached && this.clock.now().getTime() < cached.until ? cached.auth : undefined;
+  }
+  private forgetCached(): void {
+    this.authCache.clear();
+    this.hashOf.clear();
   }
 
   /**
@@ -195,7 +210,7 @@ export class TokenStore {
     this.snapshots.set(auth, this.info({ ...row, uses_left: usesLeft }, entry));
     if (row.uses_left === 0) {
       const expiry = await this.chainExpiry(row);
-      if (this.authCache.size >= MAX_CACHED_ENTRIES) this.authCache.clear();
+      if (this.authCache.size >= MAX_CACHED_ENTRIES) this.forgetCached();
       this.authCache.set(row.hash, { auth, until: Math.min(now + AUTH_CACHE_MS, expiry) });
     }
     return auth;
@@ -279,14 +294,14 @@ export class TokenStore {
       await t.deleteFrom("auth_token").where("hash", "=", hash).execute();
     });
     this.entries.delete(hash);
-    this.authCache.clear();
+    this.forgetCached();
   }
 
   /** Revokes the token with this hash and its whole subtree, in one transaction. */
   async revokeTree(hash: string): Promise<number> {
-    this.authCache.clear();
+    this.forgetCached();
     const gone = await this.store.transaction((trx) => revokeSubtree(trx, [hash]));
-    this.authCache.clear();
+    this.forgetCached();
     for (const h of gone) this.entries.delete(h);
     return gone.length;
   }
@@ -313,7 +328,7 @@ export class TokenStore {
       ),
     );
     for (const h of gone) this.entries.delete(h);
-    this.authCache.clear();
+    this.forgetCached();
     return gone.length;
   }
 
@@ -358,7 +373,7 @@ export class TokenStore {
   }
 
   private async renewRow(row: Row, increment: number): Promise<Omit<CreatedToken, "token">> {
-    this.authCache.clear();
+    this.forgetCached();
     const entry = await this.entry(row);
     if (!entry.renewable)
       fail("FR_TOKEN_NOT_RENEWABLE", "this token was created not renewable or has no TTL");
