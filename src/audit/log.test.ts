@@ -161,6 +161,31 @@ describe("AuditLog", () => {
     });
   });
 
+  it("chains lines of any size and script: non-ASCII paths, a 3 MB entry, then small ones again", async () => {
+    const log = await AuditLog.open({ path, signer, clock, checkpointEvery: 7 });
+    const paths = [
+      "secret/data/Zürich",
+      "fleet/drone-🚁-7",
+      "ros2/ノード",
+      "plain/path",
+      "x".repeat(3_000_000),
+    ];
+    await Promise.all(
+      paths.flatMap((p, i) => [
+        log.log({ type: "request", request: { id: `a${i}`, operation: "read", path: p } }, false),
+        log.log({ type: "request", request: { id: `b${i}`, operation: "read", path: p.slice(0, 40) } }),
+      ]),
+    );
+    await log.close();
+    const all = await lines();
+    expect(all.filter((l) => l.type === "request").map((l) => (l.request as { path: string }).path)).toEqual(
+      paths.flatMap((p) => [p, p.slice(0, 40)]),
+    );
+    const raw = readFileSync(path, "utf8").split("\n");
+    for (let i = 1; i < all.length; i++) expect(all[i]!.prev).toBe(lineHash(raw[i - 1] as string));
+    expect(await verifyAuditLog(path, { strict: true })).toMatchObject({ ok: true, entries: 10 });
+  });
+
   it("a non-durable entry is in the file when log() resolves; durable ones share syncs (group commit)", async () => {
     const log = await AuditLog.open({ path, signer, clock });
     await log.log(ev(1), false);
