@@ -22,9 +22,6 @@ const BACKGROUND_SYNC_MS = 20;
 
 /** Upper bound on entries per durable write, so one batch's latency stays bounded under a flood. */
 const MAX_BATCH = 4096;
-/** The line buffer a batch is written into, and the size above which it is not kept after a write. */
-const LINE_BUFFER = 64 * 1024;
-const MAX_KEPT_LINE_BUFFER = 1024 * 1024;
 
 /**
  * Appends only. Lines are written with write(2) from the event loop (a page-cache copy of a few KB), and
@@ -56,8 +53,6 @@ export class AuditLog {
   private readonly keyId: string;
   private readonly every: number;
   private seq: number;
-  /** Reused for each batch's lines (see render). */
-  private out = Buffer.allocUnsafe(LINE_BUFFER);
   private head: string;
   private sinceCheckpoint: number;
   /** Written at the front of the first batch: the genesis line of a new file, or the signed reopen checkpoint. */
@@ -272,14 +267,12 @@ export class AuditLog {
         const seqBefore = this.seq;
         try {
           const rendered = this.render(batch);
-          const bytes = rendered instanceof Promise ? await rendered : rendered;
-          if (bytes.length > 0) {
-            this.writeAll(bytes);
+          const text = typeof rendered === "string" ? rendered : await rendered;
+          if (text.length > 0) {
+            this.writeAll(Buffer.from(text, "utf8"));
             this.writes++;
             this.linesWritten += this.seq - seqBefore;
           }
-          // One huge entry need not keep a huge buffer.
-          if (this.out.length > MAX_KEPT_LINE_BUFFER) this.out = Buffer.allocUnsafe(LINE_BUFFER);
         } catch (e) {
           this.failWith(e, batch);
           break;
@@ -319,28 +312,28 @@ export class AuditLog {
 
   /**
    * Turns a batch into chained lines, in queue order; seq and prev advance only here, so the chain is
-   * strict. Synchronous unless a checkpoint must be signed. The usual batch (entries only) is written
-   * straight into a reused buffer, each line hashed from its bytes there, so a line is encoded once.
+   * strict. Synchronous unless a checkpoint must be signed.
    */
-  private render(batch: Pending[]): Buffer | Promise<Buffer> {
-    if (this.preamble !== undefined) return this.renderSlow(batch, 0, 0);
-    let len = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const p = batch[i] as Pending;
-      if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every) return this.renderSlow(batch, i, len);
-      len = this.appendBytes(p.body, p.time, len);
-    }
-    return this.out.subarray(0, len);
-  }
-
-  /** The rest of a batch from `from`, after the `done` bytes already in the buffer; signs checkpoints. */
-  private async renderSlow(batch: Pending[], from: number, done: number): Promise<Buffer> {
+  private render(batch: Pending[]): string | Promise<string> {
     let text = "";
     if (this.preamble === "genesis") {
       text += this.append(this.genesisBody(), this.opts.clock.now().toISOString());
+      this.preamble = undefined;
     } else if (this.preamble === "open") {
-      text += await this.checkpointLine("open");
+      return this.renderSlow(batch, 0, text);
     }
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as Pending;
+      if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every)
+        return this.renderSlow(batch, i, text);
+      text += this.append(p.body, p.time);
+    }
+    return text;
+  }
+
+  private async renderSlow(batch: Pending[], from: number, prefix: string): Promise<string> {
+    let text = prefix;
+    if (this.preamble === "open") text += await this.checkpointLine("open");
     this.preamble = undefined;
     for (let i = from; i < batch.length; i++) {
       const p = batch[i] as Pending;
@@ -351,7 +344,7 @@ export class AuditLog {
         text += await this.checkpointLine(p.reason);
       }
     }
-    return Buffer.concat([this.out.subarray(0, done), Buffer.from(text, "utf8")]);
+    return text;
   }
 
   private append(body: string, time: string): string {
@@ -359,23 +352,6 @@ export class AuditLog {
     this.head = lineHash(line);
     this.sinceCheckpoint++;
     return line + "\n";
-  }
-
-  /** append() into the line buffer at `at`; returns the new end. */
-  private appendBytes(body: string, time: string, at: number): number {
-    const line = chainLine(++this.seq, time, this.head, body);
-    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
-    const need = at + line.length * 3 + 1;
-    if (need > this.out.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(need, this.out.length * 2));
-      this.out.copy(bigger, 0, 0, at);
-      this.out = bigger;
-    }
-    const n = this.out.write(line, at, "utf8");
-    this.head = lineHash(this.out.subarray(at, at + n));
-    this.out[at + n] = 0x0a;
-    this.sinceCheckpoint++;
-    return at + n + 1;
   }
 
   private genesisBody(): string {
