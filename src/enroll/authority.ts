@@ -10,7 +10,7 @@
  * allowed_common_names "*"); docs/devices.md shows a role that fits.
  */
 import { X509Certificate } from "node:crypto";
-import { toPem, type ParsedCsr } from "../crypto/index.js";
+import type { ParsedCsr } from "../crypto/index.js";
 import { fail } from "../errors/index.js";
 import type { PkiServices } from "../pki/index.js";
 import type { SignOptions } from "./sign-options.js";
@@ -55,8 +55,8 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
     },
     async sign(options, csr) {
       checkCsrNames(options, csr);
+      // The CSR goes to pki/ as readCsr verified it, not as text to be parsed and verified again.
       const body: Record<string, unknown> = {
-        csr: toPem(csr.der, "CERTIFICATE REQUEST"),
         common_name: options.commonName,
         ...(options.uriSans.length ? { uri_sans: [...options.uriSans] } : {}),
         ...(options.dnsSans.length ? { alt_names: [...options.dnsSans] } : {}),

@@ -30,9 +30,9 @@ export interface AppDeps {
       params?: Record<string, unknown>,
     ): Promise<boolean>;
     /** authenticate() without waiting, for a token checked recently; undefined: call authenticate(). */
-    cachedAuth?(token: string): RequestAuth | undefined;
+    cachedAuth(token: string): RequestAuth | undefined;
     /** allowed() without waiting, when the ACL is at hand; undefined: call allowed(). */
-    allowedNow?(
+    allowedNow(
       auth: RequestAuth,
       path: string,
       capability: Capability,
@@ -246,7 +246,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         let auth: RequestAuth;
         try {
           // Most requests come with a token this node checked moments ago: no need to wait for anything.
-          auth = deps.authorizer.cachedAuth?.(token) ?? (await deps.authorizer.authenticate(token));
+          auth = deps.authorizer.cachedAuth(token) ?? (await deps.authorizer.authenticate(token));
         } catch (e) {
           const fe = toFleetError(e);
           await writeAudit({
@@ -264,7 +264,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         const params =
           method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
         const allowed =
-          deps.authorizer.allowedNow?.(auth, ctx.policyPath, capability, params) ??
+          deps.authorizer.allowedNow(auth, ctx.policyPath, capability, params) ??
           (await deps.authorizer.allowed(auth, ctx.policyPath, capability, params));
         if (!allowed) {
           await writeAudit({

@@ -169,6 +169,8 @@ export class TokenStore {
     const cached = this.authCache.get(hash);
     return cached && this.clock.now().getTime() < cached.until ? cached.auth : undefined;
   }
+
+  /** Forgets every cached authentication (on revocation, renewal, or when the cache is full). */
   private forgetCached(): void {
     this.authCache.clear();
     this.hashOf.clear();
