@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, randomFillSync } from "node:crypto";
 
 /**
  * The barrier's value format: version (1 byte) | term (uint32 BE) | nonce (12 bytes) | ciphertext | tag (16).
@@ -10,15 +10,48 @@ const HEADER = 5;
 const NONCE = 12;
 const TAG = 16;
 
-export function sealValue(key: Uint8Array, term: number, aad: string, plaintext: Uint8Array): Buffer {
-  const header = Buffer.alloc(HEADER);
-  header[0] = FORMAT_VERSION;
-  header.writeUInt32BE(term, 1);
-  const nonce = randomBytes(NONCE);
-  const cipher = createCipheriv("aes-256-gcm", key, nonce);
-  cipher.setAAD(Buffer.concat([header, Buffer.from(aad, "utf8")]));
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([header, nonce, ct, cipher.getAuthTag()]);
+/**
+ * Random nonces drawn from one buffer filled by the CSPRNG 4 KiB at a time (one fill per 341 nonces
+ * instead of one call each); every byte is handed out once. Owned by whoever seals, never shared.
+ */
+export class NonceSource {
+  private pool = Buffer.alloc(0);
+  private at = 0;
+
+  /** Writes 12 fresh random bytes into out at offset `to`. */
+  fill(out: Buffer, to: number): void {
+    if (this.at + NONCE > this.pool.length) {
+      this.pool = randomFillSync(Buffer.allocUnsafe(4096));
+      this.at = 0;
+    }
+    this.pool.copy(out, to, this.at, this.at + NONCE);
+    this.pool.fill(0, this.at, this.at + NONCE);
+    this.at += NONCE;
+  }
+}
+
+export function sealValue(
+  key: Uint8Array,
+  term: number,
+  aad: string,
+  plaintext: Uint8Array,
+  nonces?: NonceSource,
+): Buffer {
+  const out = Buffer.allocUnsafe(HEADER + NONCE + plaintext.length + TAG);
+  out[0] = FORMAT_VERSION;
+  out.writeUInt32BE(term, 1);
+  if (nonces) nonces.fill(out, HEADER);
+  else randomFillSync(out, HEADER, NONCE);
+  const aadBytes = Buffer.allocUnsafe(HEADER + Buffer.byteLength(aad, "utf8"));
+  out.copy(aadBytes, 0, 0, HEADER);
+  aadBytes.write(aad, HEADER, "utf8");
+  const cipher = createCipheriv("aes-256-gcm", key, out.subarray(HEADER, HEADER + NONCE));
+  cipher.setAAD(aadBytes);
+  // GCM is a stream mode: update() returns exactly as many bytes as it was given, final() none.
+  cipher.update(plaintext).copy(out, HEADER + NONCE);
+  cipher.final();
+  cipher.getAuthTag().copy(out, HEADER + NONCE + plaintext.length);
+  return out;
 }
 
 /** The term a value claims, or undefined when it is not in the barrier format at all. */

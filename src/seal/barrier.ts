@@ -3,7 +3,7 @@ import { fail } from "../errors/index.js";
 import type { KeyProtector } from "../keys/types.js";
 import type { Store } from "../store/index.js";
 import type { Clock } from "../util/index.js";
-import { openValue, sealValue, termOf } from "./aead.js";
+import { NonceSource, openValue, sealValue, termOf } from "./aead.js";
 import {
   activeTerm,
   decodeKeyring,
@@ -43,6 +43,7 @@ export interface PreparedInit {
 export class Barrier implements KeyProtector {
   private ring: Keyring | undefined;
   private rootKey: Buffer | undefined;
+  private readonly nonces = new NonceSource();
 
   constructor(
     private readonly store: Store,
@@ -122,7 +123,7 @@ export class Barrier implements KeyProtector {
 
   async encrypt(aad: string, plaintext: Uint8Array): Promise<Uint8Array> {
     const t = activeTerm(this.unsealedRing());
-    return Promise.resolve(sealValue(t.key, t.term, aad, plaintext));
+    return Promise.resolve(sealValue(t.key, t.term, aad, plaintext, this.nonces));
   }
 
   async decrypt(aad: string, ciphertext: Uint8Array): Promise<Uint8Array> {

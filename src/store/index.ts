@@ -28,7 +28,7 @@ export async function openStore(url: string, opts: OpenStoreOptions): Promise<St
     await db.destroy().catch(() => {});
     throw e;
   }
-  return new SqlStore(loc.dialect, db, sqlite?.stats);
+  return new SqlStore(loc.dialect, db, sqlite?.stats, sqlite?.transaction);
 }
 
 class SqlStore implements Store {
@@ -37,10 +37,11 @@ class SqlStore implements Store {
     readonly dialect: Dialect,
     readonly db: Kysely<object>,
     readonly stats?: () => { commits: number; syncs: number },
+    private readonly lean?: <T>(fn: (trx: Transaction<object>) => Promise<T>) => Promise<T>,
   ) {}
 
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute(fn);
+    return this.lean ? this.lean(fn) : this.db.transaction().execute(fn);
   }
 
   async close(): Promise<void> {

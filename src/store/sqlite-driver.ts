@@ -118,6 +118,11 @@ export class FleetSqliteDriver implements Driver {
     return this.executeFor<R>(conn, compiled.sql, compiled.parameters);
   }
 
+  /** Runs one statement on `conn` (a transaction's connection): prepared queries' path inside one. */
+  executeOn<R>(conn: DatabaseConnection, sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.executeFor<R>(conn as FleetSqliteConnection, sql, params);
+  }
+
   /** Runs one statement outside any transaction (after the open one, if any): prepared queries' path. */
   executeDirect<R>(sql: string, params: readonly unknown[]): Promise<QueryResult<R>> {
     return this.executeFor<R>(undefined, sql, params);

@@ -1,7 +1,16 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
-import { Kysely, SqliteAdapter, SqliteDialect, type DialectAdapter, type Driver } from "kysely";
+import {
+  type ConnectionProvider,
+  type DatabaseConnection,
+  type DialectAdapter,
+  type Driver,
+  Kysely,
+  SqliteAdapter,
+  SqliteDialect,
+  Transaction,
+} from "kysely";
 import { fail } from "../errors/index.js";
 import { registerDirectRunner } from "./prepared.js";
 import { FleetSqliteDriver } from "./sqlite-driver.js";
@@ -38,7 +47,11 @@ class FleetSqliteDialect extends SqliteDialect {
 export function openSqlite(
   file: string,
   busyTimeoutMs: number,
-): { db: Kysely<object>; stats: () => { commits: number; syncs: number } } {
+): {
+  db: Kysely<object>;
+  stats: () => { commits: number; syncs: number };
+  transaction: <T>(fn: (trx: Transaction<object>) => Promise<T>) => Promise<T>;
+} {
   let db: Database.Database;
   try {
     if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
@@ -60,9 +73,56 @@ export function openSqlite(
   const dialect = new FleetSqliteDialect(db);
   const kysely = new Kysely<object>({ dialect });
   const driver = dialect.driver;
-  if (driver) registerDirectRunner(kysely, (sql, params) => driver.executeDirect(sql, params));
+  if (!driver) throw new Error("the SQLite dialect made no driver");
+  registerDirectRunner(kysely, (sql, params) => driver.executeDirect(sql, params));
   return {
     db: kysely,
-    stats: () => dialect.driver?.stats ?? { commits: 0, syncs: 0 },
+    stats: () => driver.stats,
+    transaction: (fn) => leanTransaction(kysely, dialect, driver, fn),
   };
+}
+
+/**
+ * Kysely's transaction() for this driver, without its per-transaction executor chain: the callback gets
+ * a Transaction whose queries go to the transaction's connection, prepared queries straight to the
+ * driver. Same contract: BEGIN IMMEDIATE, COMMIT (resolving once durable) or ROLLBACK when fn throws,
+ * and a Transaction used after it ended throws instead of running anything.
+ */
+async function leanTransaction<T>(
+  db: Kysely<object>,
+  dialect: SqliteDialect,
+  driver: FleetSqliteDriver,
+  fn: (trx: Transaction<object>) => Promise<T>,
+): Promise<T> {
+  const conn = await driver.acquireConnection();
+  let open = false;
+  try {
+    await driver.beginTransaction(conn, {});
+    open = true;
+    const provider: ConnectionProvider = {
+      provideConnection<R>(consumer: (connection: DatabaseConnection) => Promise<R>): Promise<R> {
+        if (!open) return Promise.reject(new Error("the transaction has ended; its queries cannot run"));
+        return consumer(conn);
+      },
+    };
+    const executor = db.getExecutor().withConnectionProvider(provider);
+    const trx = new Transaction<object>({ config: { dialect }, dialect, driver, executor });
+    registerDirectRunner(trx, (sql, params) =>
+      open
+        ? driver.executeOn(conn, sql, params)
+        : Promise.reject(new Error("the transaction has ended; its queries cannot run")),
+    );
+    const result = await fn(trx);
+    open = false;
+    await driver.commitTransaction(conn);
+    return result;
+  } catch (e) {
+    if (open) {
+      open = false;
+      await driver.rollbackTransaction(conn);
+    }
+    throw e;
+  } finally {
+    await driver.releaseConnection(conn);
+  }
 }

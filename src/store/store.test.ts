@@ -124,6 +124,46 @@ describeEachStore("store", (ctx) => {
     expect((await db.selectFrom("items").select("id").execute()).map((x) => x.id)).toEqual(["c"]);
   });
 
+  it("a transaction used after it ended runs nothing; prepared writes in a failed one roll back", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const ins = new PreparedQuery<T, never>(3, (k, id, n, data) =>
+      k.insertInto("items").values({
+        id,
+        n: n as unknown as number,
+        data: data as unknown as Buffer,
+      }),
+    );
+    let kept: Kysely<T> | undefined;
+    await s.transaction(async (trx) => {
+      kept = trx.withTables<T>();
+      await ins.execute(kept, "in", 1, Buffer.alloc(1));
+    });
+    // Another transaction is open while the stale one is tried: nothing may land in it either.
+    await s.transaction(async (trx) => {
+      await expect(ins.execute(kept!, "late-prepared", 2, Buffer.alloc(1))).rejects.toThrow();
+      await expect(
+        kept!
+          .insertInto("items")
+          .values({ id: "late-builder", n: 3, data: Buffer.alloc(1), note: null })
+          .execute(),
+      ).rejects.toThrow();
+      await ins.execute(trx.withTables<T>(), "second", 4, Buffer.alloc(1));
+    });
+    const boom = new Error("boom");
+    await expect(
+      s.transaction(async (trx) => {
+        await ins.execute(trx.withTables<T>(), "rolled-back", 5, Buffer.alloc(1));
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect((await db.selectFrom("items").select("id").orderBy("id").execute()).map((r) => r.id)).toEqual([
+      "in",
+      "second",
+    ]);
+  });
+
   it("keeps concurrent transactions and single writes isolated, and all of them land", async () => {
     await ctx.fresh();
     const s = await ctx.open([base]);
