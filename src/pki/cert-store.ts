@@ -1,15 +1,40 @@
 /**
  * Issued certificates in `pki_cert`. Inserts are group-committed: every insert requested while a batch
- * is being written joins the next one (one transaction, multi-row INSERT), so concurrent issuance pays
- * one commit per batch instead of one per certificate. A batch that fails (a duplicate serial) falls back
- * to row-by-row inserts so only the offending request fails.
+ * is being written joins the next one (one transaction of prepared single-row INSERTs: nothing to build or
+ * compile per batch), so concurrent issuance pays one commit per batch instead of one per certificate. A
+ * batch that fails (a duplicate serial) falls back to row-by-row inserts so only the offending request fails.
  */
 import { sql } from "kysely";
 import { FleetError } from "../errors/index.js";
 import type { Store } from "../store/index.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { PkiTables } from "./migrations.js";
 
 export type CertRow = PkiTables["pki_cert"];
+
+const COLUMNS = [
+  "issuer_id",
+  "serial",
+  "subject",
+  "sans",
+  "not_before",
+  "not_after",
+  "role",
+  "requester",
+  "der",
+  "created_at",
+  "revoked_at",
+  "revocation_reason",
+] as const satisfies readonly (keyof CertRow)[];
+
+const insertCert = new PreparedQuery<PkiTables, never>(COLUMNS.length, (db, ...params) =>
+  db
+    .insertInto("pki_cert")
+    .values(Object.fromEntries(COLUMNS.map((c, i) => [c, params[i]])) as unknown as CertRow),
+);
+
+const insertRow = (db: Parameters<typeof insertCert.execute>[0], row: CertRow) =>
+  insertCert.execute(db, ...COLUMNS.map((c) => row[c] ?? null));
 
 interface Pending {
   row: CertRow;
@@ -17,7 +42,7 @@ interface Pending {
   reject(e: unknown): void;
 }
 
-const BATCH = 400; // 12 columns x 400 rows stays under SQLite's bound-parameter limit
+const BATCH = 400;
 
 export class CertStore {
   private queue: Pending[] = [];
@@ -43,15 +68,15 @@ export class CertStore {
       while (this.queue.length) {
         const batch = this.queue.splice(0, BATCH);
         try {
-          await this.t
-            .insertInto("pki_cert")
-            .values(batch.map((p) => p.row))
-            .execute();
+          await this.store.transaction(async (trx) => {
+            const t = trx.withTables<PkiTables>();
+            for (const p of batch) await insertRow(t, p.row);
+          });
           for (const p of batch) p.resolve();
         } catch {
           for (const p of batch) {
             try {
-              await this.t.insertInto("pki_cert").values(p.row).execute();
+              await insertRow(this.t, p.row);
               p.resolve();
             } catch (e) {
               p.reject(
