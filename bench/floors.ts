@@ -10,26 +10,16 @@
  * else ran at all. Bounded: about 15 s.
  */
 import Database from "better-sqlite3";
-import { createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from "node:crypto";
+import { createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseCsr, verifyCsrSignature } from "../src/crypto/csr.js";
 import { toPem } from "../src/crypto/pem.js";
 import { buildCsr } from "../src/pki/index.js";
-import type { Signer } from "../src/keys/types.js";
+import { keySigner } from "./lib/signer.js";
 
 const KEYS = Number(process.env.BENCH_FLOOR_KEYS ?? 2000);
-
-function signerOf(privateKey: KeyObject, publicKey: KeyObject): Signer {
-  return {
-    uri: "bench:p256",
-    algorithm: "ecdsa-p256",
-    publicKey: publicKey.export({ format: "der", type: "spki" }),
-    defaultScheme: "ecdsa-sha256",
-    sign: (data) => Promise.resolve(sign("sha256", data, privateKey)),
-  } as Signer;
-}
 
 /** CPU µs per call of fn(i) for i in [0, n), after a warm-up pass over the first tenth. */
 function cpuPer(n: number, fn: (i: number) => void): number {
@@ -47,7 +37,7 @@ console.log(`-- per certificate, P-256, ${KEYS} distinct device keys`);
 const devices = await Promise.all(
   Array.from({ length: KEYS }, async () => {
     const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const csr = await buildCsr([{ type: "CN", value: "d.fleet.example" }], signerOf(privateKey, publicKey));
+    const csr = await buildCsr([{ type: "CN", value: "d.fleet.example" }], keySigner(privateKey, publicKey));
     return { jwk: publicKey.export({ format: "jwk" }), csrPem: toPem(csr, "CERTIFICATE REQUEST") };
   }),
 );

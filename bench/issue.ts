@@ -6,8 +6,9 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { type KeyObject, generateKeyPairSync, sign, webcrypto } from "node:crypto";
+import { generateKeyPairSync, sign, webcrypto } from "node:crypto";
 import type { Signer } from "../src/keys/types.js";
+import { keySigner } from "./lib/signer.js";
 import {
   buildCertificate,
   buildCrl,
@@ -21,16 +22,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 function p256Signer(): Signer {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   return keySigner(privateKey, publicKey);
-}
-
-function keySigner(privateKey: KeyObject, publicKey: KeyObject): Signer {
-  return {
-    uri: "bench:p256",
-    algorithm: "ecdsa-p256",
-    publicKey: publicKey.export({ format: "der", type: "spki" }),
-    defaultScheme: "ecdsa-sha256",
-    sign: (data) => Promise.resolve(sign("sha256", data, privateKey)),
-  };
 }
 
 /** Runs `fn` repeatedly for `seconds` after a short warm-up; returns operations per second. */

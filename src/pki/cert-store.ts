@@ -27,6 +27,9 @@ const COLUMNS = [
   "revocation_reason",
 ] as const satisfies readonly (keyof CertRow)[];
 
+/** Every column but the certificate itself: what listings return. */
+const LISTED = COLUMNS.filter((c): c is Exclude<(typeof COLUMNS)[number], "der"> => c !== "der");
+
 const insertCert = new PreparedQuery<PkiTables, never>(COLUMNS.length, (db, ...params) =>
   db
     .insertInto("pki_cert")
@@ -114,21 +117,7 @@ export class CertStore {
 
   /** Serials in order, after `after` (keyset paging). */
   async list(after: string | undefined, limit: number): Promise<Omit<CertRow, "der">[]> {
-    let q = this.t
-      .selectFrom("pki_cert")
-      .select([
-        "issuer_id",
-        "serial",
-        "subject",
-        "sans",
-        "not_before",
-        "not_after",
-        "role",
-        "requester",
-        "created_at",
-        "revoked_at",
-        "revocation_reason",
-      ]);
+    let q = this.t.selectFrom("pki_cert").select(LISTED);
     if (after) q = q.where("serial", ">", after);
     return q.orderBy("serial").orderBy("issuer_id").limit(limit).execute();
   }
