@@ -78,4 +78,29 @@ describeEachStore("pki certificate store", (ctx) => {
       "CN=second-9",
     ]);
   });
+
+  it("a row that fails for another reason is not called a conflict; the rest of its batch lands", async () => {
+    await ctx.fresh();
+    const store = await ctx.open([pkiMigrations]);
+    const certs = new CertStore(store);
+    await certs.insert(row(1));
+    const broken = row(3, { subject: null as unknown as string }); // NOT NULL column
+    const results = await Promise.allSettled([
+      certs.insert(row(2)),
+      certs.insert(broken),
+      certs.insert(row(4)),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+    const err = (results[1] as PromiseRejectedResult).reason as Error;
+    expect(err).toBeInstanceOf(Error);
+    expect((err as FleetError).code).not.toBe("FR_CONFLICT");
+    expect(err.message).toMatch(/not.null|NOT NULL/i);
+    const serials = await store.db
+      .withTables<PkiTables>()
+      .selectFrom("pki_cert")
+      .select("serial")
+      .orderBy("serial")
+      .execute();
+    expect(serials.map((s) => s.serial)).toEqual([row(1).serial, row(2).serial, row(4).serial]);
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { sql } from "kysely";
 import { FleetError } from "../errors/index.js";
-import type { Store } from "../store/index.js";
+import { isUniqueViolation, type Store } from "../store/index.js";
 import { PreparedQuery } from "../store/prepared.js";
 import type { PkiTables } from "./migrations.js";
 
@@ -45,6 +45,7 @@ interface Pending {
   reject(e: unknown): void;
 }
 
+/** Rows per transaction: a large backlog is committed in steps, not held in one long write lock. */
 const BATCH = 400;
 
 export class CertStore {
@@ -82,10 +83,13 @@ export class CertStore {
               await insertRow(this.t, p.row);
               p.resolve();
             } catch (e) {
+              // Only a duplicate is a conflict; anything else is reported as what it is.
               p.reject(
-                new FleetError("FR_CONFLICT", `serial ${p.row.serial} already exists for this issuer`, {
-                  cause: e,
-                }),
+                isUniqueViolation(e)
+                  ? new FleetError("FR_CONFLICT", `serial ${p.row.serial} already exists for this issuer`, {
+                      cause: e,
+                    })
+                  : e,
               );
             }
           }

@@ -7,6 +7,7 @@ import { parseStoreUrl } from "./url.js";
 
 export type { Dialect, MigrationSet, Store } from "./types.js";
 export { bigintType, blobType, dialectOf } from "./columns.js";
+export { isUniqueViolation } from "./errors.js";
 export { parseStoreUrl, type StoreLocation } from "./url.js";
 
 export interface OpenStoreOptions {

@@ -11,7 +11,7 @@ import {
   SqliteDialect,
   Transaction,
 } from "kysely";
-import { fail } from "../errors/index.js";
+import { FleetError, fail } from "../errors/index.js";
 import { registerDirectRunner } from "./prepared.js";
 import { FleetSqliteDriver } from "./sqlite-driver.js";
 
@@ -94,6 +94,8 @@ async function leanTransaction<T>(
   driver: FleetSqliteDriver,
   fn: (trx: Transaction<object>) => Promise<T>,
 ): Promise<T> {
+  const ended = () =>
+    Promise.reject(new FleetError("FR_INTERNAL", "a query ran on a transaction that has already ended"));
   const conn = await driver.acquireConnection();
   let open = false;
   try {
@@ -101,17 +103,12 @@ async function leanTransaction<T>(
     open = true;
     const provider: ConnectionProvider = {
       provideConnection<R>(consumer: (connection: DatabaseConnection) => Promise<R>): Promise<R> {
-        if (!open) return Promise.reject(new Error("the transaction has ended; its queries cannot run"));
-        return consumer(conn);
+        return open ? consumer(conn) : ended();
       },
     };
     const executor = db.getExecutor().withConnectionProvider(provider);
     const trx = new Transaction<object>({ config: { dialect }, dialect, driver, executor });
-    registerDirectRunner(trx, (sql, params) =>
-      open
-        ? driver.executeOn(conn, sql, params)
-        : Promise.reject(new Error("the transaction has ended; its queries cannot run")),
-    );
+    registerDirectRunner(trx, (sql, params) => (open ? driver.executeOn(conn, sql, params) : ended()));
     const result = await fn(trx);
     open = false;
     await driver.commitTransaction(conn);

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
-import type { Store } from "../../store/index.js";
+import { isUniqueViolation, type Store } from "../../store/index.js";
 import { PreparedQuery } from "../../store/prepared.js";
 import type { Clock } from "../../util/clock.js";
 import type { SecretsTables } from "../migrations.js";
@@ -254,7 +254,7 @@ export class Kv2Store {
         });
         if (done) return;
       } catch (e) {
-        if (attempt >= MAX_RETRIES || !isUniqueViolation(e)) throw e;
+        if (attempt >= MAX_RETRIES || !isRetryable(e)) throw e;
       }
       if (attempt >= MAX_RETRIES)
         fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
@@ -309,10 +309,9 @@ export class Kv2Store {
 
 class RetryError extends Error {}
 
-function isUniqueViolation(e: unknown): boolean {
-  if (e instanceof RetryError) return true;
-  const err = e as { code?: string; message?: string };
-  return err.code === "23505" || err.code === "40001" || /UNIQUE constraint failed/.test(err.message ?? "");
+/** Lost a race with another writer: our own rev check, a duplicate version row, or a serialization failure. */
+function isRetryable(e: unknown): boolean {
+  return e instanceof RetryError || isUniqueViolation(e) || (e as { code?: unknown })?.code === "40001";
 }
 
 /** Drops the oldest versions beyond `max`; returns their numbers. */
