@@ -254,6 +254,13 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     expect((await t.call("POST", "secret/data/cu/new", { data: { a: "1" } }, creator)).statusCode).toBe(200);
     expect((await t.call("POST", "secret/data/cu/new", { data: { a: "2" } }, creator)).statusCode).toBe(403);
     expect((await t.call("POST", "secret/data/cu/new", { data: { a: "2" } }, updater)).statusCode).toBe(200);
+    // Holding both, a token writes new and existing keys alike (no lookup needed to tell them apart).
+    await putPolicy(t, root, "kv-both", 'path "secret/data/cu/*" { capabilities = ["create", "update"] }');
+    const both = await childToken(t, root, ["kv-both"]);
+    expect((await t.call("POST", "secret/data/cu/fresh", { data: { a: "1" } }, both)).statusCode).toBe(200);
+    expect((await t.call("POST", "secret/data/cu/fresh", { data: { a: "2" } }, both)).statusCode).toBe(200);
+    expect((await t.call("POST", "secret/data/cu/new", { data: { a: "3" } }, both)).statusCode).toBe(200);
+    expect((await t.call("GET", "secret/data/cu/fresh", undefined, both)).statusCode).toBe(403);
   });
 
   it("keeps secret/ disabled once disabled, survives restart; planted values never reach disk or the audit log", async () => {

@@ -20,6 +20,8 @@ export function engineRoute(deps: { mounts: MountTable; kv2: Kv2Store; kv1: Kv1S
     capability: async (ctx) => {
       const byMethod = { GET: "read", HEAD: "read", LIST: "list", DELETE: "delete", PATCH: "patch" } as const;
       if (ctx.method !== "POST" && ctx.method !== "PUT") return byMethod[ctx.method];
+      // A token that may do both needs no lookup to tell which one this write is.
+      if (ctx.grantedNow("create") && ctx.grantedNow("update")) return "update";
       const found = await deps.mounts.resolve(ctx.path);
       if (!found) return "update";
       if (found.mount.version === 1) {

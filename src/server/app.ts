@@ -165,6 +165,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       this.policyPath = path;
     }
 
+    grantedNow(capability: Capability): boolean {
+      if (!this.auth) return false;
+      const params =
+        this.method === "GET" || this.method === "LIST" || this.method === "HEAD"
+          ? withoutListFlag(this.query)
+          : this.body;
+      return deps.authorizer.allowedNow(this.auth, this.policyPath, capability, params) === true;
+    }
+
     auditData(fields: Record<string, unknown>): void {
       this.extraAudit = Object.assign(this.extraAudit ?? {}, fields);
     }

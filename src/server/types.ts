@@ -36,6 +36,13 @@ export interface RouteContext {
   readonly token: string | undefined;
   /** Set when the route required a token and it checked out. */
   readonly auth: RequestAuth | undefined;
+  /**
+   * Whether the token certainly holds `capability` on the policy path for this request's parameters,
+   * known now from the cached policies (false when it does not or when that is not known without a lookup).
+   * For a route's capability function: when every answer it could give is granted, it need not find out
+   * which one applies.
+   */
+  grantedNow(capability: Capability): boolean;
   /** Extra fields for this request's audit entries (e.g. what was issued); strings in it are HMAC'd. */
   auditData(fields: Record<string, unknown>): void;
   /**

@@ -68,7 +68,7 @@ export class FleetSqliteDriver implements Driver {
     const c = conn as FleetSqliteConnection;
     await this.lock(c);
     try {
-      this.db.exec("begin immediate");
+      this.control("begin immediate");
     } catch (e) {
       this.unlock();
       throw e;
@@ -76,16 +76,42 @@ export class FleetSqliteDriver implements Driver {
   }
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {
-    this.db.exec("commit");
+    await this.commitNoWait(conn);
+  }
+
+  /**
+   * COMMITs and frees the connection at once; the returned promise resolves once the commit is durable.
+   * Throws (synchronously) when COMMIT fails; the transaction is then still open for a ROLLBACK.
+   */
+  commitNoWait(conn: DatabaseConnection): Promise<void> {
+    this.control("commit");
     this.commitCount++;
     if (this.owner === conn) this.unlock();
-    this.sync?.wrote();
-    await this.sync?.durable();
+    if (!this.sync) return Promise.resolve();
+    this.sync.wrote();
+    return this.sync.durable();
+  }
+
+  /** Whether a transaction is open on the connection (SQLite ends one by itself on some errors). */
+  get inTransaction(): boolean {
+    return this.db.inTransaction;
+  }
+
+  private readonly controls = new Map<string, Database.Statement>();
+
+  /** Runs a transaction-control statement (BEGIN, COMMIT, SAVEPOINT…), each prepared once. */
+  control(sql: string): void {
+    let stmt = this.controls.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql);
+      this.controls.set(sql, stmt);
+    }
+    stmt.run();
   }
 
   async rollbackTransaction(conn: DatabaseConnection): Promise<void> {
     try {
-      if (this.db.inTransaction) this.db.exec("rollback");
+      if (this.db.inTransaction) this.control("rollback");
     } finally {
       if (this.owner === conn) this.unlock();
     }

@@ -277,6 +277,97 @@ describeEachStore("store", (ctx) => {
     expect(await q.run(db, "uncommitted")).toEqual([]);
   });
 
+  it("transactions asked for together: each sees those before it, a failing one undoes only itself", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const row = (id: string, n: number) => ({ id, n, data: Buffer.alloc(1), note: null });
+    const before = s.stats?.();
+    const boom = new Error("boom");
+    const seenBy: number[] = [];
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) =>
+        s.transaction(async (trx) => {
+          const t = trx.withTables<T>();
+          // Each counts the rows written by those that ran before it, then adds its own two.
+          const c = await t
+            .selectFrom("items")
+            .select((eb) => eb.fn.countAll().as("c"))
+            .executeTakeFirstOrThrow();
+          seenBy.push(Number(c.c));
+          await t
+            .insertInto("items")
+            .values(row(`x${i}a`, i))
+            .execute();
+          if (i === 0) await new Promise((r) => setImmediate(r)); // the others queue meanwhile
+          await t
+            .insertInto("items")
+            .values(row(`x${i}b`, i))
+            .execute();
+          if (i % 4 === 3) throw boom; // after writing: its rows must go, nobody else's
+          return i;
+        }),
+      ),
+    );
+    outcomes.forEach((o, i) => {
+      if (i % 4 === 3) expect(o).toEqual({ status: "rejected", reason: boom });
+      else expect(o).toEqual({ status: "fulfilled", value: i });
+    });
+    if (s.dialect === "sqlite") {
+      // One connection, so serial order: the k-th sees 2 rows for every earlier one that succeeded.
+      const expected: number[] = [];
+      for (let i = 0, n = 0; i < 12; i++) {
+        expected.push(n);
+        if (i % 4 !== 3) n += 2;
+      }
+      expect(seenBy).toEqual(expected);
+    } else {
+      for (const n of seenBy) expect(n % 2).toBe(0); // never half of another's
+    }
+    const ids = (await db.selectFrom("items").select("id").orderBy("id").execute()).map((r) => r.id);
+    expect(ids).toEqual(
+      Array.from({ length: 12 }, (_, i) => i)
+        .filter((i) => i % 4 !== 3)
+        .flatMap((i) => [`x${i}a`, `x${i}b`])
+        .sort(),
+    );
+    if (s.dialect === "sqlite") {
+      // They shared commits: fewer commits than transactions (one for the first, one for those queued).
+      expect(s.stats!().commits - before!.commits).toBeLessThan(9);
+    }
+    await s.close();
+    const again = await ctx.open([base]);
+    expect(await again.db.withTables<T>().selectFrom("items").select("id").execute()).toHaveLength(
+      ids.length,
+    );
+  });
+
+  it("when the database ends a transaction itself, every transaction that shared its commit fails (SQLite)", async () => {
+    if (ctx.dialect !== "sqlite") return; // PostgreSQL runs each transaction on its own connection
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const row = (id: string) => ({ id, n: 1, data: Buffer.alloc(1), note: null });
+    const outcomes = await Promise.allSettled([
+      s.transaction(async (trx) => {
+        await trx.withTables<T>().insertInto("items").values(row("first")).execute();
+        await new Promise((r) => setImmediate(r));
+      }),
+      s.transaction(async (trx) => {
+        await trx.withTables<T>().insertInto("items").values(row("second")).execute();
+      }),
+      s.transaction(async (trx) => {
+        // What SQLite does on an I/O error or a full disk: the whole transaction is rolled back.
+        await sql`rollback`.execute(trx);
+      }),
+      s.transaction(async (trx) => {
+        await trx.withTables<T>().insertInto("items").values(row("after")).execute();
+      }),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(["rejected", "rejected", "rejected", "fulfilled"]);
+    expect((await db.selectFrom("items").select("id").execute()).map((r) => r.id)).toEqual(["after"]);
+  });
+
   it("a write with RETURNING outside a transaction is acknowledged only once synced (SQLite)", async () => {
     await ctx.fresh();
     const s = await ctx.open([base]);
