@@ -4,6 +4,7 @@ import { beforeAll, expect, it } from "vitest";
 import { describeEachStore } from "../../../test/helpers/stores.js";
 import { FleetError } from "../../errors/index.js";
 import { Barrier, sealMigrations } from "../../seal/index.js";
+import type { KeyProtector } from "../../keys/types.js";
 import type { Store } from "../../store/index.js";
 import { ManualClock } from "../../util/index.js";
 import { secretsMigrations, type SecretsTables } from "../migrations.js";
@@ -111,6 +112,54 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
     const err = await a.read(mount, "left", 0).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FleetError);
     expect((err as FleetError).code).toBe("FR_BARRIER_DECRYPT");
+  });
+
+  it("what a node writes goes to its cache: the next read and write decrypt nothing, and see the store", async () => {
+    let decrypts = 0;
+    const counting: KeyProtector = {
+      encrypt: (aad, plain) => barrier.encrypt(aad, plain),
+      decrypt: (aad, sealed) => {
+        decrypts++;
+        return barrier.decrypt(aad, sealed);
+      },
+    };
+    const a = new Kv2Store(store, counting, clock);
+    // "__proto__" is an ordinary JSON key and must come back as one.
+    const data = JSON.parse('{"__proto__": {"x": "1"}, "list": [1, {"y": null}], "s": "v1"}') as Record<
+      string,
+      unknown
+    >;
+    const w1 = await a.write(mount, "through", data, undefined);
+    const w2 = await a.write(mount, "through", { s: "v2" }, 1);
+    expect(decrypts).toBe(0);
+    // The metadata handed back is the caller's to change; the cache keeps its own copy.
+    w2.meta.versions["1"]!.destroyed = true;
+    w1.meta.current = 99;
+    const r1 = await a.read(mount, "through", 1);
+    expect(r1.kind).toBe("ok");
+    expect(JSON.stringify(dataOf(r1))).toBe(JSON.stringify(data));
+    expect(Object.keys(dataOf(r1) as object)).toEqual(["__proto__", "list", "s"]);
+    expect(dataOf(await a.read(mount, "through", 0))).toEqual({ s: "v2" });
+    expect(decrypts).toBe(1); // version 1's body (only the newest written body is kept)
+    // Another node's write is seen: its blob is not the one this node wrote.
+    const b = new Kv2Store(store, barrier, clock);
+    await b.write(mount, "through", { s: "v3" }, 2);
+    expect(dataOf(await a.read(mount, "through", 0))).toEqual({ s: "v3" });
+    // A blob put back from before (as a transaction that never committed would leave it) is opened afresh.
+    const old = await db
+      .selectFrom("secrets_kv_key")
+      .select(["blob", "rev"])
+      .where("mount", "=", mount.uuid)
+      .where("path", "=", "through")
+      .executeTakeFirstOrThrow();
+    await a.write(mount, "through", { s: "v4" }, 3);
+    await db
+      .updateTable("secrets_kv_key")
+      .set({ blob: old.blob, rev: old.rev })
+      .where("mount", "=", mount.uuid)
+      .where("path", "=", "through")
+      .execute();
+    expect(dataOf(await a.read(mount, "through", 0))).toEqual({ s: "v3" });
   });
 
   it("hands out deeply frozen bodies; forgetAll and a zero capacity keep nothing", async () => {

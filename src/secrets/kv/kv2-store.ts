@@ -102,6 +102,10 @@ export class Kv2Store {
     return this.clock.now().getTime();
   }
 
+  /**
+   * The key's metadata as stored now, a copy the caller may change. When the sealed blob is the one the
+   * read cache opened (or this node last wrote), the cached metadata is copied instead of decrypted.
+   */
   async meta(
     m: Mount,
     path: string,
@@ -109,6 +113,8 @@ export class Kv2Store {
   ): Promise<{ meta: KeyMeta; rev: number } | undefined> {
     const [row] = await selectMeta.run(db, m.uuid, path);
     if (!row) return undefined;
+    const hit = this.cache.get(m.uuid + "\u0000" + path, row.blob);
+    if (hit) return { meta: cloneJson(hit.meta), rev: Number(row.rev) };
     const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
     return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
   }
@@ -268,13 +274,11 @@ export class Kv2Store {
     rev: number | undefined,
     change: Change,
   ): Promise<boolean> {
+    let putBytes = 0;
     if (change.put) {
-      const blob = Buffer.from(
-        await this.barrier.encrypt(
-          versionAad(m, path, change.put.n),
-          Buffer.from(JSON.stringify(change.put.data), "utf8"),
-        ),
-      );
+      const plain = Buffer.from(JSON.stringify(change.put.data), "utf8");
+      putBytes = plain.length;
+      const blob = Buffer.from(await this.barrier.encrypt(versionAad(m, path, change.put.n), plain));
       await insertVersion.execute(t, m.uuid, path, change.put.n, blob);
     }
     if (change.drop?.length === 1) {
@@ -288,17 +292,40 @@ export class Kv2Store {
         .execute();
     }
     if (!change.meta) return true;
-    const blob = Buffer.from(
-      await this.barrier.encrypt(metaAad(m, path), Buffer.from(JSON.stringify(change.meta), "utf8")),
-    );
+    const metaPlain = Buffer.from(JSON.stringify(change.meta), "utf8");
+    const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), metaPlain));
     if (rev === undefined) {
       await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
-      return true;
+    } else {
+      const r = await updateKey.execute(t, rev + 1, blob, m.uuid, path, rev);
+      // Lost the race: throwing rolls the transaction back; mutate() retries it.
+      if (Number(r.numAffectedRows) !== 1) throw new RetryError();
     }
-    const r = await updateKey.execute(t, rev + 1, blob, m.uuid, path, rev);
-    if (Number(r.numAffectedRows) === 1) return true;
-    // Lost the race: throwing rolls the transaction back; mutate() retries it.
-    throw new RetryError();
+    this.remember(m, path, blob, change, metaPlain.length, putBytes);
+    return true;
+  }
+
+  /**
+   * Write-through: the metadata just sealed (and the new version's body) go to the read cache under the
+   * new blob, so the next read or write of the key decrypts nothing. Should the transaction not commit,
+   * the blob never reaches the store, no lookup ever matches it, and the entry is simply never used.
+   */
+  private remember(
+    m: Mount,
+    path: string,
+    blob: Buffer,
+    change: Change,
+    metaBytes: number,
+    putBytes: number,
+  ): void {
+    const meta = cloneJson(change.meta!);
+    const key = this.cache.set(m.uuid + "\u0000" + path, blob, meta, metaBytes);
+    const put = change.put;
+    const v = put ? meta.versions[String(put.n)] : undefined;
+    if (put && v && !isGone(v, this.now())) {
+      const body = deepFreeze({ data: cloneJson(put.data), metadata: versionBody(meta, put.n, v) });
+      this.cache.addBody(key, put.n, body, putBytes);
+    }
   }
 
   /** The keys and folders directly under `prefix` ("" or ending in "/"), sorted. */
@@ -308,6 +335,27 @@ export class Kv2Store {
 }
 
 class RetryError extends Error {}
+
+/** A deep copy of a JSON value (what JSON.parse(JSON.stringify(v)) gives, without the text in between). */
+function cloneJson<T>(value: T): T {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) return value.map(cloneJson) as T;
+  const out: Record<string, unknown> = {};
+  for (const k in value) {
+    const v = (value as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    // "__proto__" is an ordinary key in JSON; assigning it would set the prototype instead.
+    if (k === "__proto__")
+      Object.defineProperty(out, k, {
+        value: cloneJson(v),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    else out[k] = cloneJson(v);
+  }
+  return out as T;
+}
 
 /** Lost a race with another writer: our own rev check, a duplicate version row, or a serialization failure. */
 function isRetryable(e: unknown): boolean {
