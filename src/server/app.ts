@@ -148,7 +148,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     auth: RequestAuth | undefined = undefined;
     policyPath: string;
     extraAudit: Record<string, unknown> | undefined = undefined;
-    pendingEvents: Promise<void>[] | undefined = undefined;
+    /** Audit events and other waits (beforeReply) the reply waits for along with the response entry. */
+    pendingEvents: Promise<unknown>[] | undefined = undefined;
 
     constructor(
       readonly req: FastifyRequest,
@@ -172,6 +173,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           ? withoutListFlag(this.query)
           : this.body;
       return deps.authorizer.allowedNow(this.auth, this.policyPath, capability, params) === true;
+    }
+
+    beforeReply(p: Promise<unknown>): void {
+      p.catch(() => undefined);
+      (this.pendingEvents ??= []).push(p);
     }
 
     auditData(fields: Record<string, unknown>): void {

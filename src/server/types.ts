@@ -43,6 +43,11 @@ export interface RouteContext {
    * which one applies.
    */
   grantedNow(capability: Capability): boolean;
+  /**
+   * Something the reply must wait for (and fail with, if it rejects): e.g. the durability of a commit,
+   * waited for together with the response's audit entry rather than before it.
+   */
+  beforeReply(p: Promise<unknown>): void;
   /** Extra fields for this request's audit entries (e.g. what was issued); strings in it are HMAC'd. */
   auditData(fields: Record<string, unknown>): void;
   /**

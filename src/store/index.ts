@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import { runMigrations } from "./migrate.js";
 import { openPostgres } from "./postgres.js";
-import { openSqlite } from "./sqlite.js";
+import { openSqlite, type SqliteTransactions } from "./sqlite.js";
 import type { Dialect, MigrationSet, Store } from "./types.js";
 import { parseStoreUrl } from "./url.js";
 
@@ -29,7 +29,7 @@ export async function openStore(url: string, opts: OpenStoreOptions): Promise<St
     await db.destroy().catch(() => {});
     throw e;
   }
-  return new SqlStore(loc.dialect, db, sqlite?.stats, sqlite?.transaction);
+  return new SqlStore(loc.dialect, db, sqlite?.stats, sqlite?.transactions);
 }
 
 class SqlStore implements Store {
@@ -38,11 +38,18 @@ class SqlStore implements Store {
     readonly dialect: Dialect,
     readonly db: Kysely<object>,
     readonly stats?: () => { commits: number; syncs: number },
-    private readonly lean?: <T>(fn: (trx: Transaction<object>) => Promise<T>) => Promise<T>,
+    private readonly lean?: SqliteTransactions,
   ) {}
 
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {
-    return this.lean ? this.lean(fn) : this.db.transaction().execute(fn);
+    return this.lean ? this.lean.run(fn) : this.db.transaction().execute(fn);
+  }
+
+  async transactionCommitted<T>(
+    fn: (trx: Transaction<object>) => Promise<T>,
+  ): Promise<{ result: T; durable: Promise<void> }> {
+    if (this.lean) return this.lean.runCommitted(fn);
+    return { result: await this.db.transaction().execute(fn), durable: Promise.resolve() };
   }
 
   async close(): Promise<void> {

@@ -50,7 +50,7 @@ export function openSqlite(
 ): {
   db: Kysely<object>;
   stats: () => { commits: number; syncs: number };
-  transaction: <T>(fn: (trx: Transaction<object>) => Promise<T>) => Promise<T>;
+  transactions: SqliteTransactions;
 } {
   let db: Database.Database;
   try {
@@ -79,7 +79,7 @@ export function openSqlite(
   return {
     db: kysely,
     stats: () => driver.stats,
-    transaction: (fn) => transactions.run(fn),
+    transactions,
   };
 }
 
@@ -88,6 +88,8 @@ const MAX_BATCH = 64;
 
 interface Job {
   fn: (trx: Transaction<object>) => Promise<unknown>;
+  /** Resolve at COMMIT with { result, durable } instead of with the result once durable. */
+  early: boolean;
   resolve(value: unknown): void;
   reject(e: unknown): void;
 }
@@ -103,7 +105,7 @@ interface Job {
  * gets a Kysely Transaction whose queries go to the connection (prepared ones straight to the driver) and
  * which throws, instead of running anything, once its own callback has ended.
  */
-class SqliteTransactions {
+export class SqliteTransactions {
   private readonly queue: Job[] = [];
   private draining = false;
 
@@ -114,8 +116,19 @@ class SqliteTransactions {
   ) {}
 
   run<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+    return this.enqueue<T>(fn, false);
+  }
+
+  /** Resolves at COMMIT; `durable` resolves once the commit is synced (see Store.transactionCommitted). */
+  runCommitted<T>(
+    fn: (trx: Transaction<object>) => Promise<T>,
+  ): Promise<{ result: T; durable: Promise<void> }> {
+    return this.enqueue<{ result: T; durable: Promise<void> }>(fn, true);
+  }
+
+  private enqueue<R>(fn: (trx: Transaction<object>) => Promise<unknown>, early: boolean): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ fn, early, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) {
         this.draining = true;
         void this.drain();
@@ -170,14 +183,23 @@ class SqliteTransactions {
         return;
       }
       const landed = done.splice(0);
-      durable.then(
-        () => {
-          for (const d of landed) d.job.resolve(d.result);
-        },
-        (e: unknown) => {
-          for (const d of landed) d.job.reject(e);
-        },
-      );
+      // Whoever takes `durable` early must wait for it; a failed sync also fails the store closed.
+      durable.catch(() => undefined);
+      let late = 0;
+      for (const d of landed) {
+        if (d.job.early) d.job.resolve({ result: d.result, durable });
+        else late++;
+      }
+      if (late > 0) {
+        durable.then(
+          () => {
+            for (const d of landed) if (!d.job.early) d.job.resolve(d.result);
+          },
+          (e: unknown) => {
+            for (const d of landed) if (!d.job.early) d.job.reject(e);
+          },
+        );
+      }
     } catch (e) {
       // Nothing above is meant to throw; if it does, no transaction of the batch may hang.
       for (const d of done.splice(0)) d.job.reject(e);

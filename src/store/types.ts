@@ -19,6 +19,16 @@ export interface Store {
   readonly db: Kysely<object>;
   /** Runs fn in one transaction; everything it writes lands together or not at all. */
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T>;
+  /**
+   * Like transaction(), but resolves once the transaction has committed — its writes visible, not yet
+   * known to be on disk — with `durable`, which resolves once they are (or rejects if they cannot be made
+   * so). For callers that have other waits to overlap with the sync (a reply that also waits for its audit
+   * entry); whoever acknowledges the work must wait for `durable` first. On PostgreSQL, where commits are
+   * durable when they return, `durable` is already resolved.
+   */
+  transactionCommitted<T>(
+    fn: (trx: Transaction<object>) => Promise<T>,
+  ): Promise<{ result: T; durable: Promise<void> }>;
   close(): Promise<void>;
   /** SQLite: commits and the WAL syncs that made them durable (group commit); PostgreSQL syncs its own. */
   readonly stats?: () => { commits: number; syncs: number };

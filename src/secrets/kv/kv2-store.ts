@@ -114,7 +114,7 @@ export class Kv2Store {
     const [row] = await selectMeta.run(db, m.uuid, path);
     if (!row) return undefined;
     const hit = this.cache.get(m.uuid + "\u0000" + path, row.blob);
-    if (hit) return { meta: cloneJson(hit.meta), rev: Number(row.rev) };
+    if (hit) return { meta: JSON.parse(hit.text) as KeyMeta, rev: Number(row.rev) };
     const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
     return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
   }
@@ -139,14 +139,9 @@ export class Kv2Store {
     let key = this.cache.get(id, blob);
     if (!key) {
       const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
-      key = this.cache.set(
-        id,
-        blob,
-        JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta,
-        plain.byteLength,
-      );
+      key = this.cache.set(id, blob, Buffer.from(plain).toString("utf8"));
     }
-    const meta = key.meta;
+    const meta = this.cache.metaOf(key);
     const num = n === 0 ? meta.current : n;
     const v = meta.versions[String(num)];
     if (!v) return { kind: "missing" };
@@ -169,10 +164,10 @@ export class Kv2Store {
     path: string,
     data: Record<string, unknown> | ((current: Record<string, unknown>) => Record<string, unknown>),
     cas: number | undefined,
-    opts: { mustExist?: boolean } = {},
+    opts: { mustExist?: boolean } & Durability = {},
   ): Promise<{ meta: KeyMeta; n: number; v: VersionMeta }> {
     let result: { meta: KeyMeta; n: number; v: VersionMeta } | undefined;
-    await this.mutate(m, path, async (found, trx) => {
+    await this.mutate(m, path, opts, async (found, trx) => {
       const now = this.now();
       const meta: KeyMeta = found
         ? found // parsed afresh from the store for this transaction: ours to change
@@ -218,9 +213,10 @@ export class Kv2Store {
     path: string,
     fn: (meta: KeyMeta, now: number) => number[] | void,
     create: boolean,
+    opts: Durability = {},
   ): Promise<boolean> {
     let touched = false;
-    await this.mutate(m, path, (found) => {
+    await this.mutate(m, path, opts, (found) => {
       const now = this.now();
       if (!found && !create) return Promise.resolve(undefined);
       const meta: KeyMeta = found
@@ -247,17 +243,26 @@ export class Kv2Store {
   private async mutate(
     m: Mount,
     path: string,
+    opts: Durability,
     fn: (meta: KeyMeta | undefined, trx: Kysely<SecretsTables>) => Promise<Change | undefined>,
   ): Promise<void> {
+    const body = async (trx: Transaction<object>) => {
+      const t = trx.withTables<SecretsTables>();
+      const found = await this.meta(m, path, t);
+      const change = await fn(found?.meta, t);
+      if (!change) return true;
+      return this.apply(t, m, path, found?.rev, change);
+    };
     for (let attempt = 0; ; attempt++) {
       try {
-        const done = await this.store.transaction(async (trx: Transaction<object>) => {
-          const t = trx.withTables<SecretsTables>();
-          const found = await this.meta(m, path, t);
-          const change = await fn(found?.meta, t);
-          if (!change) return true;
-          return this.apply(t, m, path, found?.rev, change);
-        });
+        let done: boolean;
+        if (opts.durable) {
+          const c = await this.store.transactionCommitted(body);
+          opts.durable(c.durable);
+          done = c.result;
+        } else {
+          done = await this.store.transaction(body);
+        }
         if (done) return;
       } catch (e) {
         if (attempt >= MAX_RETRIES || !isRetryable(e)) throw e;
@@ -274,10 +279,8 @@ export class Kv2Store {
     rev: number | undefined,
     change: Change,
   ): Promise<boolean> {
-    let putBytes = 0;
     if (change.put) {
       const plain = Buffer.from(JSON.stringify(change.put.data), "utf8");
-      putBytes = plain.length;
       const blob = Buffer.from(await this.barrier.encrypt(versionAad(m, path, change.put.n), plain));
       await insertVersion.execute(t, m.uuid, path, change.put.n, blob);
     }
@@ -292,8 +295,8 @@ export class Kv2Store {
         .execute();
     }
     if (!change.meta) return true;
-    const metaPlain = Buffer.from(JSON.stringify(change.meta), "utf8");
-    const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), metaPlain));
+    const metaText = JSON.stringify(change.meta);
+    const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), Buffer.from(metaText, "utf8")));
     if (rev === undefined) {
       await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
     } else {
@@ -301,31 +304,11 @@ export class Kv2Store {
       // Lost the race: throwing rolls the transaction back; mutate() retries it.
       if (Number(r.numAffectedRows) !== 1) throw new RetryError();
     }
-    this.remember(m, path, blob, change, metaPlain.length, putBytes);
+    // Write-through: the next read or write of the key finds this metadata without decrypting it. Should
+    // the transaction not commit, the blob never reaches the store, no lookup matches it, and the entry
+    // is never used.
+    this.cache.set(m.uuid + "\u0000" + path, blob, metaText);
     return true;
-  }
-
-  /**
-   * Write-through: the metadata just sealed (and the new version's body) go to the read cache under the
-   * new blob, so the next read or write of the key decrypts nothing. Should the transaction not commit,
-   * the blob never reaches the store, no lookup ever matches it, and the entry is simply never used.
-   */
-  private remember(
-    m: Mount,
-    path: string,
-    blob: Buffer,
-    change: Change,
-    metaBytes: number,
-    putBytes: number,
-  ): void {
-    const meta = cloneJson(change.meta!);
-    const key = this.cache.set(m.uuid + "\u0000" + path, blob, meta, metaBytes);
-    const put = change.put;
-    const v = put ? meta.versions[String(put.n)] : undefined;
-    if (put && v && !isGone(v, this.now())) {
-      const body = deepFreeze({ data: cloneJson(put.data), metadata: versionBody(meta, put.n, v) });
-      this.cache.addBody(key, put.n, body, putBytes);
-    }
   }
 
   /** The keys and folders directly under `prefix` ("" or ending in "/"), sorted. */
@@ -334,28 +317,16 @@ export class Kv2Store {
   }
 }
 
-class RetryError extends Error {}
-
-/** A deep copy of a JSON value (what JSON.parse(JSON.stringify(v)) gives, without the text in between). */
-function cloneJson<T>(value: T): T {
-  if (value === null || typeof value !== "object") return value;
-  if (Array.isArray(value)) return value.map(cloneJson) as T;
-  const out: Record<string, unknown> = {};
-  for (const k in value) {
-    const v = (value as Record<string, unknown>)[k];
-    if (v === undefined) continue;
-    // "__proto__" is an ordinary key in JSON; assigning it would set the prototype instead.
-    if (k === "__proto__")
-      Object.defineProperty(out, k, {
-        value: cloneJson(v),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    else out[k] = cloneJson(v);
-  }
-  return out as T;
+/**
+ * `durable`: when given, a change resolves as soon as it has committed and hands this callback the
+ * promise of its durability, which the caller must wait for before acknowledging the change (a route
+ * passes it to ctx.beforeReply, so the sync overlaps with the response's audit entry).
+ */
+export interface Durability {
+  durable?: (p: Promise<void>) => void;
 }
+
+class RetryError extends Error {}
 
 /** Lost a race with another writer: our own rev check, a duplicate version row, or a serialization failure. */
 function isRetryable(e: unknown): boolean {

@@ -6,10 +6,14 @@ export type VersionBody = Readonly<{
   metadata: Readonly<Record<string, unknown>>;
 }>;
 
-/** A key as last read: its sealed metadata exactly as stored, that metadata opened, and versions read. */
+/**
+ * A key as last read or written: its sealed metadata exactly as stored, that metadata opened (as JSON
+ * text, and parsed and frozen once a reader needs the object), and versions read.
+ */
 interface CachedKey {
   readonly blob: Buffer;
-  readonly meta: KeyMeta;
+  readonly text: string;
+  parsed: KeyMeta | undefined;
   readonly bodies: Map<number, VersionBody>;
   /** What this entry counts against the byte bound: the blob and the plaintexts it holds. */
   bytes: number;
@@ -58,15 +62,16 @@ export class Kv2ReadCache {
   }
 
   /**
-   * Remembers `meta` as opened from `blob` (`plainBytes`: the length of its plaintext); returns the entry,
-   * which is not kept when the cache is off or the entry alone would take too much of it. Meta is frozen.
+   * Remembers the metadata `text` (its JSON) as opened from `blob`; returns the entry, which is not kept
+   * when the cache is off or the entry alone would take too much of it.
    */
-  set(id: string, blob: Buffer, meta: KeyMeta, plainBytes: number): CachedKey {
+  set(id: string, blob: Buffer, text: string): CachedKey {
     const e: CachedKey = {
       blob,
-      meta: deepFreeze(meta),
+      text,
+      parsed: undefined,
       bodies: new Map(),
-      bytes: blob.length + plainBytes,
+      bytes: blob.length + text.length,
       held: false,
     };
     this.forget(id);
@@ -76,6 +81,11 @@ export class Kv2ReadCache {
     e.held = true;
     this.bytes += e.bytes;
     return e;
+  }
+
+  /** The entry's metadata as an object, parsed on first use and frozen: shared by every reader. */
+  metaOf(e: CachedKey): KeyMeta {
+    return (e.parsed ??= deepFreeze(JSON.parse(e.text) as KeyMeta));
   }
 
   /** Keeps a version's body (`plainBytes` long) with its key: up to a few versions per key, none too large. */

@@ -14,7 +14,7 @@ import {
   versionList,
   versionQuery,
 } from "./body.js";
-import type { Kv2Store } from "./kv2-store.js";
+import type { Durability, Kv2Store } from "./kv2-store.js";
 import { type KeyMeta, goDuration, isGone, mergePatch, metadataBody, subkeys, versionBody } from "./meta.js";
 
 export interface Kv2Deps {
@@ -68,7 +68,7 @@ export async function kv2(
       }
       if (write) {
         const data = secretData(ctx.body);
-        const w = await kv.write(mount, path, data, casOption(ctx.body));
+        const w = await kv.write(mount, path, data, casOption(ctx.body), durable(ctx));
         return envelope(versionBody(w.meta, w.n, w.v));
       }
       if (m === "PATCH") {
@@ -88,6 +88,7 @@ export async function kv2(
             return next;
           },
           casOption(ctx.body),
+          durable(ctx),
         );
         return envelope(versionBody(w.meta, w.n, w.v));
       }
@@ -100,6 +101,7 @@ export async function kv2(
             if (v && !isGone(v, now)) v.deleted = now;
           },
           false,
+          durable(ctx),
         );
         return empty();
       }
@@ -130,6 +132,7 @@ export async function kv2(
           return destroyed;
         },
         false,
+        durable(ctx),
       );
       return empty();
     }
@@ -149,7 +152,7 @@ export async function kv2(
       }
       if (write || m === "PATCH") {
         const change = metadataChange(ctx.body, m === "PATCH");
-        const touched = await kv.updateMeta(mount, path, (meta) => change(meta), m !== "PATCH");
+        const touched = await kv.updateMeta(mount, path, (meta) => change(meta), m !== "PATCH", durable(ctx));
         if (!touched) fail("FR_NOT_FOUND", `no secret at ${mount.path}metadata/${path}`);
         return empty();
       }
@@ -208,6 +211,11 @@ function metadataChange(b: Readonly<Record<string, unknown>>, patch: boolean): (
     }
     return [];
   };
+}
+
+/** A change is answered once durable: the store's sync and the response's audit entry are waited for together. */
+function durable(ctx: RouteContext): Durability {
+  return { durable: (p) => ctx.beforeReply(p) };
 }
 
 function notAllowed(ctx: RouteContext, hint?: string): never {
