@@ -342,6 +342,42 @@ describeEachStore("store", (ctx) => {
     );
   });
 
+  it("transactionCommitted hands back the result at commit and a promise of durability", async () => {
+    await ctx.fresh();
+    const s = await ctx.open([base]);
+    const db = s.db.withTables<T>();
+    const before = s.stats?.();
+    const c = await s.transactionCommitted(async (trx) => {
+      await trx
+        .withTables<T>()
+        .insertInto("items")
+        .values({ id: "early", n: 1, data: Buffer.alloc(1), note: null })
+        .execute();
+      return "written";
+    });
+    expect(c.result).toBe("written");
+    // Committed: visible to everyone now, durable once `durable` resolves.
+    expect((await db.selectFrom("items").select("id").execute()).map((r) => r.id)).toEqual(["early"]);
+    await c.durable;
+    if (s.dialect === "sqlite") {
+      const after = s.stats!();
+      expect(after.commits).toBe(before!.commits + 1);
+      expect(after.syncs).toBeGreaterThan(before!.syncs);
+    }
+    const boom = new Error("boom");
+    await expect(
+      s.transactionCommitted(async (trx) => {
+        await trx
+          .withTables<T>()
+          .insertInto("items")
+          .values({ id: "never", n: 2, data: Buffer.alloc(1), note: null })
+          .execute();
+        throw boom;
+      }),
+    ).rejects.toBe(boom);
+    expect((await db.selectFrom("items").select("id").execute()).map((r) => r.id)).toEqual(["early"]);
+  });
+
   it("when the database ends a transaction itself, every transaction that shared its commit fails (SQLite)", async () => {
     if (ctx.dialect !== "sqlite") return; // PostgreSQL runs each transaction on its own connection
     await ctx.fresh();
