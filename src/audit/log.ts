@@ -8,7 +8,7 @@ import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
 import { hmacSha256, jsonSafe, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
-import { GroupSync } from "../util/group-sync.js";
+import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
 
 /** How many token/accessor HMACs are remembered (see setHmacKey). */
 const IDENTITY_CACHE = 1024;
@@ -84,6 +84,7 @@ export class AuditLog {
     this.group = new GroupSync(
       () => new Promise<void>((resolve, reject) => fdatasync(fh.fd, (e) => (e ? reject(e) : resolve()))),
       BACKGROUND_SYNC_MS,
+      SYNC_GAP_MS,
     );
   }
 

@@ -8,7 +8,7 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from "kysely";
-import { GroupSync } from "../util/group-sync.js";
+import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
 
 /**
  * Kysely driver for better-sqlite3, built for many concurrent requests on one connection:
@@ -235,11 +235,15 @@ export class FleetSqliteDriver implements Driver {
 function walSync(dbFile: string): { sync: GroupSync; close(): void } {
   let fd: number | undefined;
   return {
-    sync: new GroupSync(async () => {
-      fd ??= openSync(`${dbFile}-wal`, "r+");
-      const f = fd;
-      await new Promise<void>((resolve, reject) => fdatasync(f, (e) => (e ? reject(e) : resolve())));
-    }),
+    sync: new GroupSync(
+      async () => {
+        fd ??= openSync(`${dbFile}-wal`, "r+");
+        const f = fd;
+        await new Promise<void>((resolve, reject) => fdatasync(f, (e) => (e ? reject(e) : resolve())));
+      },
+      0,
+      SYNC_GAP_MS,
+    ),
     close: () => {
       if (fd !== undefined) closeSync(fd);
       fd = undefined;

@@ -98,3 +98,56 @@ describe("GroupSync with lazyMs", () => {
     await settled;
   });
 });
+
+describe("GroupSync with gapMs (commit delay)", () => {
+  function gapped(gapMs: number) {
+    const calls: Array<() => void> = [];
+    const g = new GroupSync(
+      () =>
+        new Promise<void>((resolve) => {
+          calls.push(resolve);
+        }),
+      0,
+      gapMs,
+    );
+    return { g, calls };
+  }
+
+  it("starts at once on an idle file, then waits out the gap so later writes share one sync", async () => {
+    const { g, calls } = gapped(40);
+    const done: string[] = [];
+    g.wrote();
+    void g.durable().then(() => done.push("a"));
+    expect(calls).toHaveLength(1); // idle: no delay
+    g.wrote();
+    void g.durable().then(() => done.push("b"));
+    calls[0]!();
+    await tick();
+    expect(done).toEqual(["a"]);
+    expect(calls).toHaveLength(1); // within the gap: b waits for it to pass
+    g.wrote();
+    void g.durable().then(() => done.push("c"));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toHaveLength(2); // one sync for b and c
+    calls[1]!();
+    await tick();
+    expect(done).toEqual(["a", "b", "c"]);
+    expect(g.syncs).toBe(2);
+  });
+
+  it("settle() starts a sync put off by the gap at once", async () => {
+    const { g, calls } = gapped(10_000);
+    g.wrote();
+    void g.durable();
+    calls[0]!();
+    await tick();
+    g.wrote();
+    const pending = g.durable();
+    expect(calls).toHaveLength(1);
+    const settled = g.settle();
+    expect(calls).toHaveLength(2); // started now, not in ten seconds
+    calls[1]!();
+    await settled;
+    await pending;
+  });
+});

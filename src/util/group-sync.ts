@@ -4,6 +4,13 @@
  * made before it started, and a new one starts as soon as the previous one ends while anything is unsynced.
  * A failed sync fails every waiter and every later `durable()` with the same error (fail closed).
  */
+/**
+ * The commit delay the server's logs use (the audit file and SQLite's WAL): measured on the development
+ * VM at 16 concurrent KV writes, 0.8 ms took 10–20% more writes per second out of the same CPU in five
+ * of six alternating runs (about half as many syncs); 0.4 ms changed nothing measurable.
+ */
+export const SYNC_GAP_MS = 0.8;
+
 export class GroupSync {
   private writtenGen = 0;
   private syncedGen = 0;
@@ -19,10 +26,21 @@ export class GroupSync {
    * stream of non-durable writes costs one sync per `lazyMs` instead of one after another. A sync that
    * someone waits for always starts at once.
    */
+  /**
+   * `gapMs`: the least time from one sync's start to the next one's (a commit delay). Under a stream of
+   * durable writes a sync that starts the moment the previous one ends covers only what arrived during
+   * it; waiting out the gap lets more writes share each sync, and every fdatasync spared is kernel and
+   * thread-pool CPU the requests get back. A sync on an idle file (the last one started longer ago than
+   * the gap) starts at once, so a lone write pays nothing.
+   */
   constructor(
     private readonly sync: () => Promise<void>,
     private readonly lazyMs = 0,
+    private readonly gapMs = 0,
   ) {}
+
+  private lastStart = Number.NEGATIVE_INFINITY;
+  private gapTimer: NodeJS.Timeout | undefined;
 
   /** Records that bytes were written and are not yet synced. */
   wrote(): void {
@@ -54,10 +72,12 @@ export class GroupSync {
 
   /** Waits for the sync in flight, if any (a put-off background sync is started now); never rejects. */
   async settle(): Promise<void> {
-    if (this.timer) {
+    if (this.timer || this.gapTimer) {
       clearTimeout(this.timer);
+      clearTimeout(this.gapTimer);
       this.timer = undefined;
-      if (this.error === undefined) this.start();
+      this.gapTimer = undefined;
+      if (this.error === undefined) this.start(true);
     }
     await this.running?.catch(() => undefined);
   }
@@ -71,12 +91,27 @@ export class GroupSync {
     return this.error;
   }
 
-  private start(): void {
+  private start(now = false): void {
     if (this.running || this.writtenGen <= this.syncedGen) return;
+    if (this.gapMs > 0 && !now) {
+      const wait = this.lastStart + this.gapMs - performance.now();
+      if (wait > 0) {
+        this.gapTimer ??= setTimeout(() => {
+          this.gapTimer = undefined;
+          if (this.error === undefined) this.start(true);
+        }, wait);
+        return;
+      }
+    }
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.gapTimer) {
+      clearTimeout(this.gapTimer);
+      this.gapTimer = undefined;
+    }
+    this.lastStart = performance.now();
     const gen = this.writtenGen;
     this.started++;
     this.running = this.sync().then(
