@@ -104,7 +104,7 @@ export class Kv2Store {
 
   /**
    * The key's metadata as stored now, a copy the caller may change. When the sealed blob is the one the
-   * read cache opened (or this node last wrote), the cached metadata is copied instead of decrypted.
+   * read cache opened (or this node last wrote), its cached JSON is parsed instead of the blob decrypted.
    */
   async meta(
     m: Mount,
