@@ -148,8 +148,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     auth: RequestAuth | undefined = undefined;
     policyPath: string;
     extraAudit: Record<string, unknown> | undefined = undefined;
-    /** Audit events and other waits (beforeReply) the reply waits for along with the response entry. */
-    pendingEvents: Promise<unknown>[] | undefined = undefined;
+    /** Audit events and other waits (beforeReply) the reply holds for along with the response entry. */
+    pendingWaits: Promise<unknown>[] | undefined = undefined;
 
     constructor(
       readonly req: FastifyRequest,
@@ -166,18 +166,21 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       this.policyPath = path;
     }
 
+    /** The parameters ACL rules are checked against: the query for reads, the body otherwise. */
+    aclParams(): Readonly<Record<string, unknown>> {
+      return this.method === "GET" || this.method === "LIST" || this.method === "HEAD"
+        ? withoutListFlag(this.query)
+        : this.body;
+    }
+
     grantedNow(capability: Capability): boolean {
       if (!this.auth) return false;
-      const params =
-        this.method === "GET" || this.method === "LIST" || this.method === "HEAD"
-          ? withoutListFlag(this.query)
-          : this.body;
-      return deps.authorizer.allowedNow(this.auth, this.policyPath, capability, params) === true;
+      return deps.authorizer.allowedNow(this.auth, this.policyPath, capability, this.aclParams()) === true;
     }
 
     beforeReply(p: Promise<unknown>): void {
       p.catch(() => undefined);
-      (this.pendingEvents ??= []).push(p);
+      (this.pendingWaits ??= []).push(p);
     }
 
     auditData(fields: Record<string, unknown>): void {
@@ -196,8 +199,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         request: this.requestInfo(),
         event: { name, ...(fields ? { fields } : {}), ...(data ? { data } : {}) },
       });
-      p.catch(() => undefined);
-      (this.pendingEvents ??= []).push(p);
+      this.beforeReply(p);
       return Promise.resolve();
     }
 
@@ -276,8 +278,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           typeof spec.capability === "function"
             ? await spec.capability(ctx)
             : (spec.capability ?? defaultCapability[method]);
-        const params =
-          method === "GET" || method === "LIST" || method === "HEAD" ? withoutListFlag(query) : body;
+        const params = ctx.aclParams();
         const allowed =
           deps.authorizer.allowedNow(auth, ctx.policyPath, capability, params) ??
           (await deps.authorizer.allowed(auth, ctx.policyPath, capability, params));
@@ -374,8 +375,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           entry.response = responseInfo(status, res);
           if (failure) entry.error = failure.message;
           const response = writeAudit(entry, !readOnly || syncReads || failure !== undefined);
-          const events = ctx.pendingEvents;
-          if (events) await Promise.all([...events, response]);
+          const waits = ctx.pendingWaits;
+          if (waits) await Promise.all([...waits, response]);
           else await response;
         } catch (e) {
           failure = toFleetError(e);

@@ -1,15 +1,18 @@
 /**
- * Group commit for a file that is written synchronously and synced asynchronously: callers note what they
- * wrote with `wrote()` and wait with `durable()`; one sync (fdatasync on the thread pool) covers every write
- * made before it started, and a new one starts as soon as the previous one ends while anything is unsynced.
- * A failed sync fails every waiter and every later `durable()` with the same error (fail closed).
- */
-/**
- * The commit delay the server's logs use (the audit file and SQLite's WAL): measured on the development
- * VM at 16 concurrent KV writes, 0.8 ms took 10–20% more writes per second out of the same CPU in five
- * of six alternating runs (about half as many syncs); 0.4 ms changed nothing measurable.
+ * The commit delay the server's logs use (the audit file and SQLite's WAL). Measured on the development
+ * VM at 16 concurrent KV writes against no delay, in alternating runs: 0.8 ms gave more writes per second
+ * in five of six and then four of four (+6% to +30%; about half as many syncs); 0.4 ms changed nothing
+ * measurable.
  */
 export const SYNC_GAP_MS = 0.8;
+
+/**
+ * Group commit for a file that is written synchronously and synced asynchronously: callers note what they
+ * wrote with `wrote()` and wait with `durable()`; one sync (fdatasync on the thread pool) covers every write
+ * made before it started, and the next one starts once the previous one has ended (and, with `gapMs`, no
+ * sooner than `gapMs` after it started) while anything is unsynced. A failed sync fails every waiter and
+ * every later `durable()` with the same error (fail closed).
+ */
 
 export class GroupSync {
   private writtenGen = 0;
@@ -24,9 +27,8 @@ export class GroupSync {
   /**
    * `lazyMs`: how long a background sync (one nobody waits for, see kick) may be put off, so that a
    * stream of non-durable writes costs one sync per `lazyMs` instead of one after another. A sync that
-   * someone waits for always starts at once.
-   */
-  /**
+   * someone waits for is never put off by it.
+   *
    * `gapMs`: the least time from one sync's start to the next one's (a commit delay). Under a stream of
    * durable writes a sync that starts the moment the previous one ends covers only what arrived during
    * it; waiting out the gap lets more writes share each sync, and every fdatasync spared is kernel and
