@@ -4,12 +4,10 @@
  * served by a child process and loaded by autocannon from this one, in the same run. Goal: >= 60%.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { median } from "./_stats.js";
+import { scratchDir } from "./lib/scratch.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = 64;
@@ -27,7 +25,7 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   }
   const { createServer } = await import("../src/server/main.js");
   const { envelope } = await import("../src/server/types.js");
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-auth-"));
+  const dir = scratchDir("fr-bench-auth-");
   const server = await createServer({
     dev: true,
     env: {},

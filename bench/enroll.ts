@@ -9,14 +9,12 @@
  */
 import { generateKeyPairSync, sign as nodeSign, type KeyObject } from "node:crypto";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { sql } from "kysely";
 import { DeviceRegistry, type DeviceFilter } from "../src/devices/index.js";
 import type { Server } from "../src/server/main.js";
+import { scratchDir } from "./lib/scratch.js";
 
 const DEVICES = Number(process.env.BENCH_ENROLL_DEVICES ?? 3000);
 const CONNECTIONS = 16;
@@ -36,7 +34,7 @@ async function serve(): Promise<void> {
   const { createServer } = await import("../src/server/main.js");
   const { buildCsr } = await import("../src/pki/index.js");
   const { toPem } = await import("../src/crypto/index.js");
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-enroll-"));
+  const dir = scratchDir("fr-bench-enroll-");
   const server = await createServer({
     dev: true,
     env: {},

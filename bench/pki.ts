@@ -12,14 +12,14 @@
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer as netServer } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import type { Signer } from "../src/keys/index.js";
 import { median } from "./_stats.js";
+import { scratchDir } from "./lib/scratch.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const OCSP_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -69,7 +69,7 @@ async function serve(kind: string): Promise<void> {
     return;
   }
   const { createServer } = await import("../src/server/main.js");
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-pki-"));
+  const dir = scratchDir("fr-bench-pki-");
   const server = await createServer({
     dev: true,
     env: {},
@@ -184,7 +184,7 @@ async function issuance(fleet: Child): Promise<void> {
     line("cfssl serve", "not installed: apt-get install golang-cfssl — ratio not measured");
     return;
   }
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-cfssl-"));
+  const dir = scratchDir("fr-bench-cfssl-");
   execFileSync(
     "openssl",
     [
@@ -296,7 +296,7 @@ async function crlChild(): Promise<void> {
 
 async function crl(): Promise<void> {
   console.log(`\n-- complete CRL with ${N_REVOKED.toLocaleString("en")} revoked entries`);
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-crl-"));
+  const dir = scratchDir("fr-bench-crl-");
   const index = join(dir, "index.txt");
   // Entries for openssl are written by a separate run so Fleetroot's peak memory is measured without them.
   spawnSync(process.execPath, ["--import", "tsx", self, "crl-child", index], {
@@ -366,7 +366,7 @@ async function crl(): Promise<void> {
 // ---------------------------------------------------------------- 3. OCSP
 async function ocsp(fleet: Child): Promise<void> {
   console.log("\n-- OCSP responses/s, 16 concurrent clients, request without nonce");
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-ocsp-"));
+  const dir = scratchDir("fr-bench-ocsp-");
   writeFileSync(join(dir, "issuer.pem"), fleet.info.issuer as string);
   writeFileSync(join(dir, "leaf.pem"), fleet.info.leaf as string);
   execFileSync(

@@ -5,12 +5,10 @@
  * route. Prints p50/p99 latency.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { median } from "./_stats.js";
+import { scratchDir } from "./lib/scratch.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = 16;
@@ -47,7 +45,7 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
     return;
   }
   const { createServer } = await import("../src/server/main.js");
-  const dir = mkdtempSync(join(tmpdir(), "fr-bench-secrets-"));
+  const dir = scratchDir("fr-bench-secrets-");
   const server = await createServer({
     dev: true,
     env: {},
