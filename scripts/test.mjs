@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `npm test`: installs the Debian test peers, runs the whole suite, and ends with `N passed, N failed`.
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const deps = spawnSync("bash", ["scripts/install-test-deps.sh"], { stdio: "inherit" });
 if (deps.status !== 0) {
@@ -20,7 +22,19 @@ const args = [
   `--outputFile.json=${results}`,
   ...process.argv.slice(2),
 ];
-const run = spawnSync("npx", args, { stdio: "inherit", env: { ...process.env, FLEETROOT_FROM_SOURCE: "1" } });
+// Every temporary file of the run (test data directories, HSM tokens, peers' scratch files) goes under one
+// directory of its own, removed when the run ends however it ends: nothing piles up in /tmp run after run,
+// and two runs on one machine never share a directory.
+const scratch = mkdtempSync(join(tmpdir(), "frt-"));
+let run;
+try {
+  run = spawnSync("npx", args, {
+    stdio: "inherit",
+    env: { ...process.env, FLEETROOT_FROM_SOURCE: "1", TMPDIR: scratch },
+  });
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
 
 let passed = 0;
 let failed = 0;
