@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: installs the Debian test peers, runs the whole suite, and ends with `N passed, N failed`.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -26,6 +26,9 @@ const args = [
 // directory of its own, removed when the run ends however it ends: nothing piles up in /tmp run after run,
 // and two runs on one machine never share a directory.
 const scratch = mkdtempSync(join(tmpdir(), "frt-"));
+// Searchable by others, as /tmp is (not listable or writable): peers that drop privileges, such as
+// mosquitto started as root, must still reach the files a test made readable for them.
+chmodSync(scratch, 0o711);
 let run;
 try {
   run = spawnSync("npx", args, {
