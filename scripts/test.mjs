@@ -23,7 +23,7 @@ const args = [
   ...process.argv.slice(2),
 ];
 // Every temporary file of the run (test data directories, HSM tokens, peers' scratch files) goes under one
-// directory of its own, removed when the run ends however it ends: nothing piles up in /tmp run after run,
+// directory of its own, removed when the run ends, passed or failed: nothing piles up in /tmp run after run,
 // and two runs on one machine never share a directory.
 const scratch = mkdtempSync(join(tmpdir(), "frt-"));
 // Searchable by others, as /tmp is (not listable or writable): peers that drop privileges, such as
