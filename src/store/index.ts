@@ -29,7 +29,7 @@ export async function openStore(url: string, opts: OpenStoreOptions): Promise<St
     await db.destroy().catch(() => {});
     throw e;
   }
-  return new SqlStore(loc.dialect, db, sqlite?.stats, sqlite?.transactions);
+  return new SqlStore(loc.dialect, db, sqlite?.stats, sqlite?.transactions, sqlite?.changeStamp);
 }
 
 class SqlStore implements Store {
@@ -39,6 +39,7 @@ class SqlStore implements Store {
     readonly db: Kysely<object>,
     readonly stats?: () => { commits: number; syncs: number },
     private readonly lean?: SqliteTransactions,
+    readonly changeStamp?: () => number,
   ) {}
 
   transaction<T>(fn: (trx: Transaction<object>) => Promise<T>): Promise<T> {

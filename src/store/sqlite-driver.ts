@@ -20,6 +20,7 @@ import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
  *   of synchronous=FULL (NORMAL still syncs the WAL before and the database after each checkpoint); the
  *   connection is free for the next transaction while the sync runs.
  * - Prepared statements are cached by SQL text.
+ * - A change stamp (changeStamp) tells caches whether anything in the database may have changed.
  */
 export class FleetSqliteDriver implements Driver {
   /** Who holds the connection: a transaction's connection, or a statement waiting its turn. */
@@ -40,6 +41,28 @@ export class FleetSqliteDriver implements Driver {
   }
 
   private commitCount = 0;
+  /** Bumped before every statement of this connection that can change the database (see changeStamp). */
+  private epoch = 0;
+  private lastDataVersion: number | undefined;
+  private dataVersion: Database.Statement | undefined;
+
+  /**
+   * A number that stays the same only while nothing in the database can have changed: every statement
+   * this connection runs that may write (including BEGIN, COMMIT, ROLLBACK and savepoints) bumps it, and
+   * so does a commit by any other connection to the file, which SQLite reports through
+   * `PRAGMA data_version` (a counter it advances only for other connections' commits). Taking it costs
+   * that pragma (a shared-lock round, no table read). A cache entry checked against the database at one
+   * stamp is still what the database holds while the stamp is unchanged.
+   */
+  changeStamp(): number {
+    this.dataVersion ??= this.db.prepare("pragma data_version").pluck();
+    const v = this.dataVersion.get() as number;
+    if (v !== this.lastDataVersion) {
+      this.lastDataVersion = v;
+      this.epoch++;
+    }
+    return this.epoch;
+  }
 
   /** Commits (transactions and writes outside one) and the WAL syncs that made them durable. */
   get stats(): { commits: number; syncs: number } {
@@ -56,7 +79,10 @@ export class FleetSqliteDriver implements Driver {
     const c = conn as FleetSqliteConnection;
     if (this.owner === c) {
       // A transaction left open (its BEGIN or COMMIT threw): undo it so the connection is usable again.
-      if (this.db.inTransaction) this.db.exec("rollback");
+      if (this.db.inTransaction) {
+        this.epoch++;
+        this.db.exec("rollback");
+      }
       this.unlock();
     }
     // Kept for reuse, never dropped: Kysely remembers every connection object it was given, so the
@@ -106,6 +132,7 @@ export class FleetSqliteDriver implements Driver {
       stmt = this.db.prepare(sql);
       this.controls.set(sql, stmt);
     }
+    this.epoch++;
     stmt.run();
   }
 
@@ -122,14 +149,17 @@ export class FleetSqliteDriver implements Driver {
     name: string,
     _compile: QueryCompiler["compileQuery"],
   ): Promise<void> {
+    this.epoch++;
     this.db.exec(`savepoint "${name.replace(/"/g, "")}"`);
   }
 
   async rollbackToSavepoint(_conn: DatabaseConnection, name: string): Promise<void> {
+    this.epoch++;
     this.db.exec(`rollback to "${name.replace(/"/g, "")}"`);
   }
 
   async releaseSavepoint(_conn: DatabaseConnection, name: string): Promise<void> {
+    this.epoch++;
     this.db.exec(`release "${name.replace(/"/g, "")}"`);
   }
 
@@ -173,6 +203,7 @@ export class FleetSqliteDriver implements Driver {
 
   private run<R>(sql: string, params: readonly unknown[], inTransaction: boolean): Promise<QueryResult<R>> {
     const stmt = this.prepare(sql);
+    if (!stmt.readonly) this.epoch++;
     if (stmt.reader) {
       const rows = stmt.all(params) as R[];
       // INSERT/UPDATE/DELETE … RETURNING reads and writes: outside a transaction it committed on its own.

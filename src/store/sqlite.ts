@@ -50,6 +50,7 @@ export function openSqlite(
 ): {
   db: Kysely<object>;
   stats: () => { commits: number; syncs: number };
+  changeStamp: () => number;
   transactions: SqliteTransactions;
 } {
   let db: Database.Database;
@@ -79,6 +80,7 @@ export function openSqlite(
   return {
     db: kysely,
     stats: () => driver.stats,
+    changeStamp: () => driver.changeStamp(),
     transactions,
   };
 }

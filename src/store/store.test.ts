@@ -424,6 +424,51 @@ describeEachStore("store", (ctx) => {
     }
   });
 
+  it("the change stamp (SQLite) moves with every write, this store's or another connection's, and only then", async () => {
+    await ctx.fresh();
+    const a = await ctx.open([base]);
+    const b = await ctx.open([base]); // a second connection to the same database: another process or node
+    if (ctx.dialect === "postgres") {
+      // Other nodes' commits cannot be seen without a query: PostgreSQL stores offer no stamp.
+      expect(a.changeStamp).toBeUndefined();
+      return;
+    }
+    const stamp = () => a.changeStamp!();
+    const items = a.db.withTables<T>();
+    const s0 = stamp();
+    await items.selectFrom("items").selectAll().execute();
+    await sql`select 1`.execute(a.db);
+    expect(stamp()).toBe(s0); // reads change nothing
+    await items
+      .insertInto("items")
+      .values({ id: "s1", n: 1, data: Buffer.alloc(1), note: null })
+      .execute();
+    const s1 = stamp();
+    expect(s1).not.toBe(s0);
+    expect(stamp()).toBe(s1);
+    // A transaction, even one that writes nothing and rolls back, may have changed something meanwhile.
+    await a.transaction(async () => undefined);
+    const s2 = stamp();
+    expect(s2).not.toBe(s1);
+    await expect(
+      a.transaction(async (trx) => {
+        await trx.withTables<T>().updateTable("items").set({ n: 2 }).where("id", "=", "s1").execute();
+        throw new Error("undo");
+      }),
+    ).rejects.toThrow("undo");
+    const s3 = stamp();
+    expect(s3).not.toBe(s2);
+    // Another connection's commit: this connection ran nothing, and the stamp still moves.
+    await b.db.withTables<T>().updateTable("items").set({ n: 3 }).where("id", "=", "s1").execute();
+    const s4 = stamp();
+    expect(s4).not.toBe(s3);
+    expect(stamp()).toBe(s4);
+    await b.transaction(async (trx) => {
+      await trx.withTables<T>().deleteFrom("items").where("id", "=", "s1").execute();
+    });
+    expect(stamp()).not.toBe(s4);
+  });
+
   it("round-trips blob, bigint and text", async () => {
     await ctx.fresh();
     const s = await ctx.open([base]);

@@ -32,4 +32,11 @@ export interface Store {
   close(): Promise<void>;
   /** SQLite: commits and the WAL syncs that made them durable (group commit); PostgreSQL syncs its own. */
   readonly stats?: () => { commits: number; syncs: number };
+  /**
+   * SQLite: a number that changes whenever the database may have changed since it was last taken — any
+   * write through this store, or a commit by another connection to the file. A cache checked against the
+   * database at one stamp may answer without asking again while the stamp is unchanged. Absent on
+   * PostgreSQL, where commits by other nodes are not seen without a query.
+   */
+  readonly changeStamp?: () => number;
 }

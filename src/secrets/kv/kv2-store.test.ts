@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
 import type { Kysely } from "kysely";
-import { beforeAll, expect, it } from "vitest";
+import { beforeAll, expect, it, vi } from "vitest";
 import { describeEachStore } from "../../../test/helpers/stores.js";
 import { FleetError } from "../../errors/index.js";
 import { Barrier, sealMigrations } from "../../seal/index.js";
 import type { KeyProtector } from "../../keys/types.js";
 import type { Store } from "../../store/index.js";
+import { PreparedQuery } from "../../store/prepared.js";
 import { ManualClock } from "../../util/index.js";
 import { secretsMigrations, type SecretsTables } from "../migrations.js";
 import type { Mount } from "../mounts.js";
@@ -159,6 +160,45 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
       .where("path", "=", "through")
       .execute();
     expect(dataOf(await a.read(mount, "through", 0))).toEqual({ s: "v3" });
+  });
+
+  it("a read of an unchanged key asks the store nothing (SQLite); a write over another connection is seen at once", async () => {
+    // Two stores on one database: two server processes sharing the SQLite file, or two PostgreSQL nodes.
+    const other = await ctx.open([sealMigrations, secretsMigrations]);
+    const a = new Kv2Store(store, barrier, clock);
+    const b = new Kv2Store(other, barrier, clock);
+    await a.write(mount, "stamped", { v: "1" }, undefined);
+    expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "1" });
+    const lookups = vi.spyOn(PreparedQuery.prototype, "run");
+    try {
+      expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "1" });
+      // SQLite: nothing changed since the last look, so none is needed. PostgreSQL: looked up every time.
+      expect(lookups.mock.calls.length).toBe(ctx.dialect === "sqlite" ? 0 : 1);
+      await b.write(mount, "stamped", { v: "2" }, 1);
+      expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "2" });
+      // The other connection puts the first version's metadata back: the next read sees that too.
+      const first = await db
+        .selectFrom("secrets_kv_key")
+        .select("blob")
+        .where("mount", "=", mount.uuid)
+        .where("path", "=", "stamped")
+        .executeTakeFirstOrThrow();
+      await a.write(mount, "stamped", { v: "3" }, 2);
+      expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "3" });
+      await other.db
+        .withTables<SecretsTables>()
+        .updateTable("secrets_kv_key")
+        .set({ blob: first.blob })
+        .where("mount", "=", mount.uuid)
+        .where("path", "=", "stamped")
+        .execute();
+      expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "2" });
+      // And removing the key over the other connection.
+      await b.deleteAll(mount, "stamped");
+      expect((await a.read(mount, "stamped", 0)).kind).toBe("missing");
+    } finally {
+      lookups.mockRestore();
+    }
   });
 
   it("hands out deeply frozen bodies; forgetAll and a zero capacity keep nothing", async () => {

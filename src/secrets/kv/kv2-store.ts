@@ -125,21 +125,28 @@ export class Kv2Store {
   }
 
   /**
-   * Reads version `n` (0: the current one). The key's sealed metadata is read from the store every time;
-   * when it is the blob last opened, the opened metadata and version bodies are reused (Kv2ReadCache).
+   * Reads version `n` (0: the current one). The key's sealed metadata is read from the store, unless the
+   * store's change stamp says nothing changed since the cached blob was last seen there; when it is the
+   * blob last opened, the opened metadata and version bodies are reused (Kv2ReadCache).
    */
   async read(m: Mount, path: string, n: number): Promise<VersionRead> {
     const id = m.uuid + "\u0000" + path;
-    const [row] = await selectMeta.run(this.db, m.uuid, path);
-    if (!row) {
-      this.cache.forget(id);
-      return { kind: "missing" };
-    }
-    const blob = row.blob;
-    let key = this.cache.get(id, blob);
+    // Taken before the lookup: a change made while the lookup waits leaves the entry at an older stamp.
+    const stamp = this.store.changeStamp?.();
+    let key = stamp === undefined ? undefined : this.cache.fresh(id, stamp);
     if (!key) {
-      const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
-      key = this.cache.set(id, blob, Buffer.from(plain).toString("utf8"));
+      const [row] = await selectMeta.run(this.db, m.uuid, path);
+      if (!row) {
+        this.cache.forget(id);
+        return { kind: "missing" };
+      }
+      const blob = row.blob;
+      key = this.cache.get(id, blob);
+      if (!key) {
+        const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
+        key = this.cache.set(id, blob, Buffer.from(plain).toString("utf8"));
+      }
+      if (stamp !== undefined) this.cache.seenAt(key, stamp);
     }
     const meta = this.cache.metaOf(key);
     const num = n === 0 ? meta.current : n;

@@ -19,6 +19,8 @@ interface CachedKey {
   bytes: number;
   /** Whether the cache holds it (an entry handed out for one read only is not). */
   held: boolean;
+  /** The store's change stamp (Store.changeStamp) at which `blob` was last seen in the store. */
+  stamp: number | undefined;
 }
 
 /** Versions kept per key: a reader almost always asks for the current one. */
@@ -31,8 +33,9 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
  * two decryptions and two JSON parses. An entry is used only while the key's sealed metadata in the store
  * is byte for byte the blob it was opened from: every change to a key or its versions rewrites that blob
  * under a fresh nonce (and deleting the key removes it), so a change made by any node — or a blob swapped
- * in the database — is never answered from here. Bounded by keys and by bytes (oldest key out first) and
- * emptied on seal.
+ * in the database — is never answered from here. On a store with a change stamp (SQLite), an entry whose
+ * blob was seen in the store at the current stamp is used without looking again: nothing can have changed
+ * since. Bounded by keys and by bytes (oldest key out first) and emptied on seal.
  */
 export class Kv2ReadCache {
   private readonly keys = new Map<string, CachedKey>();
@@ -61,6 +64,17 @@ export class Kv2ReadCache {
     return undefined;
   }
 
+  /** The entry for `id` if its blob was seen in the store at change stamp `stamp` (see seenAt). */
+  fresh(id: string, stamp: number): CachedKey | undefined {
+    const e = this.keys.get(id);
+    return e !== undefined && e.stamp === stamp ? e : undefined;
+  }
+
+  /** Records that the entry's blob was what the store held at change stamp `stamp`. */
+  seenAt(e: CachedKey, stamp: number): void {
+    if (e.held) e.stamp = stamp;
+  }
+
   /**
    * Remembers the metadata `text` (its JSON) as opened from `blob`; returns the entry, which is not kept
    * when the cache is off or the entry alone would take too much of it.
@@ -73,6 +87,7 @@ export class Kv2ReadCache {
       bodies: new Map(),
       bytes: blob.length + text.length,
       held: false,
+      stamp: undefined,
     };
     this.forget(id);
     if (this.capacity <= 0 || e.bytes > this.maxBytes / 64) return e;
