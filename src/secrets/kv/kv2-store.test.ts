@@ -47,6 +47,15 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
     db = store.db.withTables<SecretsTables>();
   });
 
+  /** A key's metadata row as stored now. */
+  const keyRow = (path: string) =>
+    db
+      .selectFrom("secrets_kv_key")
+      .select(["blob", "rev"])
+      .where("mount", "=", mount.uuid)
+      .where("path", "=", path)
+      .executeTakeFirstOrThrow();
+
   it("a node reading from its cache sees every change another node makes, including delete and re-create", async () => {
     // Two stores on one database: two nodes of a cluster.
     const a = new Kv2Store(store, barrier, clock);
@@ -97,12 +106,7 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
     await a.write(mount, "left", { v: "left" }, undefined);
     await a.write(mount, "right", { v: "right" }, undefined);
     expect(dataOf(await a.read(mount, "left", 0))).toEqual({ v: "left" });
-    const right = await db
-      .selectFrom("secrets_kv_key")
-      .select("blob")
-      .where("mount", "=", mount.uuid)
-      .where("path", "=", "right")
-      .executeTakeFirstOrThrow();
+    const right = await keyRow("right");
     await db
       .updateTable("secrets_kv_key")
       .set({ blob: right.blob })
@@ -146,12 +150,7 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
     await b.write(mount, "through", { s: "v3" }, 2);
     expect(dataOf(await a.read(mount, "through", 0))).toEqual({ s: "v3" });
     // A blob put back from before (as a transaction that never committed would leave it) is opened afresh.
-    const old = await db
-      .selectFrom("secrets_kv_key")
-      .select(["blob", "rev"])
-      .where("mount", "=", mount.uuid)
-      .where("path", "=", "through")
-      .executeTakeFirstOrThrow();
+    const old = await keyRow("through");
     await a.write(mount, "through", { s: "v4" }, 3);
     await db
       .updateTable("secrets_kv_key")
@@ -176,19 +175,14 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
       expect(lookups.mock.calls.length).toBe(ctx.dialect === "sqlite" ? 0 : 1);
       await b.write(mount, "stamped", { v: "2" }, 1);
       expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "2" });
-      // The other connection puts the first version's metadata back: the next read sees that too.
-      const first = await db
-        .selectFrom("secrets_kv_key")
-        .select("blob")
-        .where("mount", "=", mount.uuid)
-        .where("path", "=", "stamped")
-        .executeTakeFirstOrThrow();
+      // The other connection puts back the metadata from before the next write: the read after sees it.
+      const earlier = await keyRow("stamped");
       await a.write(mount, "stamped", { v: "3" }, 2);
       expect(dataOf(await a.read(mount, "stamped", 0))).toEqual({ v: "3" });
       await other.db
         .withTables<SecretsTables>()
         .updateTable("secrets_kv_key")
-        .set({ blob: first.blob })
+        .set({ blob: earlier.blob })
         .where("mount", "=", mount.uuid)
         .where("path", "=", "stamped")
         .execute();
