@@ -41,6 +41,22 @@ function concrete(route: string, value: string): string {
 // Requests that would end the sweep early rather than test input handling.
 const SKIP = new Set(["/v1/sys/seal", "/v1/auth/token/revoke-self"]);
 
+/**
+ * What answers without a token: Vault's unauthenticated sys endpoints, OCSP (RFC 6960 clients send no
+ * token), the enrollment nonce a device asks for before it has credentials, the ROS 2 CRL devices fetch,
+ * and Prometheus metrics.
+ */
+const OPEN = new Set([
+  "/v1/sys/init",
+  "/v1/sys/seal-status",
+  "/v1/sys/health",
+  "/v1/pki/ocsp/x",
+  "/v1/fleet/enroll/nonce",
+  "/v1/ros2/crl",
+  "/v1/ros2/crl/pem",
+  "/metrics",
+]);
+
 const RAW_BODIES = ["{", "[]", "null", '"text"', "1e400", '{"a":1e400}', '{"__proto__":{"x":1}}', "\u0000"];
 const FIELDS = [
   "data",
@@ -89,14 +105,26 @@ describe("bad input across every route", () => {
 
     const problems: string[] = [];
     let sent = 0;
-    const send = async (method: string, url: string, payload?: string, type = "application/json") => {
+    const send = async (
+      method: string,
+      url: string,
+      payload?: string,
+      type = "application/json",
+      token: string | null = root,
+    ) => {
       sent++;
       const r = await server.app.inject({
         method: method as "GET",
         url,
-        headers: { "x-vault-token": root, ...(payload !== undefined ? { "content-type": type } : {}) },
+        headers: {
+          ...(token !== null ? { "x-vault-token": token } : {}),
+          ...(payload !== undefined ? { "content-type": type } : {}),
+        },
         ...(payload !== undefined ? { payload } : {}),
       });
+      if (token !== root && r.statusCode < 400 && !OPEN.has(url)) {
+        problems.push(`${method} ${url} with token ${String(token).slice(0, 12)} → ${r.statusCode}`);
+      }
       const what = `${method} ${url} ${payload === undefined ? "" : payload.slice(0, 60)} → ${r.statusCode}`;
       if (r.statusCode >= 500) problems.push(`${what} ${r.body.slice(0, 160)}`);
       else if (r.statusCode >= 400) {
@@ -119,6 +147,11 @@ describe("bad input across every route", () => {
         for (const raw of RAW_BODIES) await send("POST", url, raw);
       }
       const url = concrete(route, "x");
+      // No token, an unknown one, an absurd one: refused (with Vault's errors body) unless the route is open.
+      for (const token of [null, "hvs.not-a-token", "x".repeat(8000)]) {
+        await send("GET", url, undefined, undefined, token);
+        await send("POST", url, "{}", undefined, token);
+      }
       await send("DELETE", url);
       await send("POST", url, "{}", "text/plain");
       for (const method of ["POST", "PATCH"]) {
