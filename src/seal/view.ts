@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Barrier } from "./barrier.js";
 import type { SealTables } from "./migrations.js";
+import { tablesOf } from "../store/index.js";
 
 /**
  * Sealed blobs by path, for modules that need no table of their own. Each value is encrypted with
@@ -20,7 +21,7 @@ export class BarrierView {
   }
 
   private get t() {
-    return this.db.withTables<SealTables>();
+    return tablesOf<SealTables>(this.db);
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {
