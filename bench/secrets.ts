@@ -21,6 +21,13 @@ interface Info {
   body?: string;
 }
 
+/** Fleetroot's group-commit counters: fdatasync calls of the audit file and of SQLite's WAL, commits. */
+interface Counters {
+  auditSyncs: number;
+  walSyncs: number;
+  commits: number;
+}
+
 async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   if (kind === "bare") {
     const { default: Fastify } = await import("fastify");
@@ -69,12 +76,24 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   const token = (tok.auth as { client_token: string }).client_token;
   await call("POST", "secret/data/bench", SECRET, token);
   const url = await server.listen();
+  // The parent asks for the sync counters around each write measurement (see syncsPerWrite).
+  process.on("message", () => {
+    const audit = server.core.audit.stats;
+    const store = server.core.store.stats?.() ?? { commits: 0, syncs: 0 };
+    process.send?.({
+      auditSyncs: audit.syncs,
+      walSyncs: store.syncs,
+      commits: store.commits,
+    } satisfies Counters);
+  });
   process.stdout.write(JSON.stringify({ url: `${url}/v1/secret/data/bench`, token }) + "\n");
 }
 
-async function start(kind: "bare" | "fleetroot"): Promise<{ info: Info; stop(): void }> {
+async function start(
+  kind: "bare" | "fleetroot",
+): Promise<{ info: Info; stop(): void; counters(): Promise<Counters> }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
   });
   const info = await new Promise<Info>((resolve, reject) => {
     let buf = "";
@@ -85,16 +104,22 @@ async function start(kind: "bare" | "fleetroot"): Promise<{ info: Info; stop(): 
     });
     child.on("exit", (c) => reject(new Error(`${kind} server exited with ${c}`)));
   });
-  return { info, stop: () => child.kill("SIGTERM") };
+  const counters = () =>
+    new Promise<Counters>((resolve) => {
+      child.once("message", (m) => resolve(m as Counters));
+      child.send("counters");
+    });
+  return { info, stop: () => child.kill("SIGTERM"), counters };
 }
 
 interface Figure {
   rps: number;
   p50: number;
   p99: number;
+  note?: string;
 }
 
-async function load(info: Info, write: boolean): Promise<Figure> {
+async function load(info: Info, write: boolean, counters?: () => Promise<Counters>): Promise<Figure> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (info.token) headers["x-vault-token"] = info.token;
   const opts = {
@@ -104,13 +129,24 @@ async function load(info: Info, write: boolean): Promise<Figure> {
     ...(write ? { method: "POST" as const, body: JSON.stringify(SECRET) } : {}),
   };
   await autocannon({ ...opts, duration: 1 });
+  const before = await counters?.();
   const r = await autocannon({ ...opts, duration: DURATION_S });
+  const after = await counters?.();
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx responses, ${r.errors} errors`);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  const f: Figure = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
+  if (before && after && r.requests.total > 0) {
+    const per = (n: number) => (n / r.requests.total).toFixed(3);
+    f.note =
+      `fdatasync per request: audit ${per(after.auditSyncs - before.auditSyncs)}, ` +
+      `WAL ${per(after.walSyncs - before.walSyncs)}; ` +
+      `${(r.requests.total / Math.max(1, after.commits - before.commits)) | 0 || "-"} requests per SQLite commit`;
+  }
+  return f;
 }
 
 function show(name: string, f: Figure): void {
   console.log(`${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s   p50 ${f.p50} ms   p99 ${f.p99} ms`);
+  if (f.note) console.log(`${"".padEnd(46)}${f.note}`);
 }
 
 if (process.argv[2] === "serve") {
@@ -129,7 +165,7 @@ if (process.argv[2] === "serve") {
       const bareRead = await load(bare.info, false);
       const read = await load(fleet.info, false);
       const bareWrite = await load(bare.info, true);
-      const write = await load(fleet.info, true);
+      const write = await load(fleet.info, true, fleet.counters);
       console.log(`round ${i + 1}`);
       show("  bare Fastify GET (same JSON)", bareRead);
       show("  Fleetroot KV v2 read (token, ACL, audit)", read);
