@@ -76,7 +76,7 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   const token = (tok.auth as { client_token: string }).client_token;
   await call("POST", "secret/data/bench", SECRET, token);
   const url = await server.listen();
-  // The parent asks for the sync counters around each write measurement (see syncsPerWrite).
+  // The parent asks for the sync counters before and after each write measurement (see load()).
   process.on("message", () => {
     const audit = server.core.audit.stats;
     const store = server.core.store.stats?.() ?? { commits: 0, syncs: 0 };
