@@ -6,7 +6,7 @@
  */
 import { sql } from "kysely";
 import { FleetError } from "../errors/index.js";
-import { isUniqueViolation, tablesOf, type Store } from "../store/index.js";
+import { isUniqueViolation, type Store } from "../store/index.js";
 import { PreparedQuery } from "../store/prepared.js";
 import type { PkiTables } from "./migrations.js";
 
@@ -73,7 +73,7 @@ export class CertStore {
         const batch = this.queue.splice(0, BATCH);
         try {
           await this.store.transaction(async (trx) => {
-            const t = tablesOf<PkiTables>(trx);
+            const t = trx.withTables<PkiTables>();
             for (const p of batch) await insertRow(t, p.row);
           });
           for (const p of batch) p.resolve();

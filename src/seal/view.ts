@@ -1,7 +1,6 @@
 import type { Kysely, Transaction } from "kysely";
 import type { Barrier } from "./barrier.js";
 import type { SealTables } from "./migrations.js";
-import { tablesOf } from "../store/index.js";
 
 /**
  * Sealed blobs by path, for modules that need no table of their own. Each value is encrypted with
@@ -21,7 +20,7 @@ export class BarrierView {
   }
 
   private get t() {
-    return tablesOf<SealTables>(this.db);
+    return this.db.withTables<SealTables>();
   }
 
   async get(key: string): Promise<Uint8Array | undefined> {

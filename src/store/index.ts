@@ -17,15 +17,6 @@ export interface OpenStoreOptions {
   connectTimeoutMs?: number;
 }
 
-/**
- * `db` (a store's Kysely or a transaction) typed with a module's tables: what Kysely's withTables() gives,
- * without the new Kysely instance it builds on every call (0.3–0.5 µs each, measured alone) on hot
- * paths such as a KV write or a certificate insert.
- */
-export function tablesOf<T>(db: Kysely<object>): Kysely<T> {
-  return db as unknown as Kysely<T>;
-}
-
 /** Opens `sqlite:PATH` or `postgres://…`, checks it answers, and applies pending migrations. */
 export async function openStore(url: string, opts: OpenStoreOptions): Promise<Store> {
   const loc = parseStoreUrl(url);

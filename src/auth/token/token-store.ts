@@ -3,7 +3,7 @@ import type { Kysely } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
 import type { RequestAuth } from "../../server/types.js";
-import { tablesOf, type Store } from "../../store/index.js";
+import type { Store } from "../../store/index.js";
 import type { Clock } from "../../util/index.js";
 import type { AuthTables } from "../migrations.js";
 import { DEFAULT_POLICY, ROOT_POLICY } from "../policy/builtin.js";
@@ -291,7 +291,7 @@ export class TokenStore {
 
   async revokeOrphanHash(hash: string): Promise<void> {
     await this.store.transaction(async (trx) => {
-      const t = tablesOf<AuthTables>(trx);
+      const t = trx.withTables<AuthTables>();
       await t.updateTable("auth_token").set({ parent_hash: null }).where("parent_hash", "=", hash).execute();
       await t.deleteFrom("auth_token").where("hash", "=", hash).execute();
     });
@@ -358,7 +358,7 @@ export class TokenStore {
       entry: Buffer.from(sealed),
     };
     await this.store.transaction(async (trx) => {
-      const t = tablesOf<AuthTables>(trx);
+      const t = trx.withTables<AuthTables>();
       if (parentHash) {
         // The parent may have been revoked since it authenticated: a child must never outlive it.
         const p = await t

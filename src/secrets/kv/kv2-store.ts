@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
-import { isUniqueViolation, tablesOf, type Store } from "../../store/index.js";
+import { isUniqueViolation, type Store } from "../../store/index.js";
 import { PreparedQuery } from "../../store/prepared.js";
 import type { Clock } from "../../util/clock.js";
 import type { SecretsTables } from "../migrations.js";
@@ -240,7 +240,7 @@ export class Kv2Store {
   /** Deletes the key's metadata and every version. */
   async deleteAll(m: Mount, path: string): Promise<void> {
     await this.store.transaction(async (trx) => {
-      const t = tablesOf<SecretsTables>(trx);
+      const t = trx.withTables<SecretsTables>();
       await t.deleteFrom("secrets_kv_version").where("mount", "=", m.uuid).where("path", "=", path).execute();
       await t.deleteFrom("secrets_kv_key").where("mount", "=", m.uuid).where("path", "=", path).execute();
     });
@@ -254,7 +254,7 @@ export class Kv2Store {
     fn: (meta: KeyMeta | undefined, trx: Kysely<SecretsTables>) => Promise<Change | undefined>,
   ): Promise<void> {
     const body = async (trx: Transaction<object>) => {
-      const t = tablesOf<SecretsTables>(trx);
+      const t = trx.withTables<SecretsTables>();
       const found = await this.meta(m, path, t);
       const change = await fn(found?.meta, t);
       if (!change) return true;
