@@ -136,10 +136,11 @@ async function load(info: Info, write: boolean, counters?: () => Promise<Counter
   const f: Figure = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
   if (before && after && r.requests.total > 0) {
     const per = (n: number) => (n / r.requests.total).toFixed(3);
+    const commits = after.commits - before.commits;
     f.note =
       `fdatasync per request: audit ${per(after.auditSyncs - before.auditSyncs)}, ` +
       `WAL ${per(after.walSyncs - before.walSyncs)}; ` +
-      `${(r.requests.total / Math.max(1, after.commits - before.commits)) | 0 || "-"} requests per SQLite commit`;
+      `${commits > 0 ? (r.requests.total / commits).toFixed(1) : "no"} requests per SQLite commit`;
   }
   return f;
 }
