@@ -98,6 +98,41 @@ export async function postJson(
   });
 }
 
+/**
+ * GET of a public document (no token) with the server's CA pinned: the status and the body, refused once
+ * the body passes `maxBytes` (`what` names it in that error). Connection failures are Unreachable.
+ */
+export function getBounded(
+  url: URL,
+  ca: string | Buffer | undefined,
+  maxBytes: number,
+  what: string,
+): Promise<{ status: number; body: Buffer }> {
+  const tls = url.protocol === "https:";
+  return new Promise((resolve, reject) => {
+    const req = (tls ? https : http).get(
+      url,
+      { timeout: 15_000, agent: false, ...(tls && ca ? { ca } : {}) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size <= maxBytes) return void chunks.push(c);
+          req.destroy();
+          reject(new Error(`${url.href}: ${what} is larger than ${maxBytes} bytes`));
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on("error", (e) => reject(new Unreachable(`${url.origin}: ${e.message}`)));
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", (e: NodeJS.ErrnoException) =>
+      reject(new Unreachable(`cannot reach ${url.origin}: ${e.code ?? e.message}`)),
+    );
+  });
+}
+
 /** `data` of a Vault-style envelope. */
 export const dataOf = (r: Record<string, unknown>): Record<string, unknown> =>
   (r.data ?? {}) as Record<string, unknown>;

@@ -6,49 +6,25 @@
  */
 import "reflect-metadata";
 import fs from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import path from "node:path";
 import * as px509 from "@peculiar/x509";
 import { fail } from "../errors/index.js";
 import { writeFleetCrl } from "../ros2/fleet-keystore.js";
 import { PUBLIC, files } from "../ros2/layout.js";
-import { Unreachable } from "./enroll-http.js";
+import { Unreachable, getBounded } from "./enroll-http.js";
 import { readConfig } from "./files.js";
 
 const MAX_CRL_BYTES = 4 * 1024 * 1024;
 
 /** GET `ros2/crl/pem`; `ca` verifies the server's TLS certificate. */
-export function fetchRos2Crl(server: string, ca: string | Buffer | undefined): Promise<string> {
+export async function fetchRos2Crl(server: string, ca: string | Buffer | undefined): Promise<string> {
   const url = new URL("/v1/ros2/crl/pem", server);
-  const tls = url.protocol === "https:";
-  return new Promise((resolve, reject) => {
-    const req = (tls ? https : http).get(
-      url,
-      { timeout: 15_000, agent: false, ...(tls && ca ? { ca } : {}) },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_CRL_BYTES) req.destroy(new Error(`the CRL is larger than ${MAX_CRL_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on("end", () => {
-          const body = Buffer.concat(chunks).toString("utf8");
-          if (res.statusCode === 200) return resolve(body);
-          reject(
-            new Unreachable(
-              `${url.href}: the server answered ${res.statusCode} (${body.slice(0, 200)}); is ros2/config done?`,
-            ),
-          );
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (e) => reject(new Unreachable(`cannot reach ${url.origin}: ${e.message}`)));
-  });
+  const { status, body } = await getBounded(url, ca, MAX_CRL_BYTES, "the CRL");
+  const text = body.toString("utf8");
+  if (status === 200) return text;
+  throw new Unreachable(
+    `${url.href}: the server answered ${status} (${text.slice(0, 200)}); is ros2/config done?`,
+  );
 }
 
 /** Refuses a CRL that is not a PEM CRL signed by `identityCaPem` (the DDS plugins would refuse every peer). */
