@@ -162,6 +162,10 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
       serial_number: "0a01",
     });
     expect(auth.lease_duration).toBe(3600);
+    // Vault's login block: an orphan service token without a use limit.
+    expect(auth).toMatchObject({ orphan: true, num_uses: 0, token_type: "service", entity_id: "" });
+    expect(auth.token_policies).toEqual(auth.policies);
+    expect(auth.accessor).toMatch(/\S/);
     const own = await call("GET", "secret/data/robots/robot-1/config", { token: auth.client_token });
     expect(own.status).toBe(200);
     expect(own.json.data.data).toEqual({ broker: "mqtt://robot-1" });

@@ -5,6 +5,7 @@ export { DEFAULT_POLICY, DEFAULT_POLICY_TEXT, ROOT_POLICY } from "./policy/built
 export { MAX_POLICY_BYTES } from "./policy/hcl.js";
 export { CAPABILITIES, type PathRule, type Policy, parsePolicy } from "./policy/policy.js";
 export { PolicyStore, type PolicyStoreOptions, policyName } from "./policy/policy-store.js";
+export { authBlock } from "./routes/format.js";
 export { authRoutes } from "./routes/index.js";
 export {
   TOKEN_PREFIX,

@@ -1,3 +1,4 @@
+import { authBlock } from "../../auth/index.js";
 import { fail } from "../../errors/index.js";
 import { type RouteSpec, empty, envelope } from "../../server/types.js";
 import type { CoreServices } from "../../server/main.js";
@@ -89,23 +90,8 @@ export function certRoutes(
             serial: r.serial,
             common_name: r.commonName,
           });
-          const i = r.created.info;
           return envelope(null, {
-            auth: {
-              client_token: r.created.token,
-              accessor: i.accessor,
-              policies: i.policies,
-              token_policies: i.policies,
-              identity_policies: null,
-              metadata: i.meta,
-              lease_duration: i.ttl,
-              renewable: i.renewable,
-              entity_id: "",
-              token_type: "service",
-              orphan: true,
-              mfa_requirement: null,
-              num_uses: 0,
-            },
+            auth: authBlock(r.created),
             ...(r.created.warnings.length ? { warnings: [...r.created.warnings] } : {}),
           });
         } catch (e) {
