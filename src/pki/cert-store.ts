@@ -4,6 +4,7 @@
  * compile per batch), so concurrent issuance pays one commit per batch instead of one per certificate. A
  * batch that fails (a duplicate serial) falls back to row-by-row inserts so only the offending request fails.
  */
+import { X509Certificate } from "node:crypto";
 import { sql } from "kysely";
 import { FleetError } from "../errors/index.js";
 import { isUniqueViolation, type Store } from "../store/index.js";
@@ -26,6 +27,34 @@ const COLUMNS = [
   "revoked_at",
   "revocation_reason",
 ] as const satisfies readonly (keyof CertRow)[];
+
+/**
+ * The row of a CA certificate this node signed (an intermediate): no role, no SANs, its subject and
+ * validity read from the certificate.
+ */
+export function caCertRow(
+  issuerId: string,
+  serial: string,
+  der: Buffer,
+  requester: string | null,
+  now: number,
+): CertRow {
+  const cert = new X509Certificate(der);
+  return {
+    issuer_id: issuerId,
+    serial,
+    subject: cert.subject.replace(/\n/g, ","),
+    sans: "{}",
+    not_before: Date.parse(cert.validFrom),
+    not_after: Date.parse(cert.validTo),
+    role: null,
+    requester,
+    der,
+    created_at: now,
+    revoked_at: null,
+    revocation_reason: null,
+  };
+}
 
 /** Every column but the certificate itself: what listings return. */
 const LISTED = COLUMNS.filter((c): c is Exclude<(typeof COLUMNS)[number], "der"> => c !== "der");

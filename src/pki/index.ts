@@ -11,4 +11,5 @@ export { type Role, parseRole } from "./role.js";
 export { applyRole, globMatch, type Grant, type NameRequest, type ProfileRequest } from "./policy.js";
 export { RevokedArena } from "./revoked-arena.js";
 export { buildCsr } from "./csr-build.js";
+export { caCertRow } from "./cert-store.js";
 export { colonSerial, normalizeSerial } from "./format.js";

@@ -5,11 +5,11 @@
  * Fleetroot's delegated OCSP signer (pki/issuer/:ref/ocsp-signer).
  */
 import type { DnAttribute } from "../crypto/index.js";
-import { X509Certificate } from "node:crypto";
 import { toPem } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
 import { type RouteContext, type RouteSpec, envelope, raw } from "../server/types.js";
 import { parseDuration } from "../util/duration.js";
+import { caCertRow } from "./cert-store.js";
 import { certPem, colonSerial, keyAlgorithmOf, optList, optString, pemCertificates } from "./format.js";
 import type { Issuer } from "./issuers.js";
 import type { PkiServices } from "./services.js";
@@ -235,21 +235,9 @@ async function signIntermediate(s: PkiServices, ctx: RouteContext, issuerRef: st
     ttlSeconds: parseDuration(b.ttl as string | undefined, "ttl"),
     pathLen: pathLen(b),
   });
-  const cert = new X509Certificate(out.der);
-  await s.certs.insert({
-    issuer_id: issuer.id,
-    serial: out.serial,
-    subject: cert.subject.replace(/\n/g, ","),
-    sans: "{}",
-    not_before: Date.parse(cert.validFrom),
-    not_after: Date.parse(cert.validTo),
-    role: null,
-    requester: ctx.auth?.accessor ?? null,
-    der: out.der,
-    created_at: s.clock.now().getTime(),
-    revoked_at: null,
-    revocation_reason: null,
-  });
+  await s.certs.insert(
+    caCertRow(issuer.id, out.serial, out.der, ctx.auth?.accessor ?? null, s.clock.now().getTime()),
+  );
   await ctx.auditEvent("pki.sign", { serial: out.serial, role: "sign-intermediate", issuer: issuer.id });
   return envelope({
     certificate: certPem(out.der),

@@ -147,6 +147,11 @@ export async function setupHierarchy(
   });
   expect(signed.statusCode, signed.body).toBe(200);
   const sd = signed.json().data;
+  // The signed intermediate is on record like any issued certificate (listings, revocation).
+  const listed = await s.call("GET", "pki/certs?list=true");
+  expect(listed.json().data.key_info[sd.serial_number], listed.body).toMatchObject({
+    subject: "CN=Fleet Test Issuing CA",
+  });
   const set = await s.call("POST", "pki/intermediate/set-signed", {
     certificate: sd.certificate + sd.issuing_ca,
   });

@@ -21,7 +21,7 @@ import {
 } from "../../crypto/index.js";
 import { fail } from "../../errors/index.js";
 import type { KeyManager, Signer } from "../../keys/index.js";
-import { type PkiServices, buildCsr } from "../../pki/index.js";
+import { type PkiServices, buildCsr, caCertRow } from "../../pki/index.js";
 import type { Clock } from "../../util/clock.js";
 import type { CaRequest } from "./config.js";
 
@@ -121,21 +121,7 @@ async function crossSign(
   const issuer = pki.issuers.resolve(issuerId);
   const csr = await buildCsr(subject, signer);
   const out = await pki.issuers.signIntermediate(issuer, csr, { ttlSeconds, pathLen: 0 });
-  const cert = new X509Certificate(out.der);
-  await pki.certs.insert({
-    issuer_id: issuer.id,
-    serial: out.serial,
-    subject: cert.subject.replace(/\n/g, ","),
-    sans: "{}",
-    not_before: Date.parse(cert.validFrom),
-    not_after: Date.parse(cert.validTo),
-    role: null,
-    requester: "ros2/config",
-    der: out.der,
-    created_at: pki.clock.now().getTime(),
-    revoked_at: null,
-    revocation_reason: null,
-  });
+  await pki.certs.insert(caCertRow(issuer.id, out.serial, out.der, "ros2/config", pki.clock.now().getTime()));
   await audit("pki.sign", { serial: out.serial, role: "ros2-ca", issuer: issuer.id });
   return { der: out.der, parents: [issuer.certificate, ...issuer.chain] };
 }
