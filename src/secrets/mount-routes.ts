@@ -1,4 +1,5 @@
 import { fail } from "../errors/index.js";
+import { topLevelEnvelope } from "../server/envelope.js";
 import { type RouteContext, type RouteSpec, empty, envelope, raw } from "../server/types.js";
 import type { CoreServices } from "../server/main.js";
 import { isObject, optDuration } from "./kv/body.js";
@@ -17,7 +18,7 @@ export function mountRoutes(core: CoreServices, mounts: MountTable): RouteSpec[]
         const all: Record<string, unknown> = { "sys/": systemMount() };
         for (const m of await mounts.list()) all[m.path] = mountBody(m);
         // Vault repeats the table at the top level of the envelope for old clients.
-        return raw({ ...all, ...envelopeFields(ctx, all) });
+        return raw(topLevelEnvelope(all, ctx.requestId));
       },
     },
     {
@@ -162,18 +163,5 @@ function systemMount(): Record<string, unknown> {
     seal_wrap: true,
     type: "system",
     uuid: "system",
-  };
-}
-
-function envelopeFields(ctx: RouteContext, data: unknown): Record<string, unknown> {
-  return {
-    request_id: ctx.requestId,
-    lease_id: "",
-    renewable: false,
-    lease_duration: 0,
-    data,
-    wrap_info: null,
-    warnings: null,
-    auth: null,
   };
 }

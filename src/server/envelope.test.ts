@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { envelopeJson, envelopeObject } from "./envelope.js";
+import { envelopeJson, envelopeObject, topLevelEnvelope } from "./envelope.js";
 import type { RouteResult } from "./types.js";
 
 describe("envelopeJson", () => {
@@ -68,5 +68,25 @@ describe("a handler result that cannot be written as JSON", () => {
       .map((l) => JSON.parse(l));
     const entry = lines.find((l) => l.type === "response" && l.request?.path === "odd/bigint");
     expect(entry?.response?.status).toBe(500);
+  });
+});
+
+describe("topLevelEnvelope", () => {
+  it("repeats the data at the top level, then Vault's envelope fields in their order", () => {
+    const data = { keys: ["default", "root"], policies: ["default", "root"] };
+    const out = topLevelEnvelope(data, "req-2");
+    expect(Object.keys(out)).toEqual([
+      "keys",
+      "policies",
+      "request_id",
+      "lease_id",
+      "renewable",
+      "lease_duration",
+      "data",
+      "wrap_info",
+      "warnings",
+      "auth",
+    ]);
+    expect(out).toMatchObject({ ...data, request_id: "req-2", data, auth: null, wrap_info: null });
   });
 });

@@ -17,6 +17,14 @@ export function envelopeObject(res: Envelope, requestId: string): Record<string,
 }
 
 /**
+ * Vault's envelope around `data`, with `data`'s fields repeated at the top level: the form some sys
+ * endpoints answer in (sys/mounts, sys/policy), since older clients read the top level.
+ */
+export function topLevelEnvelope(data: Record<string, unknown>, requestId: string): Record<string, unknown> {
+  return { ...data, ...envelopeObject({ kind: "envelope", data }, requestId) };
+}
+
+/**
  * JSON.stringify(envelopeObject(res, requestId)), written around the parts that vary: the fixed fields
  * cost nothing to serialize on every response. envelope.test.ts holds the two equal.
  */

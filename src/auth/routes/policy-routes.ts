@@ -1,4 +1,5 @@
 import { fail } from "../../errors/index.js";
+import { topLevelEnvelope } from "../../server/envelope.js";
 import {
   type RouteContext,
   type RouteResult,
@@ -22,17 +23,7 @@ function nameOf(ctx: RouteContext): string {
  * (older Vault clients read the top level), so they are sent raw in Vault's full envelope.
  */
 function legacy(ctx: RouteContext, data: Record<string, unknown>): RouteResult {
-  return raw({
-    ...data,
-    request_id: ctx.requestId,
-    lease_id: "",
-    renewable: false,
-    lease_duration: 0,
-    data,
-    wrap_info: null,
-    warnings: null,
-    auth: null,
-  });
+  return raw(topLevelEnvelope(data, ctx.requestId));
 }
 
 async function readOr404(policies: PolicyStore, name: string): Promise<string> {
