@@ -1,7 +1,7 @@
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { fail } from "../errors/index.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { checkIntoto, fetchVerifiedTarget, type UpdateClientOptions } from "./update.js";
 
 /** Who a configuration target is for, as its custom metadata says (`custom.fleetroot`). */

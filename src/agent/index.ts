@@ -6,4 +6,4 @@ export {
   type VerifiedTarget,
 } from "./update.js";
 export { applyConfig, configCustom, type ApplyConfigResult, type ConfigAudience } from "./config.js";
-export { writeFileAtomic } from "./atomic-write.js";
+export { writeFileAtomic } from "../util/atomic-write.js";

@@ -6,7 +6,7 @@
 import path from "node:path";
 import { fail } from "../errors/index.js";
 import { parseEnvelope } from "../updates/index.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { getBounded } from "./enroll-http.js";
 
 const MAX_ROOT_BYTES = 512 * 1024;

@@ -6,7 +6,7 @@ import { Updater, type TargetFile } from "tuf-js";
 import { fail, FleetError } from "../errors/index.js";
 import { intoto, parseEnvelope, tufKeyFromText } from "../updates/index.js";
 import { systemClock, type Clock } from "../util/clock.js";
-import { writeFileAtomic } from "./atomic-write.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 
 export interface UpdateClientOptions {
   /** The repository's base URL, e.g. https://fleet.example/v1/updates/firmware */

@@ -1,38 +1,11 @@
 /** Filesystem helpers for keystores: atomic writes and directories built aside, then renamed into place. */
-import crypto from "node:crypto";
 import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 
-/** A sibling temporary path for `target` (same directory, so rename is atomic and relative depth equal). */
-export function tempSibling(target: string): string {
-  return path.join(
-    path.dirname(target),
-    `.${path.basename(target)}.tmp-${crypto.randomBytes(6).toString("hex")}`,
-  );
-}
+import { tempSibling } from "../util/atomic-write.js";
 
-/** Writes a file atomically (temporary file, fsync, rename). */
-export async function writeFileAtomic(
-  target: string,
-  content: string | Uint8Array,
-  mode = 0o644,
-): Promise<void> {
-  const tmp = tempSibling(target);
-  const fh = await fs.open(tmp, "wx", mode);
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await fs.rename(tmp, target);
-  } catch (e) {
-    await fs.rm(tmp, { force: true });
-    throw e;
-  }
-}
+export { tempSibling, writeFileAtomic } from "../util/atomic-write.js";
 
 /** Writes several files so that either all new versions are in place or none were written over. */
 export async function writeFilesAtomic(

@@ -1,14 +1,20 @@
+import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
 
+/** A sibling temporary path for `target` (same directory, so a rename into place is atomic). */
+export function tempSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(6).toString("hex")}`);
+}
+
 /**
  * Replaces `file` with `data` so a reader sees the old or the new content, never a mix: write a temporary
- * file in the same directory, fsync it, rename over the target, fsync the directory.
+ * file in the same directory (created if missing), fsync it, rename over the target, fsync the directory.
  */
-export async function writeFileAtomic(file: string, data: Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  const tmp = tempSibling(file);
   const fh = await fs.open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);
