@@ -6,6 +6,7 @@
  */
 import { X509Certificate, randomUUID } from "node:crypto";
 import { join } from "node:path";
+import type { Kysely } from "kysely";
 import {
   type CertificateParts,
   type DnAttribute,
@@ -267,11 +268,7 @@ export class IssuerRegistry {
     const now = this.d.clock.now().getTime();
     await this.d.store.transaction(async (trx) => {
       const t = trx.withTables<PkiTables>();
-      const hasDefault = await t
-        .selectFrom("pki_issuer")
-        .select("id")
-        .where("is_default", "=", 1)
-        .executeTakeFirst();
+      const hasDefault = await defaultExists(t);
       await t
         .insertInto("pki_issuer")
         .values({
@@ -334,11 +331,7 @@ export class IssuerRegistry {
       );
     await this.d.store.transaction(async (trx) => {
       const t = trx.withTables<PkiTables>();
-      const hasDefault = await t
-        .selectFrom("pki_issuer")
-        .select("id")
-        .where("is_default", "=", 1)
-        .executeTakeFirst();
+      const hasDefault = await defaultExists(t);
       await t
         .updateTable("pki_issuer")
         .set({
@@ -450,4 +443,12 @@ export function splitDerList(blob: Uint8Array | null): Buffer[] {
     off += head + len;
   }
   return out;
+}
+
+/** Whether some issuer is the default already (a first signed issuer becomes it). */
+async function defaultExists(t: Kysely<PkiTables>): Promise<boolean> {
+  return (
+    (await t.selectFrom("pki_issuer").select("id").where("is_default", "=", 1).executeTakeFirst()) !==
+    undefined
+  );
 }
