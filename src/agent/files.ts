@@ -13,6 +13,7 @@ import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto"
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../errors/index.js";
+import { syncDirectory, writeNewSynced } from "../util/atomic-write.js";
 
 export interface AgentConfig {
   readonly server: string;
@@ -51,32 +52,13 @@ export interface WriteHooks {
 const CURRENT = "current";
 const GEN = /^gen-(\d+)$/;
 
-async function syncDir(dir: string): Promise<void> {
-  const d = await fs.open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
-
-async function writeSynced(file: string, data: string, mode: number): Promise<void> {
-  const fh = await fs.open(file, "wx", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function writeConfig(dir: string, cfg: AgentConfig): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = path.join(dir, `.agent.json.${process.pid}.tmp`);
   await fs.rm(tmp, { force: true });
-  await writeSynced(tmp, JSON.stringify(cfg, null, 2) + "\n", 0o600);
+  await writeNewSynced(tmp, JSON.stringify(cfg, null, 2) + "\n", 0o600);
   await fs.rename(tmp, path.join(dir, "agent.json"));
-  await syncDir(dir);
+  await syncDirectory(dir);
 }
 
 export async function readConfig(dir: string): Promise<AgentConfig> {
@@ -117,23 +99,23 @@ export async function writePair(dir: string, pair: Pair, hooks: WriteHooks = {})
   const name = `gen-${n}`;
   const tmp = path.join(dir, `.tmp-${name}`);
   await fs.mkdir(tmp, { mode: 0o700 });
-  if (pair.keyPem !== undefined) await writeSynced(path.join(tmp, "key.pem"), pair.keyPem, 0o600);
+  if (pair.keyPem !== undefined) await writeNewSynced(path.join(tmp, "key.pem"), pair.keyPem, 0o600);
   else if (pair.state.key !== "file")
-    await writeSynced(path.join(tmp, "key.uri"), pair.state.key.uri + "\n", 0o600);
+    await writeNewSynced(path.join(tmp, "key.uri"), pair.state.key.uri + "\n", 0o600);
   await hooks.afterKey?.();
-  await writeSynced(path.join(tmp, "cert.pem"), pair.certPem, 0o644);
-  await writeSynced(path.join(tmp, "chain.pem"), pair.chainPem, 0o644);
-  await writeSynced(path.join(tmp, "state.json"), JSON.stringify(pair.state, null, 2) + "\n", 0o644);
-  await syncDir(tmp);
+  await writeNewSynced(path.join(tmp, "cert.pem"), pair.certPem, 0o644);
+  await writeNewSynced(path.join(tmp, "chain.pem"), pair.chainPem, 0o644);
+  await writeNewSynced(path.join(tmp, "state.json"), JSON.stringify(pair.state, null, 2) + "\n", 0o644);
+  await syncDirectory(tmp);
   await fs.rename(tmp, path.join(dir, name));
-  await syncDir(dir);
+  await syncDirectory(dir);
   await hooks.beforeSwap?.();
   // rename(2) over an existing symlink is atomic: readers see the old target or the new one.
   const link = path.join(dir, `.current-${process.pid}`);
   await fs.rm(link, { force: true });
   await fs.symlink(name, link);
   await fs.rename(link, path.join(dir, CURRENT));
-  await syncDir(dir);
+  await syncDirectory(dir);
   for (const g of gens.slice(0, -1))
     await fs.rm(path.join(dir, `gen-${g}`), { recursive: true, force: true });
   return path.join(dir, name);

@@ -6,6 +6,7 @@ import { algorithmOf, checkScheme, defaultSchemeFor, nodeKeyGenParams, nodeSignA
 import type { BackendOptions, KeyBackend } from "./backend.js";
 import type { KeyAlgorithm, KeyProtector, KeyWrapper, Signer } from "./types.js";
 import type { FileKeyUri } from "./uri.js";
+import { syncDirectory, tempSibling, writeNewSynced } from "../util/atomic-write.js";
 
 /** Label of the armor around a barrier-encrypted PKCS#8 key; plain PEM readers reject it on purpose. */
 export const encryptedKeyLabel = "FLEETROOT ENCRYPTED PRIVATE KEY";
@@ -167,14 +168,8 @@ async function exists(p: string): Promise<boolean> {
 async function writeNewFile(target: string, content: string): Promise<void> {
   const dir = path.dirname(target);
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const tmp = path.join(dir, `.${path.basename(target)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
-  const fh = await fs.open(tmp, "wx", 0o600);
-  try {
-    await fh.writeFile(content);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  const tmp = tempSibling(target);
+  await writeNewSynced(tmp, content, 0o600);
   try {
     await fs.link(tmp, target);
   } catch (e) {
@@ -185,10 +180,5 @@ async function writeNewFile(target: string, content: string): Promise<void> {
   } finally {
     await fs.rm(tmp, { force: true });
   }
-  const dh = await fs.open(dir, "r");
-  try {
-    await dh.sync(); // make the new directory entry durable
-  } finally {
-    await dh.close();
-  }
+  await syncDirectory(dir); // make the new directory entry durable
 }

@@ -198,7 +198,8 @@ describe("file: backend storage", () => {
     expect(text).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     const { stdout } = await run("openssl", ["pkey", "-in", file, "-noout", "-text"]);
     expect(stdout).toContain("P-256");
-    expect((await fs.readdir(path.dirname(file))).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+    // Nothing but the key: no temporary file left beside it.
+    expect(await fs.readdir(path.dirname(file))).toEqual(["plain.pem"]);
   });
 
   it("resolves a relative file: URI against the working directory", async () => {

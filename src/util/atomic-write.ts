@@ -7,6 +7,27 @@ export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(6).toString("hex")}`);
 }
 
+/** Creates `file` (it must not exist) with `data` and fsyncs it before closing. */
+export async function writeNewSynced(file: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const fh = await fs.open(file, "wx", mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes the directory's entries durable (a file created or renamed in it). */
+export async function syncDirectory(dir: string): Promise<void> {
+  const d = await fs.open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
 /**
  * Replaces `file` with `data` so a reader sees the old or the new content, never a mix: write a temporary
  * file in the same directory (created if missing), fsync it, rename over the target, fsync the directory.
@@ -15,23 +36,12 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
   const dir = path.dirname(file);
   await fs.mkdir(dir, { recursive: true });
   const tmp = tempSibling(file);
-  const fh = await fs.open(tmp, "wx", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await writeNewSynced(tmp, data, mode);
   try {
     await fs.rename(tmp, file);
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  const d = await fs.open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await syncDirectory(dir);
 }
