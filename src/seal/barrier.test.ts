@@ -1,23 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { expect, it } from "vitest";
 import { describeEachStore } from "../../test/helpers/stores.js";
-import { FleetError } from "../errors/index.js";
 import { ManualClock } from "../util/index.js";
 import { Barrier } from "./barrier.js";
 import { sealMigrations, type SealTables } from "./migrations.js";
-
-const enc = (s: string) => new TextEncoder().encode(s);
-const dec = (b: Uint8Array) => new TextDecoder().decode(b);
-
-async function codeOf(p: Promise<unknown> | (() => unknown)): Promise<string | undefined> {
-  try {
-    await (typeof p === "function" ? p() : p);
-  } catch (e) {
-    expect(e).toBeInstanceOf(FleetError);
-    return (e as FleetError).code;
-  }
-  return undefined;
-}
+import { codeOf, dec, enc } from "./seal-test-util.js";
 
 describeEachStore("barrier", (ctx) => {
   const clock = new ManualClock(Date.UTC(2026, 0, 1));
