@@ -5,8 +5,6 @@ import path from "node:path";
 
 import { tempSibling } from "../util/atomic-write.js";
 
-export { tempSibling, writeFileAtomic } from "../util/atomic-write.js";
-
 /** Writes several files so that either all new versions are in place or none were written over. */
 export async function writeFilesAtomic(
   files: readonly { path: string; content: string | Uint8Array; mode?: number }[],

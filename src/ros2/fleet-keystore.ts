@@ -16,7 +16,8 @@ import fsSync from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../errors/index.js";
-import { tempSibling, writeDirAtomicSync, writeFilesAtomic } from "./files.js";
+import { tempSibling } from "../util/atomic-write.js";
+import { writeDirAtomicSync, writeFilesAtomic } from "./files.js";
 import { ENCLAVES, PUBLIC, checkEnclaveName, enclaveDir, files } from "./layout.js";
 import { verifySmime } from "./smime.js";
 

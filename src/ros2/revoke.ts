@@ -15,7 +15,7 @@ import {
   toPem,
 } from "../crypto/index.js";
 import { fail } from "../errors/index.js";
-import { writeFileAtomic } from "./files.js";
+import { writeFileAtomic } from "../util/atomic-write.js";
 import { DAY, type Ros2Keystore, seconds } from "./keystore.js";
 import { listEnclaves, requireEnclave } from "./enclave.js";
 import { PUBLIC, files } from "./layout.js";

@@ -7,15 +7,21 @@ export function tempSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${randomBytes(6).toString("hex")}`);
 }
 
-/** Creates `file` (it must not exist) with `data` and fsyncs it before closing. */
+/**
+ * Creates `file` (it must not exist) with `data` and fsyncs it before closing. When the write or the sync
+ * fails (a full disk, say) the file is removed again: nothing half-written stays behind.
+ */
 export async function writeNewSynced(file: string, data: string | Uint8Array, mode: number): Promise<void> {
   const fh = await fs.open(file, "wx", mode);
   try {
     await fh.writeFile(data);
     await fh.sync();
-  } finally {
-    await fh.close();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await fs.rm(file, { force: true });
+    throw e;
   }
+  await fh.close();
 }
 
 /** Makes the directory's entries durable (a file created or renamed in it). */
