@@ -3,11 +3,11 @@
  * lookup, ACL check, audit request + response entries, durable) next to a bare Fastify JSON route, both
  * served by a child process and loaded by autocannon from this one, in the same run. Goal: >= 60%.
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { median } from "./_stats.js";
 import { scratchDir } from "./lib/scratch.js";
+import { startServeChild } from "./lib/serve-child.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = 64;
@@ -67,19 +67,8 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
 }
 
 async function start(kind: "bare" | "fleetroot"): Promise<{ url: string; token?: string; stop(): void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const info = await new Promise<{ url: string; token?: string }>((resolve, reject) => {
-    let buf = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line) as { url: string; token?: string });
-    });
-    child.on("exit", (c) => reject(new Error(`${kind} server exited with ${c}`)));
-  });
-  return { ...info, stop: () => child.kill("SIGTERM") };
+  const c = await startServeChild<{ url: string; token?: string }>(fileURLToPath(import.meta.url), [kind]);
+  return { ...c.info, stop: c.stop };
 }
 
 async function measure(kind: string, info: { url: string; token?: string }, warm: boolean): Promise<number> {

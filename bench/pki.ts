@@ -20,6 +20,7 @@ import autocannon from "autocannon";
 import type { Signer } from "../src/keys/index.js";
 import { median } from "./_stats.js";
 import { scratchDir } from "./lib/scratch.js";
+import { type ServeChild, startServeChild } from "./lib/serve-child.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const OCSP_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -100,25 +101,10 @@ async function serve(kind: string): Promise<void> {
   );
 }
 
-interface Child {
-  info: Record<string, string>;
-  stop(): void;
-}
+type Child = ServeChild<Record<string, string>>;
 
 async function startChild(kind: string, extra: string[] = []): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", self, "serve", kind, ...extra], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const info = await new Promise<Record<string, string>>((resolve, reject) => {
-    let buf = "";
-    child.stdout.on("data", (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split("\n").find((l) => l.startsWith("{") && l.endsWith("}"));
-      if (line) resolve(JSON.parse(line) as Record<string, string>);
-    });
-    child.on("exit", (c) => reject(new Error(`${kind} server exited with ${c}`)));
-  });
-  return { info, stop: () => child.kill("SIGTERM") };
+  return startServeChild(self, [kind, ...extra]);
 }
 
 async function load(opts: autocannon.Options): Promise<number> {

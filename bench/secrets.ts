@@ -3,12 +3,17 @@
  * encryption, SQLite store), 16 concurrent clients, next to a bare Fastify route returning the same JSON,
  * measured in the same run with servers in child processes. Goals: reads >= 40%, writes >= 20% of the bare
  * route. Prints p50/p99 latency.
+ *
+ * Each round also loads a reference route on the same Fleetroot server: a token-authenticated POST whose
+ * handler stores nothing (token check, ACL, the request entry made durable before the handler and the
+ * response entry before the reply, HTTP). It is what every write pays before the KV engine does anything,
+ * so its ratio is the ceiling a KV write could reach with free storage.
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { median } from "./_stats.js";
 import { scratchDir } from "./lib/scratch.js";
+import { startServeChild } from "./lib/serve-child.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = 16;
@@ -17,6 +22,8 @@ const SECRET = { data: { username: "robot-17", password: "correct horse battery 
 
 interface Info {
   url: string;
+  /** Fleetroot only: the reference route (the write pipeline without storage). */
+  pipelineUrl?: string;
   token?: string;
   body?: string;
 }
@@ -53,10 +60,36 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   }
   const { createServer } = await import("../src/server/main.js");
   const dir = scratchDir("fr-bench-secrets-");
+  const { envelope } = await import("../src/server/types.js");
+  const { defaultModules } = await import("../src/server/modules.js");
   const server = await createServer({
     dev: true,
     env: {},
     defaults: { data_dir: dir, listen: "127.0.0.1:0" },
+    modules: [
+      ...defaultModules(),
+      {
+        name: "bench",
+        migrations: {},
+        // The reference route: the core's write pipeline with a handler that stores nothing and answers
+        // what a KV write answers.
+        routes: () => [
+          {
+            method: "POST",
+            url: "/v1/bench/pipeline",
+            auth: "token",
+            handler: async () =>
+              envelope({
+                created_time: new Date().toISOString(),
+                custom_metadata: null,
+                deletion_time: "",
+                destroyed: false,
+                version: 1,
+              }),
+          },
+        ],
+      },
+    ],
   });
   const root = server.devRootToken!;
   const call = async (method: "PUT" | "POST", url: string, body: unknown, token = root) => {
@@ -70,7 +103,9 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
     return r.statusCode === 204 ? {} : (r.json() as Record<string, unknown>);
   };
   await call("PUT", "sys/policies/acl/bench", {
-    policy: 'path "secret/data/bench" { capabilities = ["create", "read", "update"] }',
+    policy:
+      'path "secret/data/bench" { capabilities = ["create", "read", "update"] }\n' +
+      'path "bench/pipeline" { capabilities = ["update"] }',
   });
   const tok = await call("POST", "auth/token/create", { policies: ["bench"], ttl: "1h" });
   const token = (tok.auth as { client_token: string }).client_token;
@@ -86,30 +121,24 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
       commits: store.commits,
     } satisfies Counters);
   });
-  process.stdout.write(JSON.stringify({ url: `${url}/v1/secret/data/bench`, token }) + "\n");
+  process.stdout.write(
+    JSON.stringify({ url: `${url}/v1/secret/data/bench`, pipelineUrl: `${url}/v1/bench/pipeline`, token }) +
+      "\n",
+  );
 }
 
 async function start(
   kind: "bare" | "fleetroot",
 ): Promise<{ info: Info; stop(): void; counters(): Promise<Counters> }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve", kind], {
-    stdio: ["ignore", "pipe", "inherit", "ipc"],
-  });
-  const info = await new Promise<Info>((resolve, reject) => {
-    let buf = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      buf += d.toString();
-      const line = buf.split("\n").find((l) => l.startsWith("{"));
-      if (line) resolve(JSON.parse(line) as Info);
-    });
-    child.on("exit", (c) => reject(new Error(`${kind} server exited with ${c}`)));
+  const { info, child, stop } = await startServeChild<Info>(fileURLToPath(import.meta.url), [kind], {
+    ipc: true,
   });
   const counters = () =>
     new Promise<Counters>((resolve) => {
       child.once("message", (m) => resolve(m as Counters));
       child.send("counters");
     });
-  return { info, stop: () => child.kill("SIGTERM"), counters };
+  return { info, stop, counters };
 }
 
 interface Figure {
@@ -161,19 +190,23 @@ if (process.argv[2] === "serve") {
   const fleet = await start("fleetroot");
   const reads: number[] = [];
   const writes: number[] = [];
+  const pipelines: number[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
       const bareRead = await load(bare.info, false);
       const read = await load(fleet.info, false);
       const bareWrite = await load(bare.info, true);
       const write = await load(fleet.info, true, fleet.counters);
+      const pipeline = await load({ ...fleet.info, url: fleet.info.pipelineUrl! }, true);
       console.log(`round ${i + 1}`);
       show("  bare Fastify GET (same JSON)", bareRead);
       show("  Fleetroot KV v2 read (token, ACL, audit)", read);
       show("  bare Fastify POST (same JSON)", bareWrite);
       show("  Fleetroot KV v2 write (+ barrier, new version)", write);
+      show("  reference: write pipeline, no storage", pipeline);
       reads.push(read.rps / bareRead.rps);
       writes.push(write.rps / bareWrite.rps);
+      pipelines.push(pipeline.rps / bareWrite.rps);
     }
   } finally {
     bare.stop();
@@ -187,6 +220,10 @@ if (process.argv[2] === "serve") {
   );
   console.log(
     `writes: ${(w * 100).toFixed(1)}% of the bare route, median of ${pct(writes)} (goal >= 20%) — ${w >= 0.2 ? "met" : "NOT met"}`,
+  );
+  const c = median(pipelines);
+  console.log(
+    `reference: the write pipeline without storage ${(c * 100).toFixed(1)}% of the bare route, median of ${pct(pipelines)} (the most a KV write could reach)`,
   );
   console.log(
     `(${CONNECTIONS} connections, ${DURATION_S} s per measurement after 1 s warm-up, ${ROUNDS} alternating rounds, servers in child processes, same machine)`,
