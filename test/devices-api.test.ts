@@ -71,4 +71,38 @@ describeEachStore("/v1/fleet/devices and enrollment on each store", (ctx) => {
     // Without a token the registry is closed.
     expect((await fleet.t.call("GET", "fleet/devices")).statusCode).toBe(403);
   });
+
+  it("resumes a device suspended before its first certificate to pending (was: active without one)", async () => {
+    const g = await startFleet({ storage: await ctx.fresh() });
+    try {
+      await g.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" });
+      await g.api("POST", "fleet/provisioners/factory/tokens", { device_id: "p-1", labels: { a: "1" } });
+      expect(await g.api("POST", "fleet/devices/p-1/suspend")).toMatchObject({ status: 200 });
+      expect(await g.api("POST", "fleet/devices/p-1/resume")).toMatchObject({
+        status: 200,
+        data: { status: "pending" },
+      });
+    } finally {
+      await g.close();
+    }
+  });
+
+  it("refuses a labels request without `labels` instead of clearing every label", async () => {
+    const g = await startFleet({ storage: await ctx.fresh() });
+    try {
+      await g.api("POST", "fleet/provisioners/factory", { type: "join-token", role: "device" });
+      await g.api("POST", "fleet/provisioners/factory/tokens", { device_id: "l-1", labels: { a: "1" } });
+      expect(await g.api("POST", "fleet/devices/l-1/labels", { label: { b: "2" } })).toMatchObject({
+        status: 400,
+        code: "FR_VALIDATION",
+      });
+      expect((await g.api("GET", "fleet/devices/l-1")).data).toMatchObject({ labels: { a: "1" } });
+      expect(await g.api("POST", "fleet/devices/l-1/labels", { labels: {} })).toMatchObject({
+        status: 200,
+        data: { labels: {} },
+      });
+    } finally {
+      await g.close();
+    }
+  });
 });

@@ -79,6 +79,13 @@ describe("join-token provisioner, end to end through the agent", () => {
     await expect(expired).rejects.toMatchObject({ status: 403, code: "FR_ENROLL_TOKEN" });
   });
 
+  it("refuses token requests it cannot honour: a ttl of the wrong type (was a 500), labels without device_id (were dropped)", async () => {
+    for (const body of [{ ttl: true }, { ttl: { h: 1 } }, { labels: { site: "lab" } }, { name: "Drone" }]) {
+      const r = await f.api("POST", "fleet/provisioners/factory/tokens", body);
+      expect(r, JSON.stringify(body)).toMatchObject({ status: 400, code: "FR_VALIDATION" });
+    }
+  });
+
   it("rate-limits guessing: after 20 failed proofs a client gets 429 until the window ends", async () => {
     f.clock.advance(61_000);
     const guess = () =>

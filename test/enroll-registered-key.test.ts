@@ -1,4 +1,4 @@
-import { X509Certificate, createPublicKey } from "node:crypto";
+import { X509Certificate, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,6 +71,27 @@ describe("registered-key provisioner, end to end through the agent (keys in Soft
     });
     expect(r.deviceId).toBe("file-dev");
     expect(createPublicKey(readFileSync(fileUri.slice(5))).asymmetricKeyType).toBe("ec");
+  });
+
+  it("refuses to register a private key or a key no CSR can carry (both were accepted)", async () => {
+    const register = (public_key: string, device_id: string) =>
+      f.api("POST", "fleet/provisioners/keys/keys", { device_id, public_key });
+    const priv = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+    const pkcs8 = priv.export({ format: "pem", type: "pkcs8" }).toString();
+    expect(await register(pkcs8, "priv-dev")).toMatchObject({
+      status: 400,
+      code: "FR_VALIDATION",
+      errors: [expect.stringMatching(/holds a private key/)],
+    });
+    const k1 = generateKeyPairSync("ec", { namedCurve: "secp256k1" }).publicKey;
+    expect(await register(k1.export({ format: "pem", type: "spki" }).toString(), "k1-dev")).toMatchObject({
+      status: 400,
+      code: "FR_VALIDATION",
+      errors: [expect.stringMatching(/curve secp256k1/)],
+    });
+    // Nothing was registered: no pending device was created.
+    expect((await f.api("GET", "fleet/devices/priv-dev")).status).toBe(404);
+    expect((await f.api("GET", "fleet/devices/k1-dev")).status).toBe(404);
   });
 
   it("refuses a CSR not signed by a registered key", async () => {

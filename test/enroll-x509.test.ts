@@ -238,6 +238,21 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
     });
   });
 
+  it("a bad manufacturer upload is the operator's FR_VALIDATION, not a device's FR_ENROLL_MALFORMED", async () => {
+    for (const body of [
+      { certificate: "x" },
+      { certificate: "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n" },
+      {
+        certificate: mfr.toString("pem"),
+        crl: "-----BEGIN X509 CRL-----\nMAMCAQA=\n-----END X509 CRL-----\n",
+      },
+    ]) {
+      const m = await f.api("POST", "fleet/manufacturers/other", body);
+      expect(m, JSON.stringify(body)).toMatchObject({ status: 400, code: "FR_VALIDATION" });
+      expect(String((m.errors as string[])[0])).not.toMatch(/enrollment proof|chain/);
+    }
+  });
+
   it("refuses further enrollment of a decommissioned device", async () => {
     expect((await f.api("POST", "fleet/devices/acme-SN1001/decommission")).status).toBe(200);
     const leaf = await issue(inter, interKeys.privateKey, "CN=arm-1,2.5.4.5=SN1001", idevPublic, {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ManualClock } from "../src/util/clock.js";
@@ -120,6 +120,23 @@ describe("fleetroot ca (CLI)", () => {
     expect(v.out).toContain(": OK");
   });
 
+  it("ca root create checks --ttl before generating the key (was: exit 1 and an orphan key file)", async () => {
+    for (const [ttl, msg] of [
+      ["abc", /--ttl "abc" is not a duration/],
+      ["0", /--ttl must be longer than 0s/],
+      ["99999999999h", /would end after the year 9999/],
+    ] as const) {
+      const key = f(`ttl-${ttl}.key`);
+      const r = await cli(
+        ["ca", "root", "create", "--key", `file:${key}`, "--common-name", "R", "--ttl", ttl],
+        {},
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(existsSync(key)).toBe(false);
+    }
+  });
+
   it("sign (der), list, show, revoke, crl (pem/der, delta)", async () => {
     const c = opensslCsr(dir, "d2", { subj: "/CN=d2.fleet.example" });
     await ok(["ca", "sign", "device", c.csrFile, "--format", "der", "--out", f("d2.der")]);
@@ -138,6 +155,18 @@ describe("fleetroot ca (CLI)", () => {
     expect(serial.length).toBeGreaterThanOrEqual(16);
 
     expect((await ok(["ca", "list"])).stdout).toContain(serial.match(/../g)?.join(":"));
+    // An expired certificate is listed as expired, not valid; a full page says how to continue.
+    const short = opensslCsr(dir, "short", { subj: "/CN=short.fleet.example" });
+    await ok(["ca", "sign", "device", short.csrFile, "--ttl", "1s", "--out", f("short.pem")]);
+    const shortSerial = run("openssl", ["x509", "-in", f("short.pem"), "-noout", "-serial"])
+      .out.replace(/^serial=|\s+$/g, "")
+      .toLowerCase();
+    const listed = await ok(["ca", "list"]);
+    expect(listed.stdout).toMatch(
+      new RegExp(`${shortSerial.match(/../g)?.join(":")}\\s+\\S+\\s+expired\\s+CN=short`),
+    );
+    expect(listed.stderr).not.toContain("more:");
+    expect((await ok(["ca", "list", "--limit", "1"])).stderr).toMatch(/\(more: --after [0-9a-f:]+\)/);
     const shown = JSON.parse((await ok(["ca", "show", serial, "--format", "json"])).stdout);
     expect(shown.data.subject).toBe("CN=d2.fleet.example");
 
@@ -150,6 +179,10 @@ describe("fleetroot ca (CLI)", () => {
     expect(run("openssl", ["crl", "-inform", "DER", "-in", f("full.crl"), "-noout", "-text"]).out).toContain(
       "CRL Number",
     );
+    // A role file holding a JSON array is refused by the CLI (was sent as fields "0", "1", …).
+    writeFileSync(f("array-role.json"), "[1, 2]");
+    const arrayRole = await cli(["ca", "role", "write", "arr", "--file", f("array-role.json")], env);
+    expect([arrayRole.code, arrayRole.stderr]).toEqual([1, expect.stringMatching(/is not a JSON object\n/)]);
     // Bad usage is exit 2; a server refusal is exit 1 with its message.
     expect((await cli(["ca", "revoke"], env)).code).toBe(2);
     const denied = await cli(["ca", "issue", "device", "--common-name", "evil.example.com"], env);

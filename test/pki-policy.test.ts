@@ -1,3 +1,4 @@
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromPem, toPem } from "../src/crypto/index.js";
@@ -118,6 +119,82 @@ describe("pki role enforcement and bad input", () => {
     expect(text).toContain("TLS Web Client Authentication");
     expect(text).not.toContain("TLS Web Server Authentication");
     expect(text).toContain("CA:FALSE");
+  });
+
+  it("a ttl that is neither a duration string nor a number is a 400, not a 500 (was FR_INTERNAL)", async () => {
+    for (const ttl of [true, {}, ["1h"]]) {
+      await refused({ csr: csr("tt", {}), ttl }, "FR_VALIDATION", /ttl must be a duration/);
+      await refused(
+        { common_name: "t.fleet.example", ttl },
+        "FR_VALIDATION",
+        /ttl must be/,
+        "pki/issue/device",
+      );
+      for (const path of [
+        "pki/root/generate/internal",
+        "pki/root/sign-intermediate",
+        "pki/issuer/root/ocsp-signer",
+      ]) {
+        const r = await s.call("POST", path, { common_name: "X", csr: csr("tt", {}), ttl });
+        expect(r.statusCode, `${path} ${r.body}`).toBe(400);
+        expect(r.json().code).toBe("FR_VALIDATION");
+      }
+    }
+  });
+
+  it("a refused root or intermediate leaves no key file behind (was: one orphan key per refusal)", async () => {
+    const keys = () => readdirSync(join(dir, "pki")).length;
+    const before = keys();
+    const refusedCa = async (path: string, body: Record<string, unknown>, code: string, msg: RegExp) => {
+      const r = await s.call("POST", path, body);
+      expect(r.statusCode, r.body).toBe(400);
+      expect(r.json().code).toBe(code);
+      expect(r.json().errors[0]).toMatch(msg);
+    };
+    // Was "notAfter must be later than notBefore": the end is past what a Date (and X.509) can hold.
+    await refusedCa(
+      "pki/root/generate/internal",
+      { common_name: "Far", ttl: "9999999999h" },
+      "FR_VALIDATION",
+      /would end after the year 9999/,
+    );
+    await refusedCa(
+      "pki/root/generate/internal",
+      { common_name: "Far", ttl: "78840000h" },
+      "FR_VALIDATION",
+      /would end after the year 9999/,
+    );
+    for (const path of ["pki/root/generate/internal", "pki/intermediate/generate/internal"]) {
+      await refusedCa(path, { common_name: "x".repeat(65) }, "FR_CERT_TEMPLATE", /CN must be 1 to 64/);
+      await refusedCa(path, { common_name: "x", country: "USA" }, "FR_CERT_TEMPLATE", /two-letter/);
+    }
+    expect(keys()).toBe(before);
+  });
+
+  it("sign-intermediate respects the issuer's pathLen (was: a CA signed under pathLen 0, unusable)", async () => {
+    // After setupHierarchy the default issuer is the intermediate, made with max_path_length 0.
+    await refused(
+      { csr: csr("sub1", {}) },
+      "FR_PKI_ISSUER_INVALID",
+      /issuer "issuing" has pathLen 0 and may not sign CA certificates/,
+      "pki/root/sign-intermediate",
+    );
+    const limited = await s.call("POST", "pki/root/generate/internal", {
+      common_name: "Limited Root",
+      issuer_name: "limited",
+      max_path_length: 1,
+    });
+    expect(limited.statusCode, limited.body).toBe(200);
+    await refused(
+      { csr: csr("sub2", {}), max_path_length: 1 },
+      "FR_VALIDATION",
+      /max_path_length 1 is too large: issuer "limited" has pathLen 1, so at most 0/,
+      "pki/issuer/limited/sign-intermediate",
+    );
+    const ok = await s.call("POST", "pki/issuer/limited/sign-intermediate", { csr: csr("sub3", {}) });
+    expect(ok.statusCode, ok.body).toBe(200);
+    const text = run("openssl", ["x509", "-noout", "-text"], ok.json().data.certificate as string).out;
+    expect(text).toContain("CA:TRUE, pathlen:0");
   });
 
   it("a CSR whose signature does not verify", async () => {

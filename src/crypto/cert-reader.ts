@@ -1,7 +1,8 @@
 /**
  * Reads the few fields an issuer needs from its own certificate, byte-exact: the subject Name (copied
  * verbatim as the issuer of everything it signs, RFC 5280 4.1.2.4 / 7.1 name matching), the SPKI and the
- * subjectKeyIdentifier (which becomes the authorityKeyIdentifier, 4.2.1.1).
+ * subjectKeyIdentifier (which becomes the authorityKeyIdentifier, 4.2.1.1), and the pathLenConstraint
+ * (4.2.1.9) that bounds the CAs it may sign.
  */
 import { DerReader } from "./der-reader.js";
 import { OID } from "./oids.js";
@@ -14,6 +15,8 @@ export interface CertificateParts {
   readonly spki: Uint8Array;
   /** The subjectKeyIdentifier value, when the certificate has one. */
   readonly subjectKeyId: Uint8Array | undefined;
+  /** basicConstraints pathLenConstraint, when the certificate has one. */
+  readonly pathLen: number | undefined;
 }
 
 const limits = {
@@ -38,6 +41,7 @@ export function certificateParts(der: Uint8Array): CertificateParts {
   const subject = r.expect(f[i++], 0x30, "subject");
   const spki = r.expect(f[i++], 0x30, "subjectPublicKeyInfo");
   let subjectKeyId: Uint8Array | undefined;
+  let pathLen: number | undefined;
   const extsWrapper = f.slice(i).find((e) => e.tag === 0xa3);
   if (extsWrapper) {
     const [list] = r.children(extsWrapper);
@@ -47,6 +51,15 @@ export function certificateParts(der: Uint8Array): CertificateParts {
         const value = r.expect(parts[parts.length - 1], 0x04, "extnValue");
         const inner = r.at(value.contentStart, value.end);
         subjectKeyId = r.content(r.expect(inner, 0x04, "keyIdentifier"));
+      } else if (parts[0] && r.oid(parts[0]) === OID.basicConstraints) {
+        const value = r.expect(parts[parts.length - 1], 0x04, "extnValue");
+        const bc = r.children(r.expect(r.at(value.contentStart, value.end), 0x30, "BasicConstraints"));
+        const len = bc.find((e) => e.tag === 0x02);
+        if (len) {
+          const c = r.content(len);
+          if (c.length > 4 || (c[0] ?? 0) & 0x80) r.fail("pathLenConstraint out of range");
+          pathLen = c.reduce((a, v) => a * 256 + v, 0);
+        }
       }
     }
   }
@@ -57,5 +70,6 @@ export function certificateParts(der: Uint8Array): CertificateParts {
     subject: r.raw(subject),
     spki: r.raw(spki),
     subjectKeyId,
+    pathLen,
   };
 }

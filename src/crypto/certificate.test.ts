@@ -159,6 +159,15 @@ describe("certificate template checks", () => {
     );
   });
 
+  it("reports a validity end past the Date range as out of range, not as reversed validity", async () => {
+    const tooFar = new Date(base.notBefore.getTime() + 9999999999 * 3600 * 1000);
+    expect(Number.isNaN(tooFar.getTime())).toBe(true);
+    await expect(buildCertificate({ ...base, notAfter: tooFar }, key.signer)).rejects.toMatchObject({
+      code: "FR_VALIDATION",
+      message: expect.stringMatching(/year 9999/) as unknown,
+    });
+  });
+
   it("writes UTCTime before 2050 and GeneralizedTime from 2050 (RFC 5280 4.1.2.5)", async () => {
     const der = await buildCertificate(
       {

@@ -128,6 +128,9 @@ export function createIssuanceTemplate(issuer: IssuerProfile, signer: Signer): I
   const tbs = (tpl: CertificateTemplate): Buffer => {
     const notBefore = tpl.notBefore.getTime();
     const notAfter = tpl.notAfter.getTime();
+    // An Invalid Date (a TTL past JavaScript's date range) would otherwise read as "not later".
+    if (Number.isNaN(notBefore) || Number.isNaN(notAfter))
+      fail("FR_VALIDATION", "the validity period is out of range: a certificate must end by the year 9999");
     if (!(notAfter > notBefore)) fail("FR_CERT_TEMPLATE", "notAfter must be later than notBefore");
     const subject = encodeName(tpl.subject);
     const emptySubject = subject.length === 2;

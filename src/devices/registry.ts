@@ -216,6 +216,18 @@ export class DeviceRegistry {
     return this.get(id, trx);
   }
 
+  /** Resumes a suspended device: active again, or pending when it was suspended before its first certificate. */
+  async resume(id: string): Promise<Device> {
+    return this.store.transaction(async (trx) => {
+      const issued = await this.db(trx)
+        .selectFrom("fleet_device_cert")
+        .select("serial")
+        .where("device_id", "=", id)
+        .executeTakeFirst();
+      return this.transition(id, ["suspended"], issued ? "active" : "pending", trx);
+    });
+  }
+
   /** Records a newly issued certificate as the device's current one and marks the device active. */
   async addCertificate(
     deviceId: string,

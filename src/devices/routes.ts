@@ -52,8 +52,8 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
       next: page.next ?? null,
     });
   };
-  const transition = (name: string, from: DeviceStatus[], to: DeviceStatus) => async (ctx: RouteContext) => {
-    const device = await registry.transition(idOf(ctx), from, to);
+  const transition = (name: string, move: (id: string) => Promise<Device>) => async (ctx: RouteContext) => {
+    const device = await move(idOf(ctx));
     await ctx.auditEvent(`fleet.device.${name}`, { device_id: device.id, status: device.status });
     return envelope(deviceJson(device));
   };
@@ -87,6 +87,9 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
       url: "/v1/fleet/devices/:id/labels",
       auth: "token",
       handler: async (ctx) => {
+        // Required: a body without `labels` (a typo such as `label`) must not clear every label.
+        if (ctx.body.labels === undefined)
+          fail("FR_VALIDATION", "labels is required: an object of key/value pairs ({} clears them)");
         const device = await registry.setLabels(idOf(ctx), checkLabels(ctx.body.labels));
         await ctx.auditEvent("fleet.device.labels", { device_id: device.id });
         return envelope(deviceJson(device));
@@ -96,13 +99,13 @@ export function deviceRoutes(registry: DeviceRegistry, lifecycle: DeviceLifecycl
       method: "POST",
       url: "/v1/fleet/devices/:id/suspend",
       auth: "token",
-      handler: transition("suspend", ["pending", "active"], "suspended"),
+      handler: transition("suspend", (id) => registry.transition(id, ["pending", "active"], "suspended")),
     },
     {
       method: "POST",
       url: "/v1/fleet/devices/:id/resume",
       auth: "token",
-      handler: transition("resume", ["suspended"], "active"),
+      handler: transition("resume", (id) => registry.resume(id)),
     },
     {
       method: "POST",

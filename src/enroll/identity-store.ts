@@ -2,9 +2,9 @@
  * What operators register ahead of enrollment: device public keys (registered-key), PSA attestation
  * keys by instance id (psa), and manufacturer CAs with their optional CRL (x509). All public material.
  */
-import { X509Certificate, createHash, createPublicKey } from "node:crypto";
+import { type KeyObject, X509Certificate, createHash, createPublicKey } from "node:crypto";
 import type { Kysely } from "kysely";
-import { fail } from "../errors/index.js";
+import { FleetError, fail, isFleetError } from "../errors/index.js";
 import type { Store } from "../store/index.js";
 import type { Clock } from "../util/clock.js";
 import type { EnrollTables } from "./migrations.js";
@@ -17,13 +17,37 @@ export function readPublicKey(input: unknown, field = "public_key"): Buffer {
   if (typeof input !== "string" || input.length === 0 || input.length > 16 * 1024) {
     fail("FR_VALIDATION", `${field} must be a PEM public key (-----BEGIN PUBLIC KEY-----)`);
   }
+  // createPublicKey derives the public half of a private key: refuse one rather than accept it silently.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(input)) {
+    fail(
+      "FR_VALIDATION",
+      `${field} holds a private key; send only the public key (openssl pkey -pubout) and keep the private key on the device`,
+    );
+  }
+  let key: KeyObject;
   try {
-    const key = input.includes("-----BEGIN")
+    key = input.includes("-----BEGIN")
       ? createPublicKey(input)
       : createPublicKey({ key: Buffer.from(input, "base64"), format: "der", type: "spki" });
-    return key.export({ format: "der", type: "spki" });
   } catch {
     return fail("FR_VALIDATION", `${field} is not a readable public key`);
+  }
+  // Only these curves verify in a CSR or a proof; a key on another could be registered but never enroll.
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  if (key.asymmetricKeyType === "ec" && !["prime256v1", "secp384r1", "secp521r1"].includes(curve ?? "")) {
+    fail("FR_VALIDATION", `${field} is on the EC curve ${curve ?? "(explicit)"}; use P-256, P-384 or P-521`);
+  }
+  return key.export({ format: "der", type: "spki" });
+}
+
+/** The x509 parsers speak to enrolling devices (FR_ENROLL_MALFORMED); an operator's bad upload is FR_VALIDATION. */
+function operatorInput<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    if (isFleetError(e) && e.code === "FR_ENROLL_MALFORMED")
+      throw new FleetError("FR_VALIDATION", e.detail, { cause: e });
+    throw e;
   }
 }
 
@@ -129,11 +153,11 @@ export class IdentityStore {
 
   /** Registers or replaces a manufacturer CA (must be a CA certificate) and its optional CRL. */
   async putManufacturer(name: string, certificate: Buffer, crl: Buffer | undefined): Promise<Manufacturer> {
-    const cert = parseCert(certificate, "the manufacturer CA certificate");
+    const cert = operatorInput(() => parseCert(certificate, "the manufacturer CA certificate"));
     if (!cert.x509.ca)
       fail("FR_VALIDATION", "the manufacturer certificate is not a CA certificate (basicConstraints cA)");
     if (crl) {
-      parseCrl(crl);
+      operatorInput(() => parseCrl(crl));
       if (!crlSignedBy(crl, cert.x509)) fail("FR_VALIDATION", "the CRL is not signed by the manufacturer CA");
     }
     const now = this.clock.now().getTime();

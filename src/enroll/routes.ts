@@ -1,5 +1,5 @@
 import type { TLSSocket } from "node:tls";
-import { toPem } from "../crypto/index.js";
+import { fromPem, toPem } from "../crypto/index.js";
 import { type DeviceRegistry, checkDeviceId, checkLabels, checkName } from "../devices/index.js";
 import { fail } from "../errors/index.js";
 import { type RouteContext, type RouteSpec, empty, envelope } from "../server/types.js";
@@ -11,7 +11,6 @@ import type { JoinTokenStore } from "./join-tokens.js";
 import type { NonceStore } from "./nonces.js";
 import { type ProvisionerConfig, checkProvisionerName } from "./provisioner-config.js";
 import type { ProvisionerStore } from "./provisioner-store.js";
-import { readChain } from "./provision-x509.js";
 import type { EnrollResult, EnrollService } from "./service.js";
 
 export interface EnrollRouteDeps {
@@ -113,10 +112,20 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         const cfg = await provisionerOfType(d, nameOf(ctx), "join-token");
-        const ttl =
-          ctx.body.ttl === undefined ? cfg.token_ttl : parseDuration(ctx.body.ttl as string | number, "ttl");
+        const ttlIn = ctx.body.ttl;
+        if (ttlIn !== undefined && typeof ttlIn !== "string" && typeof ttlIn !== "number")
+          fail("FR_VALIDATION", 'ttl must be a duration such as "15m" or a number of seconds');
+        const ttl = ttlIn === undefined ? cfg.token_ttl : parseDuration(ttlIn, "ttl");
         if (ttl < 1 || ttl > cfg.max_token_ttl)
           fail("FR_VALIDATION", `ttl must be 1s to ${cfg.max_token_ttl}s (max_token_ttl)`);
+        if (
+          ctx.body.device_id === undefined &&
+          (ctx.body.name !== undefined || ctx.body.labels !== undefined)
+        )
+          fail(
+            "FR_VALIDATION",
+            "name and labels describe the device a bound token creates: give device_id too",
+          );
         const deviceId = ctx.body.device_id === undefined ? undefined : await pendingDevice(d, cfg, ctx.body);
         const t = await d.tokens.create(cfg.name, deviceId, ttl);
         await ctx.auditEvent("fleet.join_token.create", {
@@ -199,7 +208,7 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         const name = nameOf(ctx);
-        const [cert] = readChain(ctx.body.certificate);
+        const cert = readCaText(ctx.body.certificate);
         const crl = ctx.body.crl === undefined || ctx.body.crl === "" ? undefined : readCrlText(ctx.body.crl);
         const m = await d.identities.putManufacturer(name, cert!, crl);
         await ctx.auditEvent("fleet.manufacturer.write", { name, crl: !!crl });
@@ -273,6 +282,20 @@ function peerCertificate(ctx: RouteContext): Buffer | undefined {
   if (typeof socket.getPeerCertificate !== "function") return undefined;
   const cert = socket.getPeerCertificate(false);
   return cert && "raw" in cert && Buffer.isBuffer(cert.raw) ? cert.raw : undefined;
+}
+
+/** The manufacturer CA: the first PEM certificate (an operator's upload, so FR_VALIDATION, not a device's proof). */
+function readCaText(input: unknown): Buffer {
+  const blocks =
+    typeof input === "string"
+      ? input.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)
+      : null;
+  if (!blocks?.length)
+    fail(
+      "FR_VALIDATION",
+      "certificate must be the manufacturer CA certificate in PEM (-----BEGIN CERTIFICATE-----)",
+    );
+  return fromPem(blocks[0]!, "CERTIFICATE").der;
 }
 
 function readCrlText(input: unknown): Buffer {

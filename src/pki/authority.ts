@@ -17,10 +17,9 @@ import {
 import type { CsrVerifier } from "../crypto/csr-pool.js";
 import { FleetError, isFleetError } from "../errors/index.js";
 import type { Clock } from "../util/clock.js";
-import { parseDuration } from "../util/duration.js";
 import type { CertStore } from "./cert-store.js";
 import type { CrlService } from "./crl.js";
-import { optList, optString } from "./format.js";
+import { optDuration, optList, optString } from "./format.js";
 import type { Issuer, IssuerRegistry } from "./issuers.js";
 import { type NameRequest, type ProfileRequest, applyRole } from "./policy.js";
 import type { Role } from "./role.js";
@@ -93,7 +92,7 @@ export class Authority {
       ...mergeSans(role.use_csr_sans ? csr.san : { dns: [], uri: [], ip: [], email: [] }, body),
     };
     const profile: ProfileRequest = {
-      ttl: parseDuration(body.ttl as string | number | undefined, "ttl"),
+      ttl: optDuration(body, "ttl"),
       key: csr.key,
       ca: csr.requested.ca,
       keyUsage: csr.requested.keyUsage,
@@ -116,7 +115,7 @@ export class Authority {
     const { key, generate } = keyForRole(role);
     // Check the request against the role before paying for key generation.
     const profile: ProfileRequest = {
-      ttl: parseDuration(body.ttl as string | number | undefined, "ttl"),
+      ttl: optDuration(body, "ttl"),
       key,
     };
     applyRole(roleName, role, names, profile, this.d.clock.now().getTime(), Infinity);

@@ -5,6 +5,7 @@
 import { type KeyAlgorithm } from "../keys/index.js";
 import { fromPem, toPem } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
+import { parseDuration } from "../util/duration.js";
 
 /** "0a1b2c" → "0a:1b:2c" (Vault's serial_number form). */
 export const colonSerial = (hex: string): string => hex.match(/../g)?.join(":") ?? hex;
@@ -68,6 +69,14 @@ export function optString(body: Record<string, unknown>, field: string): string 
   if (v === undefined || v === null || v === "") return undefined;
   if (typeof v !== "string") throw new FleetError("FR_VALIDATION", `${field} must be a string`);
   return v;
+}
+
+/** Reads an optional duration field: a Vault duration string ("1h", "90m") or a number of seconds; absent is 0. */
+export function optDuration(body: Record<string, unknown>, field: string): number {
+  const v = body[field];
+  if (v !== undefined && v !== null && typeof v !== "string" && typeof v !== "number")
+    throw new FleetError("FR_VALIDATION", `${field} must be a duration such as "1h" or a number of seconds`);
+  return parseDuration(v, field);
 }
 
 /** Reads an optional list field (JSON array or comma-separated string). */

@@ -15,6 +15,7 @@ import {
   buildCertificate,
   certificateParts,
   createIssuanceTemplate,
+  encodeName,
   keyHash,
   parseCsr,
   randomSerial,
@@ -228,14 +229,17 @@ export class IssuerRegistry {
     const id = randomUUID();
     const name = spec.name ?? `root-${id.slice(0, 8)}`;
     await this.checkName(name);
-    const { uri, signer } = await this.keyFor(id, spec, "root");
+    // Refuse a bad subject or validity before a key is generated, so a refusal leaves no key behind.
+    encodeName(spec.subject);
     const now = this.d.clock.now().getTime();
+    const notAfter = validityEnd(now, spec.ttlSeconds || 10 * YEAR);
+    const { uri, signer } = await this.keyFor(id, spec, "root");
     const certificate = await buildCertificate(
       {
         serial: randomSerial(),
         subject: spec.subject,
         notBefore: new Date(now - 60_000),
-        notAfter: new Date(now + (spec.ttlSeconds || 10 * YEAR) * 1000),
+        notAfter,
         publicKey: signer.publicKey,
         ca: spec.pathLen === undefined ? {} : { pathLen: spec.pathLen },
       },
@@ -251,6 +255,7 @@ export class IssuerRegistry {
     const id = randomUUID();
     const name = spec.name ?? `intermediate-${id.slice(0, 8)}`;
     await this.checkName(name);
+    encodeName(spec.subject); // before the key, as for roots
     const { uri, signer } = await this.keyFor(id, spec, "intermediate");
     const csr = await buildCsr(spec.subject, signer);
     await this.insert(id, name, uri, signer, { certificate: undefined, chain: [], csr });
@@ -356,6 +361,20 @@ export class IssuerRegistry {
   ): Promise<{ der: Buffer; serial: string }> {
     const csr = parseCsr(csrInput);
     verifyCsrSignature(csr);
+    const pathLen = opts.pathLen ?? 0;
+    // RFC 5280 6.1.4 (l)(m): below an issuer with pathLenConstraint n, a CA may allow at most n - 1 more;
+    // with n = 0 no validator would accept anything the new CA issues, so refuse instead of signing it.
+    const limit = issuer.parts.pathLen;
+    if (limit === 0)
+      throw new FleetError(
+        "FR_PKI_ISSUER_INVALID",
+        `issuer "${issuer.name}" has pathLen 0 and may not sign CA certificates; sign with an issuer above it`,
+      );
+    if (limit !== undefined && pathLen > limit - 1)
+      throw new FleetError(
+        "FR_VALIDATION",
+        `max_path_length ${pathLen} is too large: issuer "${issuer.name}" has pathLen ${limit}, so at most ${limit - 1}`,
+      );
     const now = this.d.clock.now().getTime();
     const notAfter = Math.min(now + (opts.ttlSeconds || 5 * YEAR) * 1000, issuer.notAfter);
     const serial = randomSerial();
@@ -365,7 +384,7 @@ export class IssuerRegistry {
       notBefore: new Date(now - 60_000),
       notAfter: new Date(notAfter),
       publicKey: csr.publicKey,
-      ca: { pathLen: opts.pathLen ?? 0 },
+      ca: { pathLen },
     });
     return { der, serial: serialHex(serial) };
   }
@@ -421,6 +440,14 @@ export class IssuerRegistry {
       .executeTakeFirstOrThrow();
     return Number(row.crl_number);
   }
+}
+
+/** The end of a validity of `ttlSeconds` from `now`; FR_VALIDATION when no certificate can encode it. */
+function validityEnd(now: number, ttlSeconds: number): Date {
+  const end = new Date(now + ttlSeconds * 1000);
+  if (Number.isNaN(end.getTime()) || end.getUTCFullYear() > 9999)
+    throw new FleetError("FR_VALIDATION", `ttl ${ttlSeconds}s would end after the year 9999`);
+  return end;
 }
 
 /** Splits concatenated DER certificates. */

@@ -8,9 +8,16 @@ import type { DnAttribute } from "../crypto/index.js";
 import { toPem } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
 import { type RouteContext, type RouteSpec, envelope, raw } from "../server/types.js";
-import { parseDuration } from "../util/duration.js";
 import { caCertRow } from "./cert-store.js";
-import { certPem, colonSerial, keyAlgorithmOf, optList, optString, pemCertificates } from "./format.js";
+import {
+  certPem,
+  colonSerial,
+  keyAlgorithmOf,
+  optDuration,
+  optList,
+  optString,
+  pemCertificates,
+} from "./format.js";
 import type { Issuer } from "./issuers.js";
 import type { PkiServices } from "./services.js";
 
@@ -127,7 +134,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
           name: optString(b, "issuer_name"),
           keyRef: optString(b, "key_ref"),
           algorithm: keyAlgorithmOf(b.key_type, b.key_bits),
-          ttlSeconds: parseDuration(b.ttl as string | undefined, "ttl"),
+          ttlSeconds: optDuration(b, "ttl"),
           pathLen: pathLen(b),
         });
         await audit(ctx, "root.generate", issuer);
@@ -212,7 +219,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
         const issuer = await s.issuers.createOcspSigner(
           ref(ctx),
           optString(ctx.body, "key_ref"),
-          parseDuration(ctx.body.ttl as string | undefined, "ttl"),
+          optDuration(ctx.body, "ttl"),
         );
         await audit(ctx, "ocsp-signer.create", issuer);
         s.ocsp.clear();
@@ -232,7 +239,7 @@ async function signIntermediate(s: PkiServices, ctx: RouteContext, issuerRef: st
   if (!csr) throw new FleetError("FR_VALIDATION", "csr is required: the intermediate's PEM CSR");
   const out = await s.issuers.signIntermediate(issuer, csr, {
     subject: caSubject(b, false),
-    ttlSeconds: parseDuration(b.ttl as string | undefined, "ttl"),
+    ttlSeconds: optDuration(b, "ttl"),
     pathLen: pathLen(b),
   });
   await s.certs.insert(

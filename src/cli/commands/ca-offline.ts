@@ -57,6 +57,23 @@ async function withKey<T>(
   }
 }
 
+const LAST_ENCODABLE = Date.UTC(9999, 11, 31, 23, 59, 59);
+
+/** --ttl in seconds, checked before any key is opened or generated: positive, ending by the year 9999. */
+function ttlOption(text: string, now: number): number {
+  let seconds: number;
+  try {
+    seconds = parseDuration(text, "--ttl");
+  } catch (e) {
+    if (isFleetError(e)) throw new CliError(e.detail ?? e.message, 2);
+    throw e;
+  }
+  if (seconds <= 0) throw new CliError("--ttl must be longer than 0s", 2);
+  if (now + seconds * 1000 > LAST_ENCODABLE)
+    throw new CliError(`--ttl ${text} would end after the year 9999; give a shorter validity`, 2);
+  return seconds;
+}
+
 function subject(cn: string, org?: string): { type: string; value: string }[] {
   return [...(org ? [{ type: "O", value: org }] : []), { type: "CN", value: cn }];
 }
@@ -77,14 +94,15 @@ export function caOfflineCommands(root: Command): void {
     .action(async (o: Record<string, string>) => {
       if (!keyAlgorithms.includes(o.algorithm as KeyAlgorithm))
         throw new CliError(`--algorithm must be one of ${keyAlgorithms.join(", ")}`, 2);
+      const now = Date.now();
+      const ttl = ttlOption(o.ttl as string, now);
       const pem = await withKey(o.key as string, o.algorithm as KeyAlgorithm, async (signer) => {
-        const now = Date.now();
         const der = await buildCertificate(
           {
             serial: randomSerial(),
             subject: subject(o.commonName as string, o.organization),
             notBefore: new Date(now - 60_000),
-            notAfter: new Date(now + parseDuration(o.ttl, "--ttl") * 1000),
+            notAfter: new Date(now + ttl * 1000),
             publicKey: signer.publicKey,
             ca: {},
           },
@@ -115,14 +133,15 @@ export function caOfflineCommands(root: Command): void {
       if (!Number.isInteger(pathLen) || pathLen < 0)
         throw new CliError("--path-len must be a non-negative integer", 2);
       const rootNotAfter = rootValidTo(rootDer);
+      const now = Date.now();
+      const ttl = ttlOption(o.ttl as string, now);
       const pem = await withKey(o.key as string, undefined, async (signer) => {
-        const now = Date.now();
         const der = await buildCertificate(
           {
             serial: randomSerial(),
             subject: csr.subject.der,
             notBefore: new Date(now - 60_000),
-            notAfter: new Date(Math.min(now + parseDuration(o.ttl, "--ttl") * 1000, rootNotAfter)),
+            notAfter: new Date(Math.min(now + ttl * 1000, rootNotAfter)),
             publicKey: csr.publicKey,
             ca: { pathLen },
             issuer: { certificate: rootDer },

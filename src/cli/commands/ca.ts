@@ -264,10 +264,16 @@ export function caCommands(program: Command): void {
         string,
         { subject: string; not_after: number; revoked: boolean }
       >;
+      const now = Date.now();
+      const state = (i: { not_after: number; revoked: boolean }) =>
+        i.revoked ? "revoked" : i.not_after * 1000 <= now ? "expired" : "valid  ";
       for (const [serial, i] of Object.entries(info))
         process.stdout.write(
-          `${serial}  ${new Date(i.not_after * 1000).toISOString()}  ${i.revoked ? "revoked" : "valid  "}  ${i.subject}\n`,
+          `${serial}  ${new Date(i.not_after * 1000).toISOString()}  ${state(i)}  ${i.subject}\n`,
         );
+      // A full page may not be the last one: say how to get the next.
+      const serials = Object.keys(info);
+      if (serials.length === Number(o.limit)) process.stderr.write(`(more: --after ${serials.at(-1)})\n`);
     });
 
   ca.command("show")
@@ -279,7 +285,7 @@ export function caCommands(program: Command): void {
       const g = globals(cmd);
       if (g.format === "pem" || g.format === "der") return printCert(cmd, res, [String(d.certificate)]);
       print(
-        g.format === "json" ? res : { ...d, certificate: undefined },
+        g.format === "json" ? res : { ...d, certificate: "(PEM; use --format pem or der)" },
         g.format === "json" ? "json" : "table",
       );
     });
@@ -297,12 +303,17 @@ export function caCommands(program: Command): void {
     .action(async (name: string, fields: string[], o: { file?: string }, cmd: Command) => {
       let body: Record<string, unknown> = {};
       if (o.file) {
+        let parsed: unknown;
         try {
-          body = JSON.parse(readText(o.file, "role file")) as Record<string, unknown>;
+          parsed = JSON.parse(readText(o.file, "role file"));
         } catch (e) {
           if (e instanceof CliError) throw e;
           throw new CliError(`${o.file} is not a JSON object: ${(e as Error).message}`);
         }
+        // An array would be spread into fields "0", "1", …
+        if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+          throw new CliError(`${o.file} is not a JSON object`);
+        body = parsed as Record<string, unknown>;
       }
       await client(cmd).json("POST", `pki/roles/${encodeURIComponent(name)}`, { ...body, ...kvBody(fields) });
       process.stdout.write(`Success! Data written to: pki/roles/${name}\n`);
