@@ -234,6 +234,26 @@ describe("keystore through the CLI", () => {
     expect(fs.existsSync(path.join(ks, "enclaves/x"))).toBe(false);
   });
 
+  it("generate checks every enclave name before it writes anything (keystore, earlier enclaves)", async () => {
+    const policy = path.join(tmp, "two.policy.xml");
+    const enclave = (p: string) =>
+      `<enclave path="${p}"><profiles><profile ns="/" node="n"><topics publish="ALLOW"><topic>a</topic></topics></profile></profiles></enclave>`;
+    fs.writeFileSync(
+      policy,
+      `<policy version="0.2.0"><enclaves>${enclave("/gen/good")}${enclave("bad name")}</enclaves></policy>`,
+    );
+    const fresh = path.join(tmp, "gen-fresh");
+    const r1 = await cli(["ros2", "generate", "--keystore", fresh, "--policy", policy]);
+    expect(r1.code).toBe(1);
+    expect(r1.stderr).toMatch(/"bad name".*FR_ROS2_ENCLAVE_NAME/);
+    expect(fs.existsSync(fresh)).toBe(false);
+    const before = fs.readdirSync(ks, { recursive: true }).length;
+    const r2 = await cli(["ros2", "generate", "--keystore", ks, "--enclave", "/gen/one", "--enclave", "two"]);
+    expect(r2.stderr).toMatch(/"two".*FR_ROS2_ENCLAVE_NAME/);
+    expect(fs.readdirSync(ks, { recursive: true }).length).toBe(before);
+    expect(fs.existsSync(path.join(ks, "enclaves/gen"))).toBe(false);
+  });
+
   it("revoke writes the identity CA's CRL into public/ and every enclave; verify reports the revoked enclave", async () => {
     const r = await cli([
       "--format",
@@ -317,6 +337,52 @@ describe("keystore through the CLI", () => {
     expect(Date.parse(cert.validTo) - Date.now()).toBeLessThan(8 * 86_400_000);
     expect((await cli(["ros2", "verify", shared])).code).toBe(0);
     expect((await cli(["ros2", "keystore", "create", shared])).stderr).toMatch(/not empty/);
+  });
+});
+
+describe("private/fleetroot.json is checked when the keystore opens", () => {
+  it("a damaged state stops the command instead of signing permissions with undefined domains", async () => {
+    const dir = path.join(tmp, "state");
+    const keys = createKeyManager();
+    const deps = { keys, clock: systemClock };
+    try {
+      await Ros2Keystore.create(dir, {}, deps);
+      const state = path.join(dir, "private/fleetroot.json");
+      const good = JSON.parse(fs.readFileSync(state, "utf8")) as Record<string, unknown>;
+      const cases: Array<[unknown, RegExp]> = [
+        [[1], /JSON object/],
+        [null, /JSON object/],
+        [{ ...good, domains: "zz" }, /domains must be a list/],
+        [{ ...good, domains: [300] }, /domains: .*0–232/],
+        [{ ...good, revoked: null }, /revoked must be a list/],
+        [{ ...good, revoked: [{ serial: "zz" }] }, /revoked entry/],
+        [{ ...good, enclaveValidityDays: "x" }, /enclaveValidityDays/],
+        [{ ...good, keyAlgorithm: "dsa" }, /keyAlgorithm/],
+        [{ ...good, crlNumber: -1 }, /crlNumber/],
+        [{ ...good, sharedCa: "no" }, /sharedCa/],
+      ];
+      for (const [value, message] of cases) {
+        fs.writeFileSync(state, JSON.stringify(value));
+        const e = await Ros2Keystore.open(dir, deps).then(
+          () => undefined,
+          (err: unknown) => err as { code?: string; message?: string },
+        );
+        expect(e?.code, JSON.stringify(value)).toBe("FR_ROS2_KEYSTORE");
+        expect(e?.message).toMatch(message);
+      }
+      expect(fs.existsSync(path.join(dir, "enclaves/q"))).toBe(false);
+      // A damaged CA certificate is named, by verify too (it used to say only "the PEM text is malformed").
+      fs.writeFileSync(state, JSON.stringify(good));
+      fs.writeFileSync(path.join(dir, "public/identity_ca.cert.pem"), "garbage\n");
+      const r = await cli(["ros2", "verify", dir]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/public\/identity_ca\.cert\.pem in .* is unusable.*FR_ROS2_KEYSTORE/);
+      // Fields left out take the defaults (as for a keystore made by sros2).
+      fs.writeFileSync(state, JSON.stringify({ domains: [{ min: 1, max: 3 }] }));
+      expect((await Ros2Keystore.open(dir, deps)).state.domains).toEqual([{ min: 1, max: 3 }]);
+    } finally {
+      await keys.close();
+    }
   });
 });
 

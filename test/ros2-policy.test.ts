@@ -181,6 +181,20 @@ describe("bad policies are refused with clear errors", () => {
     expectCode(() => parsePolicy(wrap("", 'version="0.1.0"')), "FR_ROS2_POLICY_INVALID", /0\.2\.0/);
     expectCode(() => parsePolicy("<dds/>"), "FR_ROS2_POLICY_INVALID", /<policy>/);
   });
+  it("rule elements named like Object.prototype members are unknown elements, not a TypeError", () => {
+    for (const el of ["constructor", "toString", "__proto__", "hasOwnProperty"]) {
+      expectCode(
+        () => parsePolicy(wrap(`<${el} publish="ALLOW"><topic>x</topic></${el}>`)),
+        "FR_ROS2_POLICY_INVALID",
+        new RegExp(`unexpected element <${el}>`),
+      );
+      expectCode(
+        () => parsePolicy(wrap(`<${el}><topic>x</topic></${el}>`)),
+        "FR_ROS2_POLICY_INVALID",
+        /expected <topics>, <services> or <actions>/,
+      );
+    }
+  });
   it("includes: URLs, missing files and loops", () => {
     const inc = (href: string) =>
       wrap(

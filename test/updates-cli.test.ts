@@ -338,4 +338,102 @@ describe("fleetroot updates / agent CLI", () => {
     await ok([...agent, "--layout-key", join(dir, "owner.pub")]);
     expect(readFileSync(join(dir, "out", "app.bin"), "utf8")).toBe("main\n");
   });
+
+  it("refuses bad flags and files with one clear line, the right exit code, and nothing written", async () => {
+    const bad = async (args: string[], code: number, message: RegExp) => {
+      const r = await cli(args, env, { timeoutMs: 60_000 });
+      expect(r.code, `fleetroot ${args.join(" ")}\n${r.stderr}`).toBe(code);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).not.toMatch(/\n\s+at |TypeError|Cannot read/);
+    };
+    const init = ["updates", "init", "new", "--generate", "ed25519"];
+    for (const role of ["root", "targets", "snapshot", "timestamp"])
+      init.push(`--${role}-key`, f.key(`new-${role}`));
+    await bad(init.slice(0, 7), 2, /give --targets-key URI or --targets-pubkey FILE/);
+    // An impossible threshold used to be found only after every key had been generated.
+    await bad(
+      [...init, "--threshold", "root=2"],
+      1,
+      /threshold 2 must be between 1 and its 1.*FR_UPDATES_ROLE/,
+    );
+    expect(existsSync(f.key("new-root").slice("file:".length))).toBe(false);
+    const t2 = join(dir, "t2.json");
+    const before = readFileSync(t2);
+    // Signing with no key used to rewrite the file with no new signature and exit 0.
+    await bad(["updates", "sign", t2], 2, /required option '-k, --key/);
+    expect(readFileSync(t2)).toEqual(before);
+    writeFileSync(join(dir, "broken.json"), "{bad");
+    writeFileSync(join(dir, "null.json"), "null");
+    await bad(
+      ["updates", "sign", join(dir, "broken.json"), "-k", f.key("x")],
+      1,
+      /broken\.json is not valid JSON/,
+    );
+    await bad(["updates", "sign", join(dir, "null.json"), "-k", f.key("x")], 1, /not TUF metadata/);
+    await bad(["updates", "import", "cfg", join(dir, "broken.json")], 1, /broken\.json is not valid JSON/);
+    const file = join(dir, "robot.yaml");
+    await bad(
+      ["updates", "add", "cfg", "x.yaml", file, "--custom", "null"],
+      2,
+      /--custom must be a JSON object/,
+    );
+    await bad(
+      ["updates", "add", "cfg", "x.yaml", file, "--custom", "[1]"],
+      2,
+      /--custom must be a JSON object/,
+    );
+    // `..` would be resolved away in the URL and reach another route ("no secrets engine is mounted").
+    await bad(["updates", "add", "cfg", "../x.yaml", file], 2, /target path "\.\.\/x\.yaml"/);
+    await bad(["updates", "remove", "cfg", "a/./b"], 2, /target path/);
+    const key = ["--key", f.key("cli-targets")];
+    await bad(
+      ["updates", "delegate", "cfg", "d", ...key, "--paths", "a/*", "--threshold", "two"],
+      2,
+      /--threshold must be a whole number/,
+    );
+    await bad(
+      ["updates", "delegate", "cfg", ...key, "--hash-bins", "x"],
+      2,
+      /--hash-bins must be a whole number/,
+    );
+    await bad(["updates", "delegate", "cfg", "d", "--paths", "a/*"], 2, /give --key or --pubkey/);
+    await bad(
+      ["updates", "rotate-key", "cfg", "targets", "--threshold", "2x"],
+      2,
+      /--threshold must be a whole number/,
+    );
+    // A layout without a key used to be written unsigned.
+    await bad(
+      ["updates", "intoto", "layout", join(dir, "layout.yaml"), "-o", join(dir, "unsigned.layout")],
+      2,
+      /required option '-k, --key/,
+    );
+    expect(existsSync(join(dir, "unsigned.layout"))).toBe(false);
+    writeFileSync(join(dir, "empty.yaml"), "");
+    await bad(
+      ["updates", "intoto", "layout", join(dir, "empty.yaml"), "-k", f.key("x"), "-o", join(dir, "e.layout")],
+      1,
+      /must be a YAML mapping/,
+    );
+    const verify = [
+      "updates",
+      "intoto",
+      "verify",
+      "-l",
+      join(dir, "root.layout"),
+      "-k",
+      join(dir, "owner.pub"),
+    ];
+    // A final product that is not there used to pass verification.
+    await bad(
+      [...verify, "--link-dir", join(dir, "links"), join(dir, "no-such.bin")],
+      1,
+      /final product .*no-such\.bin is not a file/,
+    );
+    await bad(
+      [...verify, "--link-dir", join(dir, "no-links"), join(dir, "work", "app.bin")],
+      1,
+      /cannot read --link-dir/,
+    );
+  });
 });

@@ -10,6 +10,7 @@ import {
   canonicalJson,
   parseEnvelope,
   serialize,
+  tufKeyFromSpki,
   tufSigner,
   type Envelope,
 } from "../src/updates/index.js";
@@ -306,6 +307,68 @@ describe("tuf-js Updater against a Fleetroot repository over HTTP", () => {
     expect((await u.getTargetInfo("a.txt"))?.length).toBe(1);
   });
 
+  it("re-signs targets when a root rotation changes its keys (held key swapped, offline root signed later)", async () => {
+    await f.repos.init("rot-targets", {
+      keys: {
+        root: [{ uri: f.key("rt-root"), generate: "ed25519" }],
+        targets: [{ uri: f.key("rt-targets1"), generate: "ed25519" }],
+        snapshot: [{ uri: f.key("rt-snap"), generate: "ed25519" }],
+        timestamp: [{ uri: f.key("rt-ts"), generate: "ed25519" }],
+      },
+    });
+    await f.repos.addTargets("rot-targets", [{ path: "a.txt", content: Buffer.from("a") }]);
+    await f.repos.publish("rot-targets");
+    const dir = await rootFile("rot-targets");
+    await f.updater("rot-targets", dir).refresh();
+    const keyidOf = (file: string) =>
+      parseEnvelope(readFileSync(join(dir, file)), "targets").signatures[0]!.keyid;
+    const old = keyidOf("targets.json");
+    const res = await f.repos.rotateKey("rot-targets", {
+      role: "targets",
+      add: [{ uri: f.key("rt-targets2"), generate: "ed25519" }],
+      remove: [old],
+    });
+    // Before the fix only root, snapshot and timestamp moved: the served targets stayed signed by the removed
+    // key and every client failed with "targets was signed by 0/1 keys".
+    expect(res.published.map((p) => p.role)).toEqual(
+      expect.arrayContaining(["root", "targets", "snapshot", "timestamp"]),
+    );
+    const u = f.updater("rot-targets", dir);
+    await u.refresh();
+    expect((await u.getTargetInfo("a.txt"))?.length).toBe(1);
+    expect(keyidOf("targets.json")).not.toBe(old);
+
+    // The same when the new root needs an offline signature: targets follows once the root is imported.
+    const keys = createKeyManager();
+    const offline = await keys.generate(`file:${join(tmp(), "rt-offline.pem")}`, "ed25519");
+    const offlineKey = tufKeyFromSpki(offline.publicKey);
+    await f.repos.rotateKey("rot-targets", {
+      role: "root",
+      add: [{ public: JSON.stringify(offlineKey) }],
+      threshold: 2,
+    });
+    const current = keyidOf("targets.json");
+    const pending = await f.repos.rotateKey("rot-targets", {
+      role: "targets",
+      add: [{ uri: f.key("rt-targets3"), generate: "ed25519" }],
+      remove: [current],
+    });
+    // The pending root of the first call is replaced under the same number: a gap (1, 2, 4) would strand
+    // every client at version 2.
+    expect(pending.pending).toEqual([expect.objectContaining({ role: "root", version: 3 })]);
+    const rootEnv = await f.repos.exportPending("rot-targets", "root");
+    const imported = await f.repos.importSignatures(
+      "rot-targets",
+      serialize(await addSignatures(rootEnv, [tufSigner(offline)])),
+    );
+    await keys.close();
+    expect(imported.published.map((p) => p.role)).toEqual(["root", "targets", "snapshot", "timestamp"]);
+    const u2 = f.updater("rot-targets", dir);
+    await u2.refresh();
+    expect((await u2.getTargetInfo("a.txt"))?.length).toBe(1);
+    expect(keyidOf("targets.json")).not.toBe(current);
+  });
+
   it("refuses a new root not signed by a threshold of the old root's keys", async () => {
     const dir = await rootFile("rot");
     const v2 = await latestRow("rot", "root");
@@ -436,6 +499,20 @@ describe("tuf-js Updater against a Fleetroot repository over HTTP", () => {
       expect(existsSync(join(out, "v1.bin"))).toBe(false);
     } finally {
       await setTs(ts.body);
+    }
+    // A missing or malformed trusted root is refused before the metadata directory is made.
+    const fresh = join(tmp(), "device");
+    writeFileSync(join(out, "bad-root.json"), "{not json");
+    for (const trustedRoot of [join(out, "no-root.json"), join(out, "bad-root.json")]) {
+      const md = join(fresh, ".fleetroot-tuf");
+      await expect(
+        updateTarget(
+          { repoUrl: `${f.url}/v1/updates/fw`, trustedRoot, metadataDir: md },
+          "app/v1.bin",
+          fresh,
+        ),
+      ).rejects.toMatchObject({ code: expect.stringMatching(/FR_UPDATES_(VERIFY|METADATA)/) });
+      expect(existsSync(fresh)).toBe(false);
     }
   });
 });

@@ -118,7 +118,6 @@ export async function updateTarget(opts: UpdateClientOptions, name: string, outD
 
 async function seedRoot(opts: UpdateClientOptions): Promise<void> {
   const dest = path.join(opts.metadataDir, "root.json");
-  await fs.mkdir(opts.metadataDir, { recursive: true, mode: 0o700 });
   try {
     await fs.access(dest);
     return;
@@ -131,7 +130,9 @@ async function seedRoot(opts: UpdateClientOptions): Promise<void> {
   } catch {
     return fail("FR_UPDATES_VERIFY", `cannot read the trusted root ${opts.trustedRoot}`);
   }
+  // Checked before any directory is made: a missing or malformed root leaves nothing behind.
   parseEnvelope(text, "root");
+  await fs.mkdir(opts.metadataDir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(dest, text, 0o600);
 }
 

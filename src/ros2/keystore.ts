@@ -7,9 +7,9 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { X509Certificate } from "node:crypto";
-import type { KeyAlgorithm, KeyManager, Signer } from "../keys/index.js";
-import { buildCertificate, derFrom, randomSerial, toPem } from "../crypto/index.js";
-import { fail } from "../errors/index.js";
+import { type KeyAlgorithm, type KeyManager, type Signer, keyAlgorithms } from "../keys/index.js";
+import { buildCertificate, crlReasons, derFrom, randomSerial, toPem } from "../crypto/index.js";
+import { type FleetError, fail } from "../errors/index.js";
 import type { Clock } from "../util/clock.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
 import { buildDirAtomic, exists } from "./files.js";
@@ -107,11 +107,13 @@ export class Ros2Keystore {
     let state = defaultState();
     const statePath = path.join(root, PRIVATE, files.state);
     if (await exists(statePath)) {
+      let raw: unknown;
       try {
-        state = { ...state, ...(JSON.parse(await fs.readFile(statePath, "utf8")) as Partial<KeystoreState>) };
+        raw = JSON.parse(await fs.readFile(statePath, "utf8"));
       } catch (e) {
         fail("FR_ROS2_KEYSTORE", `${statePath} is not valid JSON: ${(e as Error).message}`);
       }
+      state = stateFrom(raw, statePath);
     }
     return new Ros2Keystore(root, deps, state);
   }
@@ -219,8 +221,16 @@ export class Ros2Keystore {
   }
 
   private async ca(certFile: string, keyBase: string): Promise<CaHandle> {
-    const certDer = derFrom(await fs.readFile(this.path(PUBLIC, certFile), "utf8"), "CERTIFICATE");
-    const cert = new X509Certificate(certDer);
+    let certDer: Buffer;
+    let cert: X509Certificate;
+    try {
+      certDer = derFrom(await fs.readFile(this.path(PUBLIC, certFile), "utf8"), "CERTIFICATE");
+      cert = new X509Certificate(certDer);
+    } catch (e) {
+      // Name the file: a bare "no -----BEGIN----- block" does not say which of the keystore's files it is.
+      const why = (e as FleetError).detail ?? (e as Error).message;
+      return fail("FR_ROS2_KEYSTORE", `${path.join(PUBLIC, certFile)} in ${this.root} is unusable: ${why}`);
+    }
     let signer: Signer | undefined;
     return {
       certDer,
@@ -267,6 +277,49 @@ export async function openKey(keys: KeyManager, dir: string, base: string): Prom
     );
   }
   return keys.open(`file:${await fs.realpath(pem)}`);
+}
+
+/**
+ * Checks `private/fleetroot.json` field by field (missing fields take sros2's defaults): a damaged or
+ * hand-edited state must stop the command, not end up as `<min>undefined</min>` in signed permissions.
+ */
+function stateFrom(raw: unknown, file: string): KeystoreState {
+  const bad = (what: string): never => fail("FR_ROS2_KEYSTORE", `${file}: ${what}`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) bad("must hold a JSON object");
+  const s = { ...defaultState(), ...(raw as Record<string, unknown>) };
+  if (s.version !== 1) bad(`version must be 1, not ${JSON.stringify(s.version)}`);
+  if (typeof s.sharedCa !== "boolean") bad("sharedCa must be true or false");
+  const isDomain = (d: unknown) =>
+    typeof d === "number" ||
+    (typeof d === "object" &&
+      d !== null &&
+      typeof (d as { min?: unknown }).min === "number" &&
+      ["number", "undefined"].includes(typeof (d as { max?: unknown }).max));
+  if (!Array.isArray(s.domains) || !s.domains.every(isDomain))
+    bad("domains must be a list of domain ids or {min, max} ranges");
+  try {
+    checkDomains(s.domains);
+  } catch (e) {
+    bad(`domains: ${(e as FleetError).detail ?? String(e)}`);
+  }
+  if (!Number.isInteger(s.enclaveValidityDays) || s.enclaveValidityDays < 1 || s.enclaveValidityDays > 36500)
+    bad("enclaveValidityDays must be a whole number of days, 1–36500");
+  if (!keyAlgorithms.includes(s.keyAlgorithm)) bad(`keyAlgorithm must be one of ${keyAlgorithms.join(", ")}`);
+  if (!Number.isInteger(s.crlNumber) || s.crlNumber < 0) bad("crlNumber must be a whole number ≥ 0");
+  if (!Array.isArray(s.revoked)) bad("revoked must be a list");
+  for (const r of s.revoked as unknown[]) {
+    const e = (typeof r === "object" && r !== null ? r : {}) as Record<string, unknown>;
+    const ok =
+      typeof e.serial === "string" &&
+      /^[0-9a-f]{1,40}$/i.test(e.serial) &&
+      typeof e.enclave === "string" &&
+      typeof e.revokedAt === "string" &&
+      !Number.isNaN(Date.parse(e.revokedAt)) &&
+      (e.reason === undefined || (typeof e.reason === "string" && Object.hasOwn(crlReasons, e.reason)));
+    if (!ok)
+      bad(`revoked entry ${JSON.stringify(r)} needs serial (hex), enclave, revokedAt and a known reason`);
+  }
+  return s as KeystoreState;
 }
 
 function positiveDays(n: number, what: string): number {

@@ -216,7 +216,8 @@ function policyFromElement(root: Element, where: string): Policy {
     const rules = childElements(p).map((r): PolicyRuleSet => {
       tick(r);
       const kind = r.localName as PolicyRuleSet["kind"];
-      const spec = r.namespaceURI ? undefined : ruleKinds[kind];
+      // Own keys only: `<constructor>` or `<toString>` must not find Object.prototype's members.
+      const spec = r.namespaceURI || !Object.hasOwn(ruleKinds, kind) ? undefined : ruleKinds[kind];
       if (!spec) at(r, `unexpected element <${r.nodeName}>; expected <topics>, <services> or <actions>`);
       const s = spec as (typeof ruleKinds)[PolicyRuleSet["kind"]];
       onlyAttrs(r, s.attrs);

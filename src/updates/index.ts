@@ -19,7 +19,7 @@ export {
   type TargetsSigned,
   type TopRole,
 } from "./metadata.js";
-export { binFor, pathMatches } from "./patterns.js";
+export { binFor, checkTargetPath, pathMatches } from "./patterns.js";
 export { UpdatesRepository, type InitOptions, type PublishResult, type TargetInput } from "./repository.js";
 export type { KeySpec } from "./signers.js";
 export { Lease } from "./lease.js";

@@ -116,10 +116,15 @@ export class UpdatesRepository {
       consistent_snapshot: opts.consistentSnapshot ?? true,
       expires: { ...defaultExpiry, ...(opts.expires ?? {}) },
     };
-    const resolved = new Map<TopRole, ResolvedKey[]>();
     for (const role of topRoles) {
       const specs = opts.keys[role] ?? [];
       if (specs.length === 0) fail("FR_UPDATES_ROLE", `role ${role} needs at least one key`);
+      // Before any key is generated: a threshold no key list can meet must not leave new keys behind.
+      checkThreshold(role, opts.thresholds?.[role] ?? 1, specs.length);
+    }
+    const resolved = new Map<TopRole, ResolvedKey[]>();
+    for (const role of topRoles) {
+      const specs = opts.keys[role] ?? [];
       resolved.set(role, await Promise.all(specs.map((s) => this.pool.resolve(s))));
     }
     await this.deps.store.transaction(async (trx) => {
@@ -361,9 +366,14 @@ export class UpdatesRepository {
     const result: PublishResult = { published: [], pending: [] };
     const now = this.now();
     const rootRow = roles.get("root")!;
+    const before = rootRow.dirty ? await this.trustedRoot(repo) : undefined;
     if (rootRow.dirty) await this.publishRoot(repo, roles, settings, now, result);
     const trustedRoot = await this.trustedRoot(repo);
     if (!trustedRoot) return result; // the first root is pending: nothing else can be trusted yet
+    if (before && targetsKeysChanged(before.signed, trustedRoot.signed)) {
+      await markDirty(this.db, repo, ["targets"]);
+      roles.set("targets", { ...roles.get("targets")!, dirty: 1 });
+    }
     for (const r of roles.values()) {
       if ((r.dirty && r.kind !== "top") || (r.dirty && r.name === "targets")) {
         await this.publishTargets(repo, r, roles, trustedRoot.signed, settings, now, result);
@@ -394,7 +404,10 @@ export class UpdatesRepository {
     const keyidsOf = (r: TopRole) => JSON.parse(roles.get(r)!.keyids) as string[];
     const allIds = [...new Set(topRoles.flatMap(keyidsOf))];
     const keys = await loadKeys(this.db, repo, allIds);
-    const version = (await maxVersion(this.db, repo, "root")) + 1;
+    const old = await this.trustedRoot(repo);
+    // Clients walk root versions one by one (TUF 5.3.3): a new root follows the last *published* one and
+    // takes the number of a pending version it replaces, which would otherwise leave a gap no client crosses.
+    const version = (old?.signed.version ?? 0) + 1;
     const signed: RootSigned = {
       _type: "root",
       spec_version: specVersion,
@@ -407,7 +420,6 @@ export class UpdatesRepository {
       ) as Record<TopRole, RoleKeys>,
     };
     // TUF 5.3.4: a new root must carry a threshold of the old root's keys and of its own.
-    const old = await this.trustedRoot(repo);
     const oldIds = old ? old.signed.roles.root.keyids : [];
     const oldKeys = old ? await loadKeys(this.db, repo, oldIds) : new Map<string, ResolvedKey>();
     const signers = await this.heldSigners(
@@ -708,6 +720,7 @@ export class UpdatesRepository {
         `signatures by ${check.bad.join(", ")} do not verify or are not the role's keys`,
       );
     const result: PublishResult = { published: [], pending: [] };
+    const before = role === "root" && check.complete ? await this.trustedRoot(repo) : undefined;
     await this.deps.store.transaction(async (trx) => {
       await tables(trx)
         .updateTable("updates_metadata")
@@ -716,6 +729,8 @@ export class UpdatesRepository {
         .where("role", "=", role)
         .where("version", "=", env.signed.version)
         .execute();
+      if (before && targetsKeysChanged(before.signed, merged.signed as RootSigned))
+        await markDirty(tables(trx), repo, ["targets"]);
     });
     if (check.complete) {
       result.published.push({ role, version: env.signed.version });
@@ -933,6 +948,19 @@ function checkThreshold(role: string, threshold: number, keys: number) {
       `${role}: threshold ${threshold} must be between 1 and its ${keys} distinct key(s)`,
     );
   }
+}
+
+/**
+ * Whether a new root changes who signs top-level targets. A client checks targets against the newest root
+ * (TUF 5.6.3), so the version it has must then be signed again — snapshot and timestamp follow a new root
+ * anyway.
+ */
+function targetsKeysChanged(before: RootSigned, after: RootSigned): boolean {
+  if (after.version <= before.version) return false;
+  const a = before.roles.targets;
+  const b = after.roles.targets;
+  const ids = (r: RoleKeys) => [...r.keyids].sort().join(",");
+  return a.threshold !== b.threshold || ids(a) !== ids(b);
 }
 
 async function markDirty(db: DB, repo: string, roles: string[]) {

@@ -7,6 +7,7 @@ import {
   type KeystoreDeps,
   type ProtectionKind,
   Ros2Keystore,
+  checkEnclaveName,
   createEnclave,
   listEnclaves,
   loadPolicyFile,
@@ -273,8 +274,11 @@ export function ros2Commands(program: Command): void {
       ) => {
         if (o.policy.length === 0 && o.enclave.length === 0)
           throw new CliError("give at least one --policy or --enclave", 2);
-        // Read every policy first: a bad one must fail before anything is written.
+        // Read every policy and check every name first: a bad one must fail before anything is written
+        // (the keystore included).
         const policies = o.policy.map((f) => loadPolicyFile(f));
+        for (const name of [...o.enclave, ...policies.flatMap((p) => p.enclaves.map((e) => e.path))])
+          checkEnclaveName(name);
         const done = await withDeps(async (deps) => {
           const ks = await Ros2Keystore.open(o.keystore, deps).catch(async (e: unknown) => {
             if ((e as { code?: string }).code !== "FR_ROS2_KEYSTORE") throw e;

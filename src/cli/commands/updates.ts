@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
@@ -6,6 +6,7 @@ import { configCustom } from "../../agent/index.js";
 import { createKeyManager } from "../../keys/index.js";
 import {
   addSignatures,
+  checkTargetPath,
   intoto,
   parseEnvelope,
   serialize,
@@ -15,7 +16,8 @@ import {
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
 
-const collect = (v: string, prev: string[]) => [...prev, v];
+// No default for the repeatable options a command needs: commander then refuses the command without one.
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 const read = (file: string) => {
   try {
     return readFileSync(file);
@@ -23,7 +25,29 @@ const read = (file: string) => {
     throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 };
-const enc = (p: string) => p.split("/").map(encodeURIComponent).join("/");
+/** A JSON file's value; the error names the file (JSON.parse's own message does not). */
+const readJson = (file: string): unknown => {
+  try {
+    return JSON.parse(read(file).toString("utf8")) as unknown;
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${file} is not valid JSON: ${(e as Error).message}`);
+  }
+};
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+/** A whole-number flag value; NaN would reach the server as null and be reported as a missing number. */
+const whole = (v: string, flag: string): number => {
+  if (!/^\d+$/.test(v)) throw new CliError(`${flag} must be a whole number, not "${v}"`, 2);
+  return Number(v);
+};
+/** Checked here: the URL would resolve `.`/`..` segments away and reach some other route. */
+const targetPath = (p: string): string => {
+  const problem = checkTargetPath(p);
+  if (problem) throw new CliError(`target path ${JSON.stringify(p)}: ${problem}`, 2);
+  return p;
+};
+const enc = (p: string) => targetPath(p).split("/").map(encodeURIComponent).join("/");
 
 /** --key URI (held by the server) and --pubkey FILE (offline) into the API's key list. */
 function keySpecs(uris: string[], pubFiles: string[], generate?: string) {
@@ -85,6 +109,8 @@ export function updatesCommands(program: Command): void {
           o[`${role}Pubkey`] as string[],
           o.generate as string | undefined,
         );
+        if ((keys[role] as unknown[]).length === 0)
+          throw new CliError(`give --${role}-key URI or --${role}-pubkey FILE (every role needs a key)`, 2);
       }
       const body = {
         keys,
@@ -120,11 +146,14 @@ export function updatesCommands(program: Command): void {
     .action(async (repo: string, p: string, file: string, o: Record<string, unknown>, cmd: Command) => {
       let custom: Record<string, unknown> = {};
       if (o.custom) {
+        let parsed: unknown;
         try {
-          custom = JSON.parse(o.custom as string) as Record<string, unknown>;
+          parsed = JSON.parse(o.custom as string);
         } catch {
-          throw new CliError("--custom must be a JSON object", 2);
+          /* reported below */
         }
+        if (!isObject(parsed)) throw new CliError("--custom must be a JSON object", 2);
+        custom = parsed;
       }
       const devices = o.configForDevice as string[];
       const labels = o.configForLabel as string[];
@@ -137,19 +166,18 @@ export function updatesCommands(program: Command): void {
       if (o.intotoLayout) {
         const links: Record<string, intoto.Metablock<intoto.Link>> = {};
         for (const l of o.intotoLink as string[])
-          links[path.basename(l)] = JSON.parse(read(l).toString()) as intoto.Metablock<intoto.Link>;
-        const atts = (o.attestation as string[]).map(
-          (a) => JSON.parse(read(a).toString()) as intoto.DsseEnvelope,
-        );
+          links[path.basename(l)] = readJson(l) as intoto.Metablock<intoto.Link>;
+        const atts = (o.attestation as string[]).map((a) => readJson(a) as intoto.DsseEnvelope);
         Object.assign(
           custom,
           intoto.intotoCustom(
-            JSON.parse(read(o.intotoLayout as string).toString()) as intoto.Metablock<intoto.Layout>,
+            readJson(o.intotoLayout as string) as intoto.Metablock<intoto.Layout>,
             links,
             atts,
           ),
         );
       }
+      targetPath(p);
       const body = {
         content_base64: read(file).toString("base64"),
         ...(Object.keys(custom).length ? { custom } : {}),
@@ -197,10 +225,13 @@ export function updatesCommands(program: Command): void {
         const body: Record<string, unknown> = {
           parent: o.parent,
           keys: keySpecs(o.key as string[], o.pubkey as string[], o.generate as string | undefined),
-          threshold: Number(o.threshold),
+          threshold: whole(o.threshold as string, "--threshold"),
         };
-        if (o.hashBins) body.hash_bins = { bit_length: Number(o.hashBins), prefix: o.prefix };
-        else {
+        if ((body.keys as unknown[]).length === 0) throw new CliError("give --key or --pubkey", 2);
+        if (o.hashBins) {
+          if (name) throw new CliError("--hash-bins makes its own role names; leave out the name", 2);
+          body.hash_bins = { bit_length: whole(o.hashBins as string, "--hash-bins"), prefix: o.prefix };
+        } else {
           if (!name || !o.paths) throw new CliError("give a role name and --paths (or --hash-bins)", 2);
           Object.assign(body, {
             name,
@@ -238,7 +269,7 @@ export function updatesCommands(program: Command): void {
         role,
         add: keySpecs(o.addKey as string[], o.addPubkey as string[], o.generate as string | undefined),
         remove: o.remove,
-        ...(o.threshold ? { threshold: Number(o.threshold) } : {}),
+        ...(o.threshold ? { threshold: whole(o.threshold as string, "--threshold") } : {}),
       };
       print(dataOf(await client(cmd).json("POST", `updates/${repo}/rotate-key`, body)), globals(cmd).format);
     });
@@ -257,11 +288,12 @@ export function updatesCommands(program: Command): void {
   up.command("sign")
     .description("sign a metadata file offline with local keys (file: or pkcs11: URIs); no server needed")
     .argument("<file>", "metadata exported with `updates export`")
-    .requiredOption("-k, --key <uri>", "key URI to sign with (repeatable, for a threshold)", collect, [])
+    .requiredOption("-k, --key <uri>", "key URI to sign with (repeatable, for a threshold)", collect)
     .option("-o, --out <file>", "output file (default: in place)")
     .action(async (file: string, o: { key: string[]; out?: string }) => {
       const text = read(file);
-      const type = (JSON.parse(text.toString()) as { signed?: { _type?: string } }).signed?._type;
+      const doc = readJson(file);
+      const type = isObject(doc) && isObject(doc.signed) ? doc.signed._type : undefined;
       if (type !== "root" && type !== "targets" && type !== "snapshot" && type !== "timestamp") {
         throw new CliError(`${file} is not TUF metadata (_type ${JSON.stringify(type)})`);
       }
@@ -283,7 +315,7 @@ export function updatesCommands(program: Command): void {
     .argument("<repo>")
     .argument("<file>")
     .action(async (repo: string, file: string, _o: unknown, cmd: Command) => {
-      const metadata = JSON.parse(read(file).toString()) as unknown;
+      const metadata = readJson(file);
       print(
         dataOf(await client(cmd).json("POST", `updates/${repo}/import`, { metadata })),
         globals(cmd).format,
@@ -361,10 +393,17 @@ function intotoCommands(up: Command): void {
       "<spec>",
       "YAML: expires, readme, steps[{name, functionaries: [pubkey files], threshold, expected_command, materials, products}], inspections[{name, run, materials, products}]",
     )
-    .requiredOption("-k, --key <uri>", "layout owner key URI (repeatable)", collect, [])
+    .requiredOption("-k, --key <uri>", "layout owner key URI (repeatable)", collect)
     .requiredOption("-o, --out <file>", "signed layout file")
     .action(async (spec: string, o: { key: string[]; out: string }) => {
-      const d = parseYaml(read(spec).toString()) as Record<string, unknown>;
+      let d: unknown;
+      try {
+        d = parseYaml(read(spec).toString());
+      } catch (e) {
+        if (e instanceof CliError) throw e;
+        throw new CliError(`${spec} is not valid YAML: ${(e as Error).message.split("\n")[0] ?? ""}`);
+      }
+      if (!isObject(d)) throw new CliError(`${spec} must be a YAML mapping with expires and steps`);
       const base = path.dirname(spec);
       const steps = ((d.steps ?? []) as Array<Record<string, unknown>>).map((s) => ({
         name: String(s.name),
@@ -404,24 +443,28 @@ function intotoCommands(up: Command): void {
       "verify final product files against a layout and links (inspections' rules apply to the files)",
     )
     .requiredOption("-l, --layout <file>", "signed layout")
-    .requiredOption(
-      "-k, --layout-key <file>",
-      "layout owner public key, PEM or JSON (repeatable)",
-      collect,
-      [],
-    )
+    .requiredOption("-k, --layout-key <file>", "layout owner public key, PEM or JSON (repeatable)", collect)
     .option("--link-dir <dir>", "directory with the .link files", ".")
     .argument("<files...>", "final product files (named by base name, as the layout's rules name them)")
     .action(async (files: string[], o: { layout: string; layoutKey: string[]; linkDir: string }) => {
-      const { readdirSync } = await import("node:fs");
-      const links = readdirSync(o.linkDir)
+      let names: string[];
+      try {
+        names = readdirSync(o.linkDir);
+      } catch (e) {
+        throw new CliError(`cannot read --link-dir ${o.linkDir}: ${(e as NodeJS.ErrnoException).code}`);
+      }
+      const links = names
         .filter((n) => n.endsWith(".link"))
-        .map((n) => JSON.parse(read(path.join(o.linkDir, n)).toString()) as intoto.Metablock<intoto.Link>);
+        .map((n) => readJson(path.join(o.linkDir, n)) as intoto.Metablock<intoto.Link>);
       const finalProduct: intoto.Artifacts = {};
-      for (const f of files)
+      for (const f of files) {
+        // hashArtifacts skips what is not there (as in-toto-run); a product named here must exist.
+        if (!statSync(f, { throwIfNoEntry: false })?.isFile())
+          throw new CliError(`final product ${f} is not a file`);
         Object.assign(finalProduct, await intoto.hashArtifacts([path.basename(f)], path.dirname(f)));
+      }
       intoto.verifyFinalProduct({
-        layout: JSON.parse(read(o.layout).toString()) as intoto.Metablock<intoto.Layout>,
+        layout: readJson(o.layout) as intoto.Metablock<intoto.Layout>,
         layoutKeys: o.layoutKey.map((k) => tufKeyFromText(read(k).toString(), { intoto: true })),
         links,
         finalProduct,
