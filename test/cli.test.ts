@@ -1,9 +1,10 @@
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "../src/server/main.js";
-import { cli } from "./helpers/cli.js";
+import { cli, cliBin, projectRoot } from "./helpers/cli.js";
 
 describe("fleetroot CLI against a running server", () => {
   const dir = mkdtempSync(join(tmpdir(), "fr-cli-"));
@@ -39,6 +40,24 @@ describe("fleetroot CLI against a running server", () => {
     expect(sub.stdout).toContain("--policy");
     expect((await cli(["no-such-command"])).code).toBe(2);
     expect((await cli(["token", "create", "--bogus-flag"])).code).toBe(2);
+    // A command group without its subcommand prints the group's help as a usage error.
+    const group = await cli(["kv"]);
+    expect(group.code).toBe(2);
+    expect(group.stderr).toContain("Usage: fleetroot kv");
+  });
+
+  it("a reader that closes the pipe early ends the command quietly, without a stack trace", async () => {
+    const child = spawn(process.execPath, [cliBin, "--help"], {
+      cwd: projectRoot,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, FLEETROOT_FROM_SOURCE: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout.destroy(); // as `| head` does once it has read enough
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).not.toContain("EPIPE");
+    expect(code).toBe(0);
   });
 
   it("operator init, status (exit 2 while sealed), unseal", async () => {
@@ -96,6 +115,49 @@ describe("fleetroot CLI against a running server", () => {
     expect((await cli(["policy", "delete", "readers"], env())).code).toBe(0);
   });
 
+  it("token revoke without a token or --self is a usage error and leaves the caller's token alone", async () => {
+    const created = await cli(["token", "create", "--ttl", "1h", "--format", "json"], env());
+    expect(created.code, created.stderr).toBe(0);
+    const child = JSON.parse(created.stdout).auth.client_token as string;
+    const childEnv = { FLEETROOT_ADDR: addr, FLEETROOT_TOKEN: child };
+    for (const args of [
+      ["token", "revoke"],
+      ["token", "revoke", "--accessor"],
+    ]) {
+      const r = await cli(args, childEnv);
+      expect(r.code, args.join(" ")).toBe(2);
+      expect(r.stderr).toContain("--self");
+    }
+    const self = await server.app.inject({
+      method: "GET",
+      url: "/v1/auth/token/lookup-self",
+      headers: { "x-vault-token": child },
+    });
+    expect(self.statusCode).toBe(200);
+  });
+
+  it("token create refuses flag values it cannot use instead of dropping them", async () => {
+    const before = (
+      await server.app.inject({
+        method: "GET",
+        url: "/v1/auth/token/accessors?list=true",
+        headers: { "x-vault-token": root },
+      })
+    ).json().data.keys.length as number;
+    const uses = await cli(["token", "create", "--use-limit", "1O"], env());
+    expect(uses.code).toBe(2);
+    expect(uses.stderr).toContain("--use-limit must be a whole number");
+    const meta = await cli(["token", "create", "-m", "owner"], env());
+    expect(meta.code).toBe(2);
+    expect(meta.stderr).toContain('--metadata "owner" is not key=value');
+    const after = await server.app.inject({
+      method: "GET",
+      url: "/v1/auth/token/accessors?list=true",
+      headers: { "x-vault-token": root },
+    });
+    expect(after.json().data.keys).toHaveLength(before);
+  });
+
   it("errors are one clear line with exit 1: unreachable server, missing token", async () => {
     const down = await cli(["operator", "status"], { FLEETROOT_ADDR: "http://127.0.0.1:1" });
     expect(down.code).toBe(1);
@@ -104,6 +166,11 @@ describe("fleetroot CLI against a running server", () => {
     const noToken = await cli(["token", "create"], { FLEETROOT_ADDR: addr });
     expect(noToken.code).toBe(1);
     expect(noToken.stderr).toContain("FLEETROOT_TOKEN");
+    const noCa = await cli(["operator", "status", "--ca-cert", join(dir, "missing-ca.pem")], {
+      FLEETROOT_ADDR: "https://127.0.0.1:1",
+    });
+    expect(noCa.code).toBe(1);
+    expect(noCa.stderr).toMatch(/^Error: cannot read --ca-cert .*missing-ca\.pem: ENOENT\n$/);
   });
 
   it("audit verify passes on the live log and names the line after an edit", async () => {
@@ -124,6 +191,9 @@ describe("fleetroot CLI against a running server", () => {
     const tail = await cli(["audit", "tail", "--no-follow", "-n", "2", log]);
     expect(tail.code).toBe(0);
     expect(tail.stdout.trim().split("\n")).toHaveLength(2);
+    const badLines = await cli(["audit", "tail", "--no-follow", "-n", "ten", log]);
+    expect(badLines.code).toBe(2);
+    expect(badLines.stdout).toBe("");
     copyFileSync(log, join(dir, "unused.log"));
   });
 });

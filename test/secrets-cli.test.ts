@@ -135,6 +135,34 @@ describe("secrets CLI: kv commands and service bootstrap against a running serve
     expect(audit).not.toContain(tok);
   });
 
+  it("bootstrap with an empty --services (an unset variable) is a usage error that revokes nothing", async () => {
+    const r = await cli(["secrets", "bootstrap", "--services", " , ", "--out", out], env());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--services names no service");
+    expect((await t.call("GET", "sys/policies/acl/service-core-data", undefined, root)).statusCode).toBe(200);
+    expect(existsSync(join(out, "core-data", "secrets-token.json"))).toBe(true);
+  });
+
+  it("kv: a flag value that is not understood is a usage error, never a silent default", async () => {
+    const cas = await cli(["kv", "metadata", "put", "--cas-required", "yes", "secret/app/db"], env());
+    expect(cas.code).toBe(2);
+    expect(cas.stderr).toContain("--cas-required must be true or false");
+    const list = await cli(["kv", "list"], env());
+    expect(list.code).toBe(2);
+    expect(list.stderr).toContain("name the folder to list");
+  });
+
+  it("kv metadata and --versions on a KV v1 path are refused and leave the secret as it was", async () => {
+    expect((await t.call("POST", "sys/mounts/kv1", { type: "kv" }, root)).statusCode).toBe(204);
+    expect((await t.call("POST", "kv1/app", { user: "app" }, root)).statusCode).toBe(204);
+    const md = await cli(["kv", "metadata", "put", "--max-versions", "3", "kv1/app"], env());
+    expect(md.code).toBe(2);
+    expect(md.stderr).toContain("kv metadata needs a KV v2 mount; kv1/ is KV v1");
+    const del = await cli(["kv", "delete", "--versions", "1", "kv1/app"], env());
+    expect(del.code).toBe(2);
+    expect((await t.call("GET", "kv1/app", undefined, root)).json().data).toEqual({ user: "app" });
+  });
+
   it("bootstrap refuses bad service names", async () => {
     const r = await cli(["secrets", "bootstrap", "--services", "../etc", "--out", out], env());
     expect(r.code).toBe(2);

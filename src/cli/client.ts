@@ -56,9 +56,9 @@ export class ApiClient {
     const tls = url.protocol === "https:";
     const agentOpts: https.RequestOptions = {};
     if (tls) {
-      if (this.opts.caCert) agentOpts.ca = readFileSync(this.opts.caCert);
-      if (this.opts.clientCert) agentOpts.cert = readFileSync(this.opts.clientCert);
-      if (this.opts.clientKey) agentOpts.key = readFileSync(this.opts.clientKey);
+      if (this.opts.caCert) agentOpts.ca = readOption(this.opts.caCert, "--ca-cert (FLEETROOT_CACERT)");
+      if (this.opts.clientCert) agentOpts.cert = readOption(this.opts.clientCert, "the client certificate");
+      if (this.opts.clientKey) agentOpts.key = readOption(this.opts.clientKey, "the client key");
     }
     const res = await new Promise<ApiResponse>((resolve, reject) => {
       const req = (tls ? https : http).request(
@@ -115,5 +115,15 @@ export class ApiClient {
   async json(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
     const res = await this.call(method, path, body);
     return res.status === 204 ? {} : res.json();
+  }
+}
+
+function readOption(file: string, what: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new CliError(
+      `cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }

@@ -73,12 +73,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (
-        e.code === "commander.helpDisplayed" ||
-        e.code === "commander.version" ||
-        e.code === "commander.help"
-      )
-        return 0;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      // "commander.help" with a non-zero code: a command group given without a subcommand (a usage error).
       return e.exitCode === 0 ? 0 : 2;
     }
     if (e instanceof CliError) {

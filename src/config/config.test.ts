@@ -98,6 +98,31 @@ describe("config", () => {
     expect(s.message).toContain("seal.type");
   });
 
+  it("a listen port above 65535 is refused at load, not by the socket at listen time", () => {
+    expect(loadConfig({ file: file("p0.yaml", "listen: 127.0.0.1:0\n"), env: {} }).listen).toBe(
+      "127.0.0.1:0",
+    );
+    const e = errorOf(() => loadConfig({ file: file("p-big.yaml", "listen: 127.0.0.1:99999\n"), env: {} }));
+    expect(e.code).toBe("FR_CONFIG_INVALID");
+    expect(e.message).toContain('key "listen": the port must be 0 to 65535');
+  });
+
+  it("pki durations are checked at load and name their key", () => {
+    const ok = loadConfig({ file: file("crl.yaml", "pki:\n  crl_validity: 1h30m\n"), env: {} });
+    expect(ok.pki?.crl_validity).toBe("1h30m");
+    for (const [key, bad] of [
+      ["crl_validity", "forever"],
+      ["ocsp_validity", "0s"],
+      ["crl_rebuild_interval", "12 hours"],
+    ] as const) {
+      const e = errorOf(() =>
+        loadConfig({ file: file(`pki-${key}.yaml`, `pki:\n  ${key}: ${bad}\n`), env: {} }),
+      );
+      expect(e.code).toBe("FR_CONFIG_INVALID");
+      expect(e.message).toContain(`key "pki.${key}": must be a positive duration`);
+    }
+  });
+
   it("malformed YAML and a missing file are clear errors", () => {
     const y = errorOf(() => loadConfig({ file: file("broken.yaml", "listen: [oops\n"), env: {} }));
     expect(y.code).toBe("FR_CONFIG_INVALID");

@@ -1,11 +1,22 @@
 import { z } from "zod";
+import { parseDuration } from "../util/index.js";
 
-/** host:port, IPv6 in brackets. */
+/** host:port, IPv6 in brackets; port 0 asks the system for a free one. */
 const listenAddress = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:8200");
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, e.g. 127.0.0.1:8200")
+  .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, "the port must be 0 to 65535");
 
 const keyUri = z.string().regex(/^(file|pkcs11|tpm):/, "must be a key URI (file:…, pkcs11:…)");
+
+/** A positive duration as the server reads it ("72h", "30m", "1h30m"), checked at boot rather than at first use. */
+const duration = z.string().refine((v) => {
+  try {
+    return parseDuration(v) > 0;
+  } catch {
+    return false;
+  }
+}, "must be a positive duration like 30s, 15m, 1h or 7d");
 
 export const sealSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("shamir") }),
@@ -72,13 +83,13 @@ export const configSchema = z.strictObject({
       /** Base URL for the CRL distribution point, OCSP and caIssuers URLs; default api_addr. */
       base_url: z.url().optional(),
       /** Validity of a complete CRL (thisUpdate to nextUpdate), e.g. "72h". */
-      crl_validity: z.string().default("72h"),
+      crl_validity: duration.default("72h"),
       /** How often the complete CRL is rebuilt; it is always rebuilt before nextUpdate. */
-      crl_rebuild_interval: z.string().default("12h"),
+      crl_rebuild_interval: duration.default("12h"),
       /** Validity of a delta CRL. */
-      delta_crl_validity: z.string().default("30m"),
+      delta_crl_validity: duration.default("30m"),
       /** Validity of an OCSP response (thisUpdate to nextUpdate). */
-      ocsp_validity: z.string().default("1h"),
+      ocsp_validity: duration.default("1h"),
       /** Largest CSR accepted, in bytes. */
       max_csr_bytes: z
         .number()

@@ -84,6 +84,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const app = Fastify({
     clientErrorHandler: listMethodHandler(() => self.app),
     bodyLimit: deps.limits.maxBodyBytes,
+    // Names the API accepts are longer than Fastify's default of 100 (policy names: 128): a longer
+    // parameter would miss its route and land in the secrets catch-all.
+    routerOptions: { maxParamLength: 1024 },
+    // A malformed URL (bad percent-encoding) gets the same JSON error body as every other failure.
+    frameworkErrors: (
+      error: Error & { code?: string; statusCode?: number },
+      _req: FastifyRequest,
+      reply: FastifyReply,
+    ) => sendError(reply, fastifyErrorToFleet(error)),
     logger: false,
     return503OnClosing: true,
     ...(deps.fastify ?? {}),
@@ -249,6 +258,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
     let result: RouteResult | undefined;
     let failure: FleetError | undefined;
+    let wrapTtl: number | undefined;
     try {
       if (deps.isSealed() && !spec.whileSealed) throw new FleetError("FR_SEALED");
       if (spec.rateLimit && !limiter[spec.rateLimit].take(req.ip)) {
@@ -294,6 +304,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           });
         }
       }
+      // Checked before the handler runs: a bad header must not refuse a write that was already made.
+      wrapTtl = wrapTtlOf(req.headers["x-vault-wrap-ttl"]);
     } catch (e) {
       failure = toFleetError(e);
     }
@@ -318,9 +330,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     if (!failure) {
       try {
         result = await spec.handler(ctx);
-        const wrapTtl = req.headers["x-vault-wrap-ttl"];
-        if (typeof wrapTtl === "string" && wrapTtl && result.kind === "envelope" && !result.wrapInfo) {
-          result = await wrapResult(ctx, result, wrapTtl);
+        if (wrapTtl !== undefined && deps.wrap && result.kind === "envelope" && !result.wrapInfo) {
+          result = { kind: "envelope", status: 200, wrapInfo: await deps.wrap(ctx, result, wrapTtl) };
         }
       } catch (e) {
         failure = toFleetError(e);
@@ -400,17 +411,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
   }
 
-  async function wrapResult(
-    ctx: RouteContext,
-    result: Extract<RouteResult, { kind: "envelope" }>,
-    header: string,
-  ): Promise<RouteResult> {
+  /** The X-Vault-Wrap-TTL header in seconds; undefined without one. */
+  function wrapTtlOf(header: string | string[] | undefined): number | undefined {
+    if (typeof header !== "string" || !header) return undefined;
     const ttl = parseDuration(header, "X-Vault-Wrap-TTL");
     if (ttl <= 0)
       throw new FleetError("FR_VALIDATION", "X-Vault-Wrap-TTL must be a positive duration such as 5m");
     if (!deps.wrap)
       throw new FleetError("FR_VALIDATION", "response wrapping is not available on this server");
-    return { kind: "envelope", status: 200, wrapInfo: await deps.wrap(ctx, result, ttl) };
+    return ttl;
   }
 
   return app;

@@ -1,6 +1,7 @@
 import { X509Certificate, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
+import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "../audit/index.js";
@@ -93,6 +94,8 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     );
   }
   checkTls(config);
+  // Read before anything is created: a wrong TLS path stops the start with no data directory half made.
+  const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const paths = resolvePaths(config);
   mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
   const modules = opts.modules ?? defaultModules();
@@ -195,17 +198,6 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     if (!seal.status().sealed) await afterUnseal();
 
     const metrics = new Metrics();
-    const tls = config.tls
-      ? {
-          https: {
-            cert: readFileSync(config.tls.cert_file),
-            key: readFileSync(config.tls.key_file),
-            ...(config.tls.client_ca_file
-              ? { ca: readFileSync(config.tls.client_ca_file), requestCert: true, rejectUnauthorized: false }
-              : {}),
-          },
-        }
-      : {};
     const app = buildApp({
       syncReads: config.audit.sync_reads,
       clock,
@@ -230,7 +222,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         };
       },
       ...wrapperOf(modules, core),
-      ...(config.tls ? { fastify: tls } : {}),
+      ...(tls ? { fastify: tls } : {}),
     });
 
     if (dev && opts.devCa && devRootToken && modules.some((m) => m.name === "pki")) {
@@ -337,6 +329,32 @@ async function devCa(app: FastifyInstance, token: string, log: (line: string) =>
     log(`Dev CA (pki/ca) SHA-256 fingerprint: ${fp}`);
     log("");
   }
+}
+
+/** The HTTPS options from tls.*; an unreadable file is a configuration error naming its key. */
+function readTlsFiles(t: NonNullable<Config["tls"]>): { https: Record<string, unknown> } {
+  const read = (key: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      throw new FleetError("FR_CONFIG_INVALID", `tls.${key}: cannot read ${file} (${why})`, { cause: e });
+    }
+  };
+  const cert = read("cert_file", t.cert_file);
+  const key = read("key_file", t.key_file);
+  const ca = t.client_ca_file ? read("client_ca_file", t.client_ca_file) : undefined;
+  try {
+    createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+  } catch (e) {
+    throw new FleetError(
+      "FR_CONFIG_INVALID",
+      `tls.cert_file and tls.key_file are not a PEM certificate chain and its key` +
+        `${ca ? ", or tls.client_ca_file is not a PEM CA bundle" : ""}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  return { https: { cert, key, ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) } };
 }
 
 function splitListen(listen: string): [string, number] {

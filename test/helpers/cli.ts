@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const projectRoot = fileURLToPath(new URL("../..", import.meta.url));
-const bin = fileURLToPath(new URL("../../bin/fleetroot.mjs", import.meta.url));
+/** bin/fleetroot.mjs, for tests that start the CLI themselves. */
+export const cliBin = fileURLToPath(new URL("../../bin/fleetroot.mjs", import.meta.url));
 
 export interface CliResult {
   code: number;
@@ -17,7 +18,7 @@ export function cli(
   opts: { input?: string; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
+    const child = spawn(process.execPath, [cliBin, ...args], {
       cwd: opts.cwd ?? projectRoot,
       env: {
         PATH: process.env.PATH,

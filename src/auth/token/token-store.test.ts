@@ -32,11 +32,12 @@ describeEachStore("auth tokens", (ctx) => {
   let authz: Authorizer;
   let root: RequestAuth;
   let rootToken: string;
+  let barrier: Barrier;
 
   beforeAll(async () => {
     store = await ctx.open([sealMigrations, authMigrations]);
     clock = new ManualClock(Date.UTC(2026, 0, 1));
-    const barrier = new Barrier(store, clock);
+    barrier = new Barrier(store, clock);
     await barrier.initialize(randomBytes(32));
     tokens = new TokenStore({ store, protector: barrier, clock, defaultTtl: 24 * HOUR, maxTtl: 48 * HOUR });
     policies = new PolicyStore({ store, clock });
@@ -105,6 +106,20 @@ describeEachStore("auth tokens", (ctx) => {
     expect(d.info.ttl).toBe(24 * HOUR);
     const e = await tokens.create(root, { policies: ["app"], ttl: 10 * HOUR, explicitMaxTtl: HOUR }, true);
     expect(e.info.ttl).toBe(HOUR);
+  });
+
+  it("answers create and renew with the TTL granted, however long the write took", async () => {
+    // A clock that moves on every reading, as the real one does between computing expiry and answering.
+    const ticking = {
+      now: () => {
+        clock.advance(7);
+        return clock.now();
+      },
+    };
+    const slow = new TokenStore({ store, protector: barrier, clock: ticking });
+    const c = await slow.create(root, { policies: ["app"], ttl: HOUR }, true);
+    expect(c.info.ttl).toBe(HOUR);
+    expect((await slow.renew(c.token, 2 * HOUR)).info.ttl).toBe(2 * HOUR);
   });
 
   it("applies Vault's subset rule for non-root parents", async () => {

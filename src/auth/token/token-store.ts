@@ -371,7 +371,7 @@ export class TokenStore {
       await t.insertInto("auth_token").values(row).execute();
     });
     this.cacheEntry(hash, entry);
-    return { token, info: this.info(row, entry), warnings };
+    return { token, info: this.info(row, entry, now), warnings };
   }
 
   private async renewRow(row: Row, increment: number): Promise<Omit<CreatedToken, "token">> {
@@ -397,7 +397,7 @@ export class TokenStore {
       .where("hash", "=", row.hash)
       .execute();
     const warnings = capped ? [`TTL of ${ttl}s is capped by the token's maximum TTL`] : [];
-    return { info: this.info({ ...row, expire_at: expireAt, last_renewal_at: now }, entry), warnings };
+    return { info: this.info({ ...row, expire_at: expireAt, last_renewal_at: now }, entry, now), warnings };
   }
 
   /** The row for a presented token if it and all its ancestors are alive; dead ones are revoked. */
@@ -467,9 +467,12 @@ export class TokenStore {
     this.entries.set(hash, entry);
   }
 
-  private info(row: Row, e: Entry): TokenInfo {
+  /**
+   * `now`: the instant the row was written, when it was just created or renewed, so the answer reports
+   * the TTL granted (3600 for "1h") rather than what is left after the write took a few milliseconds.
+   */
+  private info(row: Row, e: Entry, now = this.clock.now().getTime()): TokenInfo {
     const expireAt = Number(row.expire_at);
-    const now = this.clock.now().getTime();
     return {
       accessor: row.accessor,
       policies: e.policies,

@@ -77,13 +77,15 @@ export function auditCommands(program: Command): void {
     .option("-n, --lines <n>", "number of lines to show first", "10")
     .option("--no-follow", "print and exit instead of following")
     .action(async (file: string | undefined, o: { config?: string; lines: string; follow: boolean }) => {
+      if (!/^\d+$/.test(o.lines))
+        throw new CliError(`--lines must be a whole number (0 prints only new entries), not "${o.lines}"`, 2);
       const path = auditPath(file, o.config);
       const ac = new AbortController();
       const stop = () => ac.abort();
       process.once("SIGINT", stop);
       process.once("SIGTERM", stop);
       await tailAuditLog(path, {
-        lines: Number(o.lines) || 10,
+        lines: Number(o.lines),
         follow: o.follow,
         signal: ac.signal,
         onLine: (line) => process.stdout.write(line + "\n"),

@@ -34,10 +34,20 @@ async function resolve(c: ApiClient, arg: string, mountOpt: string | undefined):
   };
 }
 
+/** Refuses a KV v2 operation on a KV v1 path, where the same API path would read or replace the secret itself. */
+function needV2(t: Target, what: string): void {
+  if (t.version !== 2) throw new CliError(`${what} needs a KV v2 mount; ${t.mount} is KV v1`, 2);
+}
+
 /** key=value pairs (value @file reads a file; a single "-" reads a JSON object from stdin). */
 function parsePairs(pairs: string[]): Record<string, unknown> {
   if (pairs.length === 1 && pairs[0] === "-") {
-    const parsed: unknown = JSON.parse(readFileSync(0, "utf8"));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(0, "utf8"));
+    } catch (e) {
+      throw new CliError(`stdin is not valid JSON: ${(e as Error).message}`);
+    }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
       throw new CliError("stdin must hold a JSON object", 2);
     return parsed as Record<string, unknown>;
@@ -47,10 +57,19 @@ function parsePairs(pairs: string[]): Record<string, unknown> {
     const i = p.indexOf("=");
     if (i <= 0) throw new CliError(`"${p}" is not key=value`, 2);
     const v = p.slice(i + 1);
-    out[p.slice(0, i)] = v.startsWith("@") ? readFileSync(v.slice(1), "utf8") : v;
+    out[p.slice(0, i)] = v.startsWith("@") ? readValueFile(p.slice(0, i), v.slice(1)) : v;
   }
   if (Object.keys(out).length === 0) throw new CliError("give at least one key=value pair", 2);
   return out;
+}
+
+function readValueFile(key: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new CliError(`cannot read ${file} for the value of "${key}": ${why}`);
+  }
 }
 
 function intOpt(v: string | undefined, name: string): number | undefined {
@@ -82,6 +101,7 @@ export function kvCommands(program: Command): void {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
     const ver = intOpt(o.ver, "ver");
+    if (ver !== undefined) needV2(t, "--ver");
     const res = await c.call(
       "GET",
       t.api("data") + (t.version === 2 && ver ? `?version=${ver}` : ""),
@@ -149,8 +169,13 @@ export function kvCommands(program: Command): void {
   }
 
   mountOption(
-    kv.command("list").description("list the keys and folders under a path").argument("[path]", "folder", ""),
+    kv
+      .command("list")
+      .description("list the keys and folders under a path")
+      .argument("[path]", "folder, e.g. secret/app (optional with --mount: the mount's top level)", ""),
   ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
+    if (!path.replace(/^\/+/, "") && !o.mount)
+      throw new CliError("name the folder to list, e.g. kv list secret/app (or kv list --mount secret)", 2);
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
     const res = await c.call("LIST", t.api("metadata").replace(/\/?$/, "/"), undefined, {
@@ -170,8 +195,8 @@ export function kvCommands(program: Command): void {
   ).action(async (path: string, o: { mount?: string; versions?: string }, cmd: Command) => {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
-    if (o.versions && t.version === 2)
-      await c.call("POST", t.api("delete"), { versions: versionsOpt(o.versions) });
+    if (o.versions) needV2(t, "--versions");
+    if (o.versions) await c.call("POST", t.api("delete"), { versions: versionsOpt(o.versions) });
     else await c.call("DELETE", t.api("data"));
     process.stdout.write(`Success! Data deleted (if it existed) at: ${path}\n`);
   });
@@ -189,7 +214,7 @@ export function kvCommands(program: Command): void {
     ).action(async (path: string, o: { mount?: string; versions?: string }, cmd: Command) => {
       const c = client(cmd);
       const t = await resolve(c, path, o.mount);
-      if (t.version !== 2) throw new CliError(`${name} needs a KV v2 mount; ${t.mount} is KV v1`, 2);
+      needV2(t, name);
       await c.call(name === "destroy" ? "PUT" : "POST", t.api(name), { versions: versionsOpt(o.versions) });
       process.stdout.write(
         `Success! ${name === "destroy" ? "Destroyed" : "Undeleted"} versions ${o.versions} of ${path}\n`,
@@ -208,6 +233,7 @@ export function kvCommands(program: Command): void {
   ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
+    needV2(t, "kv metadata");
     const res = await c.json("GET", t.api("metadata"));
     const g = globals(cmd);
     print(g.format === "json" ? res : dataOf(res), g.format);
@@ -240,9 +266,14 @@ export function kvCommands(program: Command): void {
     ) => {
       const c = client(cmd);
       const t = await resolve(c, path, o.mount);
+      needV2(t, "kv metadata");
       const body: Record<string, unknown> = {};
       if (o.maxVersions !== undefined) body.max_versions = intOpt(o.maxVersions, "max-versions");
-      if (o.casRequired !== undefined) body.cas_required = o.casRequired === "true";
+      if (o.casRequired !== undefined) {
+        if (o.casRequired !== "true" && o.casRequired !== "false")
+          throw new CliError(`--cas-required must be true or false, not "${o.casRequired}"`, 2);
+        body.cas_required = o.casRequired === "true";
+      }
       if (o.deleteVersionAfter !== undefined) body.delete_version_after = o.deleteVersionAfter;
       if (o.customMetadata.length) body.custom_metadata = parsePairs(o.customMetadata);
       await c.call("POST", t.api("metadata"), body);
@@ -254,6 +285,7 @@ export function kvCommands(program: Command): void {
   ).action(async (path: string, o: { mount?: string }, cmd: Command) => {
     const c = client(cmd);
     const t = await resolve(c, path, o.mount);
+    needV2(t, "kv metadata");
     await c.call("DELETE", t.api("metadata"));
     process.stdout.write(`Success! Data deleted (if it existed) at: ${t.api("metadata")}\n`);
   });

@@ -82,6 +82,9 @@ export function secretsCommands(program: Command): void {
             .filter(Boolean),
         ),
       ];
+      // Unlisted services lose their tokens: an empty list (an unset variable) would revoke them all.
+      if (services.length === 0)
+        throw new CliError("--services names no service; give at least one, e.g. --services core-data", 2);
       for (const s of services)
         if (!SERVICE_RE.test(s))
           throw new CliError(`service name "${s}" must be lowercase letters, digits, _ . - (at most 63)`, 2);

@@ -4,10 +4,12 @@ import { CliError } from "../output.js";
 export function serverCommand(program: Command): void {
   program
     .command("server")
+    .summary("run the Fleetroot server (--dev for a throw-away one, --config FILE for production)")
     .description(
       "run the Fleetroot server.\n" +
         "  --dev: loopback HTTP on 127.0.0.1:8200, data in ./.fleetroot-dev, initialized and unsealed automatically.\n" +
-        "  --config FILE: production; TLS is required on any non-loopback address; FLEETROOT_* variables override keys.",
+        "  --config FILE: production; TLS is required on any non-loopback address; FLEETROOT_* variables override keys.\n" +
+        "  Another address or data directory (also with --dev): FLEETROOT_LISTEN=127.0.0.1:8300, FLEETROOT_DATA_DIR=DIR.",
     )
     .option("--dev", "development mode (never for production)")
     .option("-c, --config <file>", "configuration file (YAML)", process.env.FLEETROOT_CONFIG)

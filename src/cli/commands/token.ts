@@ -1,8 +1,14 @@
 import type { Command } from "commander";
 import { client, dataOf, globals } from "../context.js";
-import { print } from "../output.js";
+import { CliError, print } from "../output.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** A flag's value that must be one of a few words; anything else is a usage error, never a silent default. */
+function boolFlag(v: string, flag: string): boolean {
+  if (v === "true" || v === "false") return v === "true";
+  throw new CliError(`${flag} must be true or false, not "${v}"`, 2);
+}
 
 export function tokenCommands(program: Command): void {
   const tok = program.command("token").description("create, inspect, renew and revoke tokens");
@@ -24,18 +30,24 @@ export function tokenCommands(program: Command): void {
       const meta: Record<string, string> = {};
       for (const kv of o.metadata as string[]) {
         const i = kv.indexOf("=");
-        if (i > 0) meta[kv.slice(0, i)] = kv.slice(i + 1);
+        if (i <= 0) throw new CliError(`--metadata "${kv}" is not key=value`, 2);
+        meta[kv.slice(0, i)] = kv.slice(i + 1);
       }
       const body: Record<string, unknown> = {
         policies: o.policy,
-        renewable: o.renewable !== "false",
+        renewable: boolFlag(o.renewable as string, "--renewable"),
         no_default_policy: o.defaultPolicy === false,
         meta,
       };
       if (o.ttl) body.ttl = o.ttl;
       if (o.explicitMaxTtl) body.explicit_max_ttl = o.explicitMaxTtl;
       if (o.period) body.period = o.period;
-      if (o.useLimit) body.num_uses = Number(o.useLimit);
+      if (o.useLimit !== undefined) {
+        // A typo here must not become an unlimited token (JSON turns NaN into null, which means "no limit").
+        if (!/^\d+$/.test(o.useLimit as string))
+          throw new CliError(`--use-limit must be a whole number, not "${o.useLimit as string}"`, 2);
+        body.num_uses = Number(o.useLimit);
+      }
       if (o.displayName) body.display_name = o.displayName;
       const path = o.orphan ? "auth/token/create-orphan" : "auth/token/create";
       const res = await client(cmd).json("POST", path, body);
@@ -60,6 +72,7 @@ export function tokenCommands(program: Command): void {
     .argument("[token]", "token to look up")
     .option("--accessor", "treat the argument as an accessor")
     .action(async (token: string | undefined, o: { accessor?: boolean }, cmd: Command) => {
+      if (o.accessor && !token) throw new CliError("--accessor needs the accessor to look up", 2);
       const c = client(cmd);
       const res = !token
         ? await c.json("GET", "auth/token/lookup-self")
@@ -87,8 +100,8 @@ export function tokenCommands(program: Command): void {
 
   tok
     .command("revoke")
-    .description("revoke a token and all its children (the current token with -self)")
-    .argument("[token]", "token to revoke")
+    .description("revoke a token and all its children (the current token only with --self)")
+    .argument("[token]", "token (or with --accessor, accessor) to revoke; not with --self")
     .option("--self", "revoke the current token")
     .option("--accessor", "treat the argument as an accessor")
     .option("--orphan", "revoke only this token; its children become orphans")
@@ -98,8 +111,14 @@ export function tokenCommands(program: Command): void {
         o: { self?: boolean; accessor?: boolean; orphan?: boolean },
         cmd: Command,
       ) => {
+        // Revoking the caller's own token takes --self: a missing argument (an empty variable) must not.
+        if (o.self && token) throw new CliError("give either a token or --self, not both", 2);
+        if (!o.self && !token)
+          throw new CliError("name the token to revoke (or its accessor with --accessor), or pass --self", 2);
+        if (o.self && (o.accessor || o.orphan))
+          throw new CliError("--self revokes the current token; it takes no --accessor or --orphan", 2);
         const c = client(cmd);
-        if (o.self || !token) await c.json("POST", "auth/token/revoke-self");
+        if (o.self) await c.json("POST", "auth/token/revoke-self");
         else if (o.accessor) await c.json("POST", "auth/token/revoke-accessor", { accessor: token });
         else if (o.orphan) await c.json("POST", "auth/token/revoke-orphan", { token });
         else await c.json("POST", "auth/token/revoke", { token });
