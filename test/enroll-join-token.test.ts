@@ -28,6 +28,13 @@ describe("join-token provisioner, end to end through the agent", () => {
   };
   const out = () => mkdtempSync(join(tmpdir(), "fr-agent-"));
 
+  it("refuses a provisioner bound to a PKI role that does not exist, and stores nothing", async () => {
+    const r = await f.api("POST", "fleet/provisioners/typo", { type: "join-token", role: "devcie" });
+    expect([r.status, r.code]).toEqual([400, "FR_VALIDATION"]);
+    expect(JSON.stringify(r.errors)).toContain('no PKI role \\"devcie\\"');
+    expect((await f.api("GET", "fleet/provisioners/typo")).status).toBe(404);
+  });
+
   it("enrolls a device bound to the token, with a certificate from the PKI", async () => {
     const dir = out();
     const r = await enrollDevice({

@@ -219,6 +219,18 @@ describe("keystore through the CLI", () => {
     expect((await cli(["ros2", "enclave", "create", ks, "relative/name"])).stderr).toMatch(
       /FR_ROS2_ENCLAVE_NAME/,
     );
+    // A file: key URI would be ignored (software keys live in the keystore): refused as a usage error.
+    const fileKey = await cli([
+      "ros2",
+      "enclave",
+      "create",
+      ks,
+      "/file/key",
+      "--key",
+      `file:${path.join(tmp, "elsewhere.pem")}`,
+    ]);
+    expect([fileKey.code, fileKey.stderr]).toEqual([2, expect.stringMatching(/--key takes a pkcs11: URI/)]);
+    expect(fs.existsSync(path.join(ks, "enclaves", "file"))).toBe(false);
     // A policy for another enclave: refused before any directory is made.
     const r3 = await cli([
       "ros2",

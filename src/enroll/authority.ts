@@ -38,6 +38,8 @@ export interface DeviceAuthority {
   ): Promise<void>;
   /** Whether pki/ holds the certificate as revoked (revocations made through /v1/pki/revoke too). */
   isRevoked(issuerId: string, serial: string): Promise<boolean>;
+  /** Throws FR_VALIDATION unless pki/ has the role (a provisioner bound to a missing role could never sign). */
+  checkRole(role: string): Promise<void>;
 }
 
 /** The authority backed by the running PKI module's services. */
@@ -51,6 +53,14 @@ export function pkiAuthority(services: () => PkiServices | undefined): DeviceAut
         return pki().authority.verifyCsr(input, maxBytes);
       } catch (e) {
         return Promise.reject(e);
+      }
+    },
+    async checkRole(role) {
+      try {
+        await pki().roles.get(role);
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== "FR_PKI_ROLE_NOT_FOUND") throw e;
+        fail("FR_VALIDATION", `there is no PKI role "${role}"; create it first with pki/roles/${role}`);
       }
     },
     async sign(options, csr) {

@@ -46,6 +46,7 @@ export function fleetModule(
       const identities = new IdentityStore(core.store, core.clock);
       const tokens = new JoinTokenStore(core.store, core.clock);
       const nonces = new NonceStore(core.store, core.clock);
+      const deviceAuthority = authority ?? pkiAuthority(pki);
       service = new EnrollService({
         store: core.store,
         clock: core.clock,
@@ -54,7 +55,7 @@ export function fleetModule(
         identities,
         tokens,
         nonces,
-        authority: authority ?? pkiAuthority(pki),
+        authority: deviceAuthority,
       });
       const failures = new FailureLimiter(FAILURES_PER_MINUTE, core.clock);
       return [
@@ -68,6 +69,7 @@ export function fleetModule(
           nonces,
           service,
           failures,
+          authority: deviceAuthority,
         }),
       ];
     },

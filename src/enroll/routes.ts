@@ -11,6 +11,7 @@ import type { JoinTokenStore } from "./join-tokens.js";
 import type { NonceStore } from "./nonces.js";
 import { type ProvisionerConfig, checkProvisionerName } from "./provisioner-config.js";
 import type { ProvisionerStore } from "./provisioner-store.js";
+import type { DeviceAuthority } from "./authority.js";
 import type { EnrollResult, EnrollService } from "./service.js";
 
 export interface EnrollRouteDeps {
@@ -22,6 +23,7 @@ export interface EnrollRouteDeps {
   readonly nonces: NonceStore;
   readonly service: EnrollService;
   readonly failures: FailureLimiter;
+  readonly authority: DeviceAuthority;
 }
 
 const nameOf = (ctx: RouteContext): string => checkProvisionerName(ctx.params.name ?? "");
@@ -91,7 +93,10 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       url: "/v1/fleet/provisioners/:name",
       auth: "token",
       handler: async (ctx) => {
-        const cfg = await d.provisioners.put(nameOf(ctx), ctx.body);
+        const name = nameOf(ctx);
+        // The role must exist now: a provisioner bound to a typo would refuse every device later.
+        if (typeof ctx.body.role === "string" && ctx.body.role) await d.authority.checkRole(ctx.body.role);
+        const cfg = await d.provisioners.put(name, ctx.body);
         await ctx.auditEvent("fleet.provisioner.write", { name: cfg.name, type: cfg.type, role: cfg.role });
         return envelope(cfg);
       },

@@ -6,7 +6,7 @@ export { pkiModule, type PkiModule } from "./module.js";
 export { pkiMigrations, type PkiTables } from "./migrations.js";
 export { type PkiServices, pkiServices } from "./services.js";
 export { Authority, type Issued } from "./authority.js";
-export { type Issuer, IssuerRegistry } from "./issuers.js";
+export { type Issuer, IssuerRegistry, assertCanSignCa } from "./issuers.js";
 export { type Role, parseRole } from "./role.js";
 export { applyRole, globMatch, type Grant, type NameRequest, type ProfileRequest } from "./policy.js";
 export { RevokedArena } from "./revoked-arena.js";

@@ -362,19 +362,7 @@ export class IssuerRegistry {
     const csr = parseCsr(csrInput);
     verifyCsrSignature(csr);
     const pathLen = opts.pathLen ?? 0;
-    // RFC 5280 6.1.4 (l)(m): below an issuer with pathLenConstraint n, a CA may allow at most n - 1 more;
-    // with n = 0 no validator would accept anything the new CA issues, so refuse instead of signing it.
-    const limit = issuer.parts.pathLen;
-    if (limit === 0)
-      throw new FleetError(
-        "FR_PKI_ISSUER_INVALID",
-        `issuer "${issuer.name}" has pathLen 0 and may not sign CA certificates; sign with an issuer above it`,
-      );
-    if (limit !== undefined && pathLen > limit - 1)
-      throw new FleetError(
-        "FR_VALIDATION",
-        `max_path_length ${pathLen} is too large: issuer "${issuer.name}" has pathLen ${limit}, so at most ${limit - 1}`,
-      );
+    assertCanSignCa(issuer, pathLen);
     const now = this.d.clock.now().getTime();
     const notAfter = Math.min(now + (opts.ttlSeconds || 5 * YEAR) * 1000, issuer.notAfter);
     const serial = randomSerial();
@@ -478,4 +466,24 @@ async function defaultExists(t: Kysely<PkiTables>): Promise<boolean> {
     (await t.selectFrom("pki_issuer").select("id").where("is_default", "=", 1).executeTakeFirst()) !==
     undefined
   );
+}
+
+/**
+ * Throws unless `issuer` may sign a CA certificate with `pathLen`. RFC 5280 6.1.4 (l)(m): below an issuer
+ * with pathLenConstraint n, a CA may allow at most n - 1 more; with n = 0 no validator would accept
+ * anything the new CA issues, so it is refused rather than signed. Callers that make a key for the new CA
+ * check this first, so a refusal leaves no key behind.
+ */
+export function assertCanSignCa(issuer: Issuer, pathLen: number): void {
+  const limit = issuer.parts.pathLen;
+  if (limit === 0)
+    throw new FleetError(
+      "FR_PKI_ISSUER_INVALID",
+      `issuer "${issuer.name}" has pathLen 0 and may not sign CA certificates; sign with an issuer above it`,
+    );
+  if (limit !== undefined && pathLen > limit - 1)
+    throw new FleetError(
+      "FR_VALIDATION",
+      `max_path_length ${pathLen} is too large: issuer "${issuer.name}" has pathLen ${limit}, so at most ${limit - 1}`,
+    );
 }

@@ -57,6 +57,11 @@ export interface AppDeps {
   ) => Promise<unknown>;
   /** Extra gauges for /metrics (sealed state, …). */
   readonly gauges?: () => Record<string, number>;
+  /**
+   * The server's log: a request that fails with a 5xx status (other than "sealed") is written here with
+   * its request id and the underlying cause, which the client and the audit log never see.
+   */
+  readonly log?: (line: string) => void;
 }
 
 /** The shape of an audit entry the pipeline writes (src/audit HMACs the sensitive parts). */
@@ -137,9 +142,17 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     sendError(reply, deps.isSealed() && req.url.startsWith("/v1/") ? new FleetError("FR_SEALED") : err);
   });
 
-  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, _req, reply) => {
-    sendError(reply, fastifyErrorToFleet(error));
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, req, reply) => {
+    const e = fastifyErrorToFleet(error);
+    logFailure(e, String(req.id), req.method, apiPath(req.url));
+    sendError(reply, e);
   });
+
+  /** Writes a server-side failure (5xx, not "sealed") to the server's log, cause and all. */
+  function logFailure(e: FleetError, requestId: string, method: string, path: string): void {
+    if (!deps.log || e.status < 500 || e.code === "FR_SEALED") return;
+    deps.log(`error: request ${requestId} (${method} ${path}) failed: ${describeFailure(e)}`);
+  }
 
   async function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
     try {
@@ -335,8 +348,6 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         }
       } catch (e) {
         failure = toFleetError(e);
-        if (failure.status >= 500 && failure.code !== "FR_SEALED")
-          req.log?.error?.({ err: e }, "request failed");
       }
     }
     return finish(result ?? null);
@@ -373,7 +384,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           res = null;
         }
       }
-      if (failure) payload = errorBody(failure);
+      if (failure) {
+        payload = errorBody(failure);
+        logFailure(failure, ctx.requestId, method, path);
+      }
       const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
       // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
       if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
@@ -391,6 +405,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           else await response;
         } catch (e) {
           failure = toFleetError(e);
+          logFailure(failure, ctx.requestId, method, path);
           metrics.observe(spec!.url, 500, performance.now() - started);
           return sendError(reply, failure);
         }
@@ -511,6 +526,23 @@ function renderResult(res: RouteResult, requestId: string): unknown {
   if (res.kind === "raw") return res.body;
   if (res.kind === "empty") return undefined;
   return envelopeJson(res, requestId);
+}
+
+/** The error's code and message, then each cause down the chain (the innermost with its stack). */
+export function describeFailure(e: FleetError): string {
+  let out = `${e.code}: ${e.message}`;
+  let cause: unknown = e.cause;
+  for (let depth = 0; cause !== undefined && depth < 8; depth++) {
+    const next = (cause as { cause?: unknown })?.cause;
+    if (cause instanceof Error) {
+      out +=
+        next === undefined && cause.stack ? `\n  caused by ${cause.stack}` : `\n  caused by ${cause.message}`;
+    } else {
+      out += `\n  caused by ${String(cause)}`;
+    }
+    cause = next;
+  }
+  return out;
 }
 
 function errorBody(e: FleetError): unknown {

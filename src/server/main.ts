@@ -199,6 +199,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
 
     const metrics = new Metrics();
     const app = buildApp({
+      log,
       syncReads: config.audit.sync_reads,
       clock,
       routes,

@@ -41,6 +41,18 @@ function days(v: string | undefined, what: string): number | undefined {
   return n;
 }
 
+/**
+ * A key URI for a key made in a token. Software keys always live inside the keystore (key.pem, the layout
+ * DDS and sros2 expect), so a `file:` URI would be silently ignored: it is refused instead.
+ */
+function tokenKey(v: string | undefined, flag: string): string | undefined {
+  if (v === undefined || !v.startsWith("file:")) return v;
+  throw new CliError(
+    `${flag} takes a pkcs11: URI; software keys are made inside the keystore, so leave ${flag} out for one`,
+    2,
+  );
+}
+
 const kindOption = (flag: string, what: string) =>
   new Option(`${flag} <kind>`, what).choices(protectionKinds as string[]);
 
@@ -134,9 +146,13 @@ export function ros2Commands(program: Command): void {
             domains: parseDomains(o.domain as string),
             governance,
             keyAlgorithm: o.keyAlgorithm as KeyAlgorithm,
-            ...(o.identityCaKey ? { identityCaKey: o.identityCaKey as string } : {}),
-            ...(o.permissionsCaKey ? { permissionsCaKey: o.permissionsCaKey as string } : {}),
-            ...(o.caKey ? { caKey: o.caKey as string } : {}),
+            ...(o.identityCaKey
+              ? { identityCaKey: tokenKey(o.identityCaKey as string, "--identity-ca-key")! }
+              : {}),
+            ...(o.permissionsCaKey
+              ? { permissionsCaKey: tokenKey(o.permissionsCaKey as string, "--permissions-ca-key")! }
+              : {}),
+            ...(o.caKey ? { caKey: tokenKey(o.caKey as string, "--ca-key")! } : {}),
           },
           deps,
         ),
@@ -169,12 +185,13 @@ export function ros2Commands(program: Command): void {
         o: { key?: string; validityDays?: string; policy?: string; rosDiscoveryInfo: boolean },
         cmd: Command,
       ) => {
+        const keyUri = tokenKey(o.key, "--key");
         const info = await withDeps(async (deps) => {
           const ks = await Ros2Keystore.open(dir, deps);
           const validityDays = days(o.validityDays, "--validity-days");
           return createEnclave(ks, name, {
             rosDiscoveryInfo: o.rosDiscoveryInfo,
-            ...(o.key ? { keyUri: o.key } : {}),
+            ...(keyUri ? { keyUri } : {}),
             ...(validityDays ? { validityDays } : {}),
             ...(o.policy ? { policy: loadPolicyFile(o.policy) } : {}),
           });
@@ -455,7 +472,7 @@ export function agentRos2Commands(agent: Command): void {
         keystore: o.keystore as string,
         server: o.server as string | undefined,
         caCert: (o.serverCa as string | undefined) ?? globals(cmd).caCert,
-        keyUri: o.key as string | undefined,
+        keyUri: tokenKey(o.key as string | undefined, "--key"),
         keyAlgorithm: o.keyType as KeyAlgorithm,
         replace: o.replace === true,
       });

@@ -21,7 +21,7 @@ import {
 } from "../../crypto/index.js";
 import { fail } from "../../errors/index.js";
 import type { KeyManager, Signer } from "../../keys/index.js";
-import { type PkiServices, buildCsr, caCertRow } from "../../pki/index.js";
+import { type PkiServices, assertCanSignCa, buildCsr, caCertRow } from "../../pki/index.js";
 import type { Clock } from "../../util/clock.js";
 import type { CaRequest } from "./config.js";
 
@@ -55,6 +55,8 @@ export async function createCas(
   // The PKI issuer is resolved first, so a wrong issuer_ref creates no keys.
   const pki = req.source === "pki" ? requirePki(d) : undefined;
   const issuer = pki?.issuers.resolve(req.issuerRef);
+  // Likewise an issuer that may not sign CA certificates (pathLen 0) is refused before any key is made.
+  if (issuer) assertCanSignCa(issuer, 0);
   const make = async (role: string, name: string, keyUri: string | undefined): Promise<StoredCa> => {
     const uri = keyUri ?? (await defaultKeyUri(d.dataDir, role));
     const signer = await d.keys.generate(uri, req.algorithm);
