@@ -12,7 +12,14 @@ import { fail } from "../errors/index.js";
 import { type KeyAlgorithm, type KeyManager, type Signer, createKeyManager } from "../keys/index.js";
 import { buildDeviceCsr, generateSoftwareKey } from "./enroll-crypto.js";
 import { type AgentHttpOptions, dataOf, postJson } from "./enroll-http.js";
-import { type AgentConfig, type PairState, readConfig, writeConfig, writePair } from "./files.js";
+import {
+  type AgentConfig,
+  type PairState,
+  prepareOutDir,
+  readConfig,
+  writeConfig,
+  writePair,
+} from "./files.js";
 import { runReloadHook } from "./run-hook.js";
 
 export type EnrollProof =
@@ -38,8 +45,11 @@ export interface EnrollOptions {
 export interface EnrollOutcome {
   readonly deviceId: string;
   readonly serial: string;
+  readonly notBefore: number;
   readonly notAfter: number;
   readonly dir: string;
+  /** Set when the reload command failed (the new pair is in place all the same). */
+  readonly reloadError?: string;
 }
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64");
@@ -49,7 +59,10 @@ export function httpOptions(cfg: Pick<AgentConfig, "server" | "caCert">): AgentH
 }
 
 export async function enrollDevice(o: EnrollOptions): Promise<EnrollOutcome> {
+  // Before the proof is spent: a join token works once, and an identity the agent cannot store is lost.
+  const undoOutDir = await prepareOutDir(o.out);
   const keys = o.keys ?? createKeyManager();
+  let stored = false;
   try {
     const cfg: AgentConfig = {
       server: o.server,
@@ -108,10 +121,11 @@ export async function enrollDevice(o: EnrollOptions): Promise<EnrollOutcome> {
     }
     const d = dataOf(await postJson(http, "fleet/enroll", body));
     const outcome = await storeIssued(o.out, d, keyPem, keyState);
+    stored = true;
     await writeConfig(o.out, cfg);
-    if (o.reloadCmd) await runReloadHook(o.reloadCmd, outcome.dir);
-    return outcome;
+    return o.reloadCmd ? await withReload(outcome, o.reloadCmd) : outcome;
   } finally {
+    if (!stored) await undoOutDir();
     if (!o.keys) await keys.close();
   }
 }
@@ -135,24 +149,35 @@ export async function storeIssued(
     key,
   };
   const dir = await writePair(out, { certPem: cert, chainPem: chain.join(""), keyPem, state }, hooks);
-  return { deviceId: state.deviceId, serial: state.serial, notAfter: state.notAfter, dir };
+  const { deviceId, serial, notBefore, notAfter } = state;
+  return { deviceId, serial, notBefore, notAfter, dir };
+}
+
+/** Runs the reload command for a pair just stored; a failure is reported in the outcome, not thrown. */
+export async function withReload(outcome: EnrollOutcome, cmd: string): Promise<EnrollOutcome> {
+  const h = await runReloadHook(cmd, outcome.dir);
+  return h.ok ? outcome : { ...outcome, reloadError: `the reload command failed: ${h.output}` };
 }
 
 /**
  * Runs the operator's PSA token command with FLEETROOT_PSA_CHALLENGE set to the hex challenge the
  * token's nonce claim must carry; its standard output is the token (raw CBOR or base64 text).
  */
-function psaTokenFromCommand(cmd: string, challenge: Buffer): Promise<string> {
+export function psaTokenFromCommand(cmd: string, challenge: Buffer, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
     exec(
       cmd,
       {
         encoding: "buffer",
-        timeout: 30_000,
+        timeout: timeoutMs,
+        // SIGKILL: a command that ignores SIGTERM would otherwise hold enrollment up indefinitely.
+        killSignal: "SIGKILL",
         maxBuffer: 64 * 1024,
         env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
       },
       (err, stdout) => {
+        if (err?.killed && err.signal === "SIGKILL")
+          return reject(new Error(`the PSA token command timed out after ${timeoutMs / 1000}s`));
         if (err) return reject(new Error(`the PSA token command failed: ${err.message}`));
         const text = stdout.toString("latin1").trim();
         resolve(/^[A-Za-z0-9+/=_-]+$/.test(text) && text.length > 0 ? text : stdout.toString("base64"));

@@ -62,14 +62,89 @@ export async function writeConfig(dir: string, cfg: AgentConfig): Promise<void> 
 }
 
 export async function readConfig(dir: string): Promise<AgentConfig> {
+  const file = path.join(dir, "agent.json");
+  let cfg: Partial<Record<keyof AgentConfig, unknown>>;
   try {
-    return JSON.parse(await fs.readFile(path.join(dir, "agent.json"), "utf8")) as AgentConfig;
+    cfg = JSON.parse(await fs.readFile(file, "utf8")) as typeof cfg;
   } catch (e) {
     return fail(
       "FR_AGENT_STATE",
-      `cannot read ${path.join(dir, "agent.json")}: run \`fleetroot agent enroll\` first (${(e as Error).message})`,
+      `cannot read ${file}: run \`fleetroot agent enroll\` first (${(e as Error).message})`,
     );
   }
+  // Checked now, not hours later when the first renewal falls due.
+  const str = (v: unknown) => typeof v === "string" && v !== "";
+  const opt = (v: unknown) => v === undefined || str(v);
+  const valid =
+    cfg !== null &&
+    typeof cfg === "object" &&
+    str(cfg.server) &&
+    URL.canParse(cfg.server as string) &&
+    str(cfg.provisioner) &&
+    opt(cfg.caCert) &&
+    opt(cfg.reloadCmd) &&
+    opt(cfg.rekey);
+  if (!valid) fail("FR_AGENT_STATE", `${file} is not a valid agent configuration: enroll again`);
+  return cfg as AgentConfig;
+}
+
+/**
+ * Makes sure `dir` can take a new identity before anything is spent on the server (a join token works
+ * once): it must be a writable directory that holds no identity yet. Returns an undo that removes the
+ * directories this made, as long as they are still empty (for an enrollment that then failed).
+ */
+export async function prepareOutDir(dir: string): Promise<() => Promise<void>> {
+  let created: string | undefined;
+  const removed = (d: string) =>
+    fs.rmdir(d).then(
+      () => true,
+      () => false,
+    );
+  const undo = async () => {
+    if (created === undefined) return;
+    const top = path.resolve(created);
+    for (let d = path.resolve(dir); d.startsWith(top) && (await removed(d)); d = path.dirname(d));
+  };
+  try {
+    created = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    const probe = path.join(dir, `.probe-${process.pid}`);
+    await fs.writeFile(probe, "", { mode: 0o600 });
+    await fs.rm(probe);
+  } catch (e) {
+    fail("FR_AGENT_STATE", `${dir} is not a writable directory (${(e as Error).message})`);
+  }
+  const held = await Promise.all(
+    ["agent.json", CURRENT].map((n) =>
+      fs.lstat(path.join(dir, n)).then(
+        () => n,
+        () => undefined,
+      ),
+    ),
+  );
+  const name = held.find((n) => n !== undefined);
+  if (name)
+    fail(
+      "FR_AGENT_STATE",
+      `${dir} already holds a device identity (${name}): remove it or choose another --out`,
+    );
+  return undo;
+}
+
+function checkState(s: unknown): PairState {
+  const o = (s ?? {}) as Record<string, unknown>;
+  const key = o.key;
+  const keyOk =
+    key === "file" ||
+    (typeof key === "object" && key !== null && typeof (key as { uri?: unknown }).uri === "string");
+  if (
+    typeof o.deviceId !== "string" ||
+    typeof o.serial !== "string" ||
+    !Number.isFinite(o.notBefore) ||
+    !Number.isFinite(o.notAfter) ||
+    !keyOk
+  )
+    throw new Error("state.json lacks deviceId, serial, notBefore, notAfter or key");
+  return o as unknown as PairState;
 }
 
 /** Removes what an interrupted write left behind (temporary generations and links). */
@@ -134,7 +209,7 @@ export async function readPair(dir: string): Promise<Pair & { dir: string }> {
   }
   const read = (f: string) => fs.readFile(path.join(genDir, f), "utf8");
   try {
-    const state = JSON.parse(await read("state.json")) as PairState;
+    const state = checkState(JSON.parse(await read("state.json")));
     const certPem = await read("cert.pem");
     const chainPem = await read("chain.pem");
     const keyPem = state.key === "file" ? await read("key.pem") : undefined;

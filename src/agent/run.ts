@@ -12,7 +12,7 @@ import { type KeyAlgorithm, createKeyManager, parseKeyUri } from "../keys/index.
 import { type Clock, systemClock } from "../util/clock.js";
 import { buildDeviceCsr, generateSoftwareKey, softwareSigner } from "./enroll-crypto.js";
 import { ServerRefusal, Unreachable, dataOf, postJson } from "./enroll-http.js";
-import { type EnrollOutcome, httpOptions, storeIssued } from "./enroll.js";
+import { type EnrollOutcome, httpOptions, storeIssued, withReload } from "./enroll.js";
 import {
   type AgentConfig,
   type Pair,
@@ -23,7 +23,6 @@ import {
   readPair,
 } from "./files.js";
 import { postJsonWithPkcs11Key } from "./pkcs11-tls.js";
-import { runReloadHook } from "./run-hook.js";
 
 export interface RunOptions {
   readonly out: string;
@@ -107,8 +106,7 @@ export async function renewOnce(out: string, cfg: AgentConfig, hooks?: WriteHook
       ? await postJson({ ...http, clientKey: current.pem }, "fleet/renew", { csr })
       : await postJsonWithPkcs11Key(http, "fleet/renew", { csr }, current.pkcs11);
   const outcome = await storeIssued(out, dataOf(res), newKeyPem, key, hooks);
-  if (cfg.reloadCmd) await runReloadHook(cfg.reloadCmd, outcome.dir);
-  return outcome;
+  return cfg.reloadCmd ? withReload(outcome, cfg.reloadCmd) : outcome;
 }
 
 function algorithmOf(k: ReturnType<typeof createPrivateKey>): KeyAlgorithm {
@@ -145,9 +143,23 @@ export async function runAgent(o: RunOptions): Promise<void> {
     }
     try {
       const r = await renewOnce(o.out, cfg, o.writeHooks);
-      attempt = 0;
       log(`renewed: serial ${r.serial}, valid until ${new Date(r.notAfter).toISOString()}`);
+      if (r.reloadError) log(r.reloadError);
       if (o.once) return;
+      jitter.clear(); // one entry per serial would grow for as long as the daemon runs
+      jitter.set(r.serial, random());
+      if (clock.now().getTime() < renewalTime(r.notBefore, r.notAfter, jitter.get(r.serial)!)) {
+        attempt = 0;
+        continue;
+      }
+      // Due again at once (this clock is ahead of the server's, or the issuer capped the lifetime):
+      // renewing straight away would hammer the server, so wait as after a failure.
+      const wait = backoffDelay(attempt++, baseMs, maxMs, random());
+      log(
+        `the new certificate (valid ${new Date(r.notBefore).toISOString()} to ${new Date(r.notAfter).toISOString()}) ` +
+          `is already due for renewal: check this device's clock; renewing again in ${Math.round(wait / 1000)}s`,
+      );
+      await sleep(wait);
     } catch (e) {
       // Only an unreachable or busy server is worth retrying; a refusal or a local fault is not.
       if (!(e instanceof Unreachable || (e instanceof ServerRefusal && e.retryable))) throw e;

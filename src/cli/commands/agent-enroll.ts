@@ -30,6 +30,13 @@ function proofOf(o: {
   return { type: "idevid", certFile: o.idevidCert, keyUri: o.idevidKey };
 }
 
+function serverUrl(v: string): string {
+  const u = URL.canParse(v) ? new URL(v) : undefined;
+  if (u?.protocol !== "https:" && u?.protocol !== "http:")
+    throw new CliError(`--server must be an http(s) URL, e.g. https://fleet.example:8200 (got "${v}")`, 2);
+  return v;
+}
+
 function keyAlgorithm(v: string | undefined): KeyAlgorithm | undefined {
   if (v === undefined) return undefined;
   if (!keyAlgorithms.includes(v as KeyAlgorithm))
@@ -44,7 +51,7 @@ export function agentEnrollCommands(agent: Command): void {
     .description(
       "enroll this device: make a key, prove what the device is, and write its certificate into --out",
     )
-    .requiredOption("--server <url>", "Fleetroot server, e.g. https://fleet.example:8200")
+    .requiredOption("--server <url>", "Fleetroot server, e.g. https://fleet.example:8200", serverUrl)
     .requiredOption("--provisioner <name>", "provisioner to enroll with")
     .requiredOption("--out <dir>", "directory for the key, certificate and agent state")
     .option("--token <token>", "join token (join-token provisioner)")
@@ -97,6 +104,7 @@ export function agentEnrollCommands(agent: Command): void {
         rekey: keyAlgorithm(o.rekey),
         reloadCmd: o.reloadCmd,
       });
+      if (r.reloadError) process.stderr.write(`Warning: ${r.reloadError}\n`);
       const roots: Record<string, string> = {};
       for (const [repo, body] of fetched) roots[repo] = await storeTrustedRoot(o.out!, repo, body);
       print(
