@@ -227,7 +227,12 @@ describeEachStore("secrets: certificate login over mutual TLS", (db) => {
     expect(audit).toContain("auth.cert_login_refused");
   });
 
-  it("refuses roles without a CA or granting root", async () => {
+  it("refuses roles without a CA, granting root, or with token_ttl above token_max_ttl", async () => {
+    const ttls = { certificate: pem(chain.root.der), token_ttl: "2h", token_max_ttl: "1h" };
+    const overMax = await t.call("POST", "auth/cert/certs/ttl-role", ttls, root);
+    expect(overMax.statusCode).toBe(400);
+    expect(overMax.json().errors[0]).toMatch(/token_ttl.*cannot be greater than.*token_max_ttl/);
+    expect((await t.call("GET", "auth/cert/certs/ttl-role", undefined, root)).statusCode).toBe(404);
     expect((await t.call("POST", "auth/cert/certs/bad", { token_policies: ["x"] }, root)).statusCode).toBe(
       400,
     );

@@ -196,6 +196,49 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     expect((await t.call("GET", "secret/metadata/a", undefined, root)).statusCode).toBe(404);
   });
 
+  it("regression: data nested thousands of levels deep is 400, not a 500 stack overflow", async () => {
+    const nest = (levels: number) => '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
+    const deep = `{"data":${nest(5000)}}`;
+    const refused = await t.call("POST", "secret/data/deep/key", deep, root);
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().code).toBe("FR_VALIDATION");
+    expect((await t.call("GET", "secret/data/deep/key", undefined, root)).statusCode).toBe(404);
+    expect((await t.call("POST", "secret/data/deep/key", `{"data":${nest(50)}}`, root)).statusCode).toBe(200);
+    const patch = await t.call("PATCH", "secret/data/deep/key", deep, root, {
+      "content-type": "application/merge-patch+json",
+    });
+    expect(patch.statusCode).toBe(400);
+    expect(
+      (await t.call("GET", "secret/metadata/deep/key", undefined, root)).json().data.current_version,
+    ).toBe(1);
+    await t.call("POST", "sys/mounts/deep-v1", { type: "kv" }, root);
+    expect((await t.call("POST", "deep-v1/key", nest(5000), root)).statusCode).toBe(400);
+    expect((await t.call("GET", "deep-v1/key", undefined, root)).statusCode).toBe(404);
+  });
+
+  it("regression: a mount's default lease above its max lease is refused on enable and tune", async () => {
+    const config = { default_lease_ttl: "2h", max_lease_ttl: "1h" };
+    expect((await t.call("POST", "sys/mounts/leases", { type: "kv", config }, root)).statusCode).toBe(400);
+    expect((await t.call("GET", "sys/mounts/leases", undefined, root)).statusCode).toBe(404);
+    const ok = { type: "kv", config: { default_lease_ttl: "30m", max_lease_ttl: "1h" } };
+    expect((await t.call("POST", "sys/mounts/leases", ok, root)).statusCode).toBe(204);
+    expect(
+      (await t.call("POST", "sys/mounts/leases/tune", { default_lease_ttl: "2h" }, root)).statusCode,
+    ).toBe(400);
+    expect((await t.call("POST", "sys/mounts/leases/tune", { max_lease_ttl: "10m" }, root)).statusCode).toBe(
+      400,
+    );
+    expect((await t.call("GET", "sys/mounts/leases/tune", undefined, root)).json().data).toMatchObject({
+      default_lease_ttl: 1800,
+      max_lease_ttl: 3600,
+    });
+    expect((await t.call("POST", "sys/mounts/leases/tune", config, root)).statusCode).toBe(400);
+    expect(
+      (await t.call("POST", "sys/mounts/leases/tune", { default_lease_ttl: "3h", max_lease_ttl: "4h" }, root))
+        .statusCode,
+    ).toBe(204);
+  });
+
   it("KV v1 mounts: GET/POST/LIST/DELETE; tune; disable removes the data", async () => {
     expect(
       (await t.call("POST", "sys/mounts/legacy", { type: "kv", options: { version: "1" } }, root)).statusCode,
@@ -261,6 +304,22 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     expect((await t.call("POST", "secret/data/cu/fresh", { data: { a: "2" } }, both)).statusCode).toBe(200);
     expect((await t.call("POST", "secret/data/cu/new", { data: { a: "3" } }, both)).statusCode).toBe(200);
     expect((await t.call("GET", "secret/data/cu/fresh", undefined, both)).statusCode).toBe(403);
+  });
+
+  it("asks `create` for metadata of a new key and `update` for an existing one, as Vault does", async () => {
+    await putPolicy(t, root, "meta-create", 'path "secret/metadata/mcu/*" { capabilities = ["create"] }');
+    await putPolicy(t, root, "meta-update", 'path "secret/metadata/mcu/*" { capabilities = ["update"] }');
+    const creator = await childToken(t, root, ["meta-create"]);
+    const updater = await childToken(t, root, ["meta-update"]);
+    const body = { max_versions: 3 };
+    expect((await t.call("POST", "secret/metadata/mcu/k", body, updater)).statusCode).toBe(403);
+    expect((await t.call("GET", "secret/metadata/mcu/k", undefined, root)).statusCode).toBe(404);
+    expect((await t.call("POST", "secret/metadata/mcu/k", body, creator)).statusCode).toBe(204);
+    expect((await t.call("POST", "secret/metadata/mcu/k", body, creator)).statusCode).toBe(403);
+    expect((await t.call("POST", "secret/metadata/mcu/k", { max_versions: 4 }, updater)).statusCode).toBe(
+      204,
+    );
+    expect((await t.call("GET", "secret/metadata/mcu/k", undefined, root)).json().data.max_versions).toBe(4);
   });
 
   it("keeps secret/ disabled once disabled, survives restart; planted values never reach disk or the audit log", async () => {

@@ -106,6 +106,11 @@ describeEachStore("secrets: response wrapping", (db) => {
     expect(
       (await t.call("POST", "sys/wrapping/wrap", { a: 1 }, root, { "x-vault-wrap-ttl": "0" })).statusCode,
     ).toBe(400);
+    // Regression: a body nested thousands of levels deep was a 500 (stack overflow) instead of a 400.
+    const deep = '{"a":'.repeat(5000) + "1" + "}".repeat(5000);
+    const refused = await t.call("POST", "sys/wrapping/wrap", deep, root, { "x-vault-wrap-ttl": "1m" });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().wrap_info).toBeUndefined();
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: "frw.nope" })).statusCode).toBe(400);
     expect((await t.call("POST", "sys/wrapping/unwrap", { token: 7 })).statusCode).toBe(400);
     const info = await wrap({ z: 1 });

@@ -27,8 +27,10 @@ export function engineRoute(deps: { mounts: MountTable; kv2: Kv2Store; kv1: Kv1S
       if (found.mount.version === 1) {
         return (await deps.kv1.get(found.mount, found.rest)) === undefined ? "create" : "update";
       }
-      if (!found.rest.startsWith("data/")) return "update";
-      return (await deps.kv2.exists(found.mount, found.rest.slice("data/".length))) ? "update" : "create";
+      // data/ and metadata/ have Vault's existence check (the key's metadata); config, delete/… do not.
+      const sub = /^(?:data|metadata)\//.exec(found.rest)?.[0];
+      if (!sub) return "update";
+      return (await deps.kv2.exists(found.mount, found.rest.slice(sub.length))) ? "update" : "create";
     },
     handler: async (ctx) => {
       const found = await deps.mounts.resolve(ctx.path);

@@ -92,6 +92,7 @@ export class MountTable {
     config?: Partial<Omit<MountConfig, "kv">>;
   }): Promise<Mount> {
     const path = normalizeMountPath(input.path);
+    checkLeases(input.config?.default_lease_ttl ?? 0, input.config?.max_lease_ttl ?? 0);
     const reserved = RESERVED.find((r) => path.startsWith(r) || r.startsWith(path));
     if (reserved) fail("FR_MOUNT_CONFLICT", `"${path}" overlaps the reserved path "${reserved}"`);
     const mount: Mount = {
@@ -160,6 +161,7 @@ export class MountTable {
           kv: { ...m.config.kv, ...(change.kv ?? {}) },
         },
       };
+      checkLeases(next.config.default_lease_ttl, next.config.max_lease_ttl);
       await t
         .updateTable("secrets_mount")
         .set({ description: next.description, config: JSON.stringify(next.config) })
@@ -207,6 +209,12 @@ export class MountTable {
     });
     this.cache = undefined;
   }
+}
+
+/** As Vault: a mount's default lease may not outlast its own max lease (0 means the system's). */
+function checkLeases(defaultTtl: number, maxTtl: number): void {
+  if (defaultTtl > 0 && maxTtl > 0 && defaultTtl > maxTtl)
+    fail("FR_VALIDATION", "given default lease TTL greater than given max lease TTL");
 }
 
 function toRow(m: Mount): MountRow {

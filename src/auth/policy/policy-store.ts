@@ -21,6 +21,11 @@ export interface PolicyStoreOptions {
 const NAME = /^[a-z0-9][a-z0-9_.@-]{0,127}$/;
 const MAX_CACHED_ACLS = 1024;
 
+/** Whether `raw` is a valid policy name once normalized (policyName would accept it). */
+export function isPolicyName(raw: string): boolean {
+  return NAME.test(raw.trim().toLowerCase());
+}
+
 /** Normalizes a policy name as Vault does (lowercase) and checks it. */
 export function policyName(raw: string): string {
   const name = raw.trim().toLowerCase();

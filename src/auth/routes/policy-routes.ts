@@ -1,6 +1,7 @@
 import { fail } from "../../errors/index.js";
 import { topLevelEnvelope } from "../../server/envelope.js";
 import {
+  type Capability,
   type RouteContext,
   type RouteResult,
   type RouteSpec,
@@ -9,7 +10,7 @@ import {
   raw,
 } from "../../server/types.js";
 import { MAX_POLICY_BYTES } from "../policy/hcl.js";
-import type { PolicyStore } from "../policy/policy-store.js";
+import { type PolicyStore, isPolicyName } from "../policy/policy-store.js";
 import { optString } from "./body.js";
 
 const WRITE = ["POST", "PUT"] as const;
@@ -38,9 +39,18 @@ export function policyRoutes(policies: PolicyStore): RouteSpec[] {
     // Both endpoints take either field: `policy` (documented today) or `rules` (older clients).
     const text =
       optString(ctx.body, "policy", MAX_POLICY_BYTES) ?? optString(ctx.body, "rules", MAX_POLICY_BYTES);
-    if (text === undefined) fail("FR_VALIDATION", "policy is required: the policy text in HCL or JSON");
+    // As Vault, an empty `policy` is refused like a missing one rather than stored as a policy granting nothing.
+    if (!text) fail("FR_VALIDATION", "policy is required: the policy text in HCL or JSON");
     await policies.write(nameOf(ctx), text);
     return empty();
+  };
+  // Vault asks `create` to write a policy that does not exist yet and `update` to change one that does.
+  const writeCapability = async (ctx: RouteContext): Promise<Capability> => {
+    if (ctx.grantedNow("create") && ctx.grantedNow("update")) return "update";
+    // A malformed name is refused by the handler; `update` keeps that refusal behind the ACL as before.
+    const name = ctx.params.name;
+    if (name === undefined || !isPolicyName(name)) return "update";
+    return (await policies.read(name)) === undefined ? "create" : "update";
   };
   const remove = async (ctx: RouteContext) => {
     await policies.delete(nameOf(ctx));
@@ -65,7 +75,13 @@ export function policyRoutes(policies: PolicyStore): RouteSpec[] {
         return legacy(ctx, { name, rules: await readOr404(policies, name) });
       },
     },
-    { method: WRITE, url: "/v1/sys/policy/:name", auth: "token", handler: write },
+    {
+      method: WRITE,
+      url: "/v1/sys/policy/:name",
+      auth: "token",
+      capability: writeCapability,
+      handler: write,
+    },
     { method: "DELETE", url: "/v1/sys/policy/:name", auth: "token", handler: remove },
     {
       method: "LIST",
@@ -82,7 +98,13 @@ export function policyRoutes(policies: PolicyStore): RouteSpec[] {
         return envelope({ name, policy: await readOr404(policies, name) });
       },
     },
-    { method: WRITE, url: "/v1/sys/policies/acl/:name", auth: "token", handler: write },
+    {
+      method: WRITE,
+      url: "/v1/sys/policies/acl/:name",
+      auth: "token",
+      capability: writeCapability,
+      handler: write,
+    },
     { method: "DELETE", url: "/v1/sys/policies/acl/:name", auth: "token", handler: remove },
   ];
 }

@@ -223,6 +223,29 @@ describe("auth routes", () => {
     );
     const noText = await call("PUT", "sys/policies/acl/empty", {}, root);
     expect(noText.json().errors[0]).toMatch(/policy is required/);
+    // Regression: an empty policy text was stored (204) where Vault refuses it.
+    const emptyText = await call("PUT", "sys/policies/acl/empty", { policy: "" }, root);
+    expect(emptyText.statusCode).toBe(400);
+    expect(emptyText.json().errors[0]).toMatch(/policy is required/);
+    expect((await call("GET", "sys/policies/acl/empty", undefined, root)).statusCode).toBe(404);
+  });
+
+  it("asks `create` to write a new policy and `update` to change one, as Vault does", async () => {
+    const hcl = `path "kv/*" { capabilities = ["read"] }`;
+    const grant = (caps: string) => `path "sys/policies/acl/cu-*" { capabilities = [${caps}] }`;
+    expect(
+      (await call("PUT", "sys/policies/acl/pol-create", { policy: grant('"create"') }, root)).statusCode,
+    ).toBe(204);
+    expect(
+      (await call("PUT", "sys/policies/acl/pol-update", { policy: grant('"update"') }, root)).statusCode,
+    ).toBe(204);
+    const creator = (await create({ policies: ["pol-create"] })).client_token;
+    const updater = (await create({ policies: ["pol-update"] })).client_token;
+    expect((await call("PUT", "sys/policies/acl/cu-new", { policy: hcl }, updater)).statusCode).toBe(403);
+    expect((await call("GET", "sys/policies/acl/cu-new", undefined, root)).statusCode).toBe(404);
+    expect((await call("PUT", "sys/policies/acl/cu-new", { policy: hcl }, creator)).statusCode).toBe(204);
+    expect((await call("PUT", "sys/policies/acl/cu-new", { policy: hcl }, creator)).statusCode).toBe(403);
+    expect((await call("PUT", "sys/policies/acl/cu-new", { policy: hcl }, updater)).statusCode).toBe(204);
   });
 
   it("makes a token's default policy give self-service and nothing else", async () => {

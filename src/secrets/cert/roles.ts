@@ -117,6 +117,10 @@ export function roleFromBody(
     optDuration(b[k] ?? b[alt], k) ?? prev ?? 0;
   const policies = list("token_policies", "policies").map((p) => p.toLowerCase());
   if (policies.includes("root")) fail("FR_VALIDATION", "a cert role cannot grant the root policy");
+  const ttl = dur("token_ttl", "ttl", existing?.token_ttl);
+  const maxTtl = dur("token_max_ttl", "max_ttl", existing?.token_max_ttl);
+  // As Vault's token fields: a role may not promise a TTL its own max would cut short.
+  if (maxTtl > 0 && ttl > maxTtl) fail("FR_VALIDATION", '"token_ttl" cannot be greater than "token_max_ttl"');
   return {
     name,
     certificate: pem,
@@ -126,8 +130,8 @@ export function roleFromBody(
     allowed_email_sans: list("allowed_email_sans"),
     allowed_organizational_units: list("allowed_organizational_units"),
     token_policies: policies,
-    token_ttl: dur("token_ttl", "ttl", existing?.token_ttl),
-    token_max_ttl: dur("token_max_ttl", "max_ttl", existing?.token_max_ttl),
+    token_ttl: ttl,
+    token_max_ttl: maxTtl,
     token_period: dur("token_period", "period", existing?.token_period),
     display_name:
       typeof b.display_name === "string" ? b.display_name.slice(0, 128) : (existing?.display_name ?? name),

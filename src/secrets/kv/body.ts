@@ -6,6 +6,8 @@ type Body = Readonly<Record<string, unknown>>;
 
 /** Bound on one secret's JSON (the request body limit applies first; this bounds what a version holds). */
 export const MAX_SECRET_BYTES = 512 * 1024;
+/** Bound on nesting: JSON.parse takes any depth, but JSON.stringify and the merge recurse and would overflow. */
+export const MAX_SECRET_DEPTH = 100;
 const MAX_CUSTOM_KEYS = 64;
 const MAX_CUSTOM_KEY_CHARS = 128;
 const MAX_CUSTOM_VALUE_CHARS = 512;
@@ -26,12 +28,25 @@ export function secretData(b: Body): Record<string, unknown> {
 }
 
 export function checkSize(d: Record<string, unknown>): void {
+  checkDepth(d);
   const bytes = Buffer.byteLength(JSON.stringify(d), "utf8");
   if (bytes > MAX_SECRET_BYTES)
     fail(
       "FR_BODY_TOO_LARGE",
       `the secret is ${bytes} bytes; one secret may hold at most ${MAX_SECRET_BYTES}`,
     );
+}
+
+/** Refuses values nested deeper than MAX_SECRET_DEPTH (walked without recursion, so any depth is safe). */
+export function checkDepth(root: object): void {
+  const stack: [object, number][] = [[root, 1]];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    const [v, depth] = top;
+    if (depth > MAX_SECRET_DEPTH)
+      fail("FR_VALIDATION", `the secret is nested more than ${MAX_SECRET_DEPTH} levels deep`);
+    for (const child of Object.values(v))
+      if (child !== null && typeof child === "object") stack.push([child, depth + 1]);
+  }
 }
 
 /** options.cas: a whole number ≥ 0, or undefined. */

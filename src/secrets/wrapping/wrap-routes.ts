@@ -1,6 +1,7 @@
 import { fail, toFleetError } from "../../errors/index.js";
 import { type RouteContext, type RouteSpec, envelope } from "../../server/types.js";
 import type { CoreServices } from "../../server/main.js";
+import { checkDepth } from "../kv/body.js";
 import { WRAP_TOKEN_PREFIX, type WrapStore } from "./wrap-store.js";
 
 const WRITE = ["POST", "PUT"] as const;
@@ -20,6 +21,7 @@ export function wrappingRoutes(core: CoreServices, wraps: WrapStore): RouteSpec[
         if (!ctx.req.headers["x-vault-wrap-ttl"])
           fail("FR_VALIDATION", "sys/wrapping/wrap needs the X-Vault-Wrap-TTL header, e.g. 5m");
         if (Object.keys(ctx.body).length === 0) fail("FR_VALIDATION", "nothing to wrap: send a JSON object");
+        checkDepth(ctx.body);
         // The pipeline wraps this envelope (X-Vault-Wrap-TTL) through the module's wrapper.
         return envelope(ctx.body);
       },
