@@ -44,7 +44,9 @@ export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
         .env("FLEETROOT_ADDR")
         .default("http://127.0.0.1:8200"),
     )
-    .addOption(new Option("-t, --token <token>", "token for the request").env("FLEETROOT_TOKEN"))
+    // No short form: `-t` belongs to subcommands (`operator init -t 3` is the key threshold), and a program
+    // option's short flag would take it from them wherever it appears on the line.
+    .addOption(new Option("--token <token>", "token for the request").env("FLEETROOT_TOKEN"))
     .addOption(
       new Option("--ca-cert <file>", "CA bundle that signed the server's TLS certificate").env(
         "FLEETROOT_CACERT",

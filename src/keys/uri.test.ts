@@ -66,6 +66,19 @@ describe("parseKeyUri", () => {
     expect(uriError("pkcs11:token=a?pin-value").message).not.toMatch(/secret/);
   });
 
+  it("never repeats a PIN given under a misspelt or miscased attribute name", () => {
+    for (const uri of [
+      "pkcs11:token=a?PIN-VALUE=s3cr3t",
+      "pkcs11:token=a?pin_value=s3cr3t",
+      "pkcs11:token=a? pin-value=s3cr3t",
+      "pkcs11:token=a;Pin-Value=s3cr3t",
+      "pkcs11:token=a?s3cr3t",
+    ]) {
+      expect(uriError(uri).message).not.toContain("s3cr3t");
+    }
+    expect(uriError("pkcs11:token=a?PIN-VALUE=s3cr3t").message).toContain('"PIN-VALUE"');
+  });
+
   it("redacts pin-value wherever it sits", () => {
     expect(redactKeyUri("pkcs11:token=a?pin-value=1234")).toBe("pkcs11:token=a");
     expect(redactKeyUri("pkcs11:token=a?pin-value=1234&module-path=/m.so")).toBe(

@@ -148,8 +148,9 @@ function* attributes(part: string, sep: string, where: string): Generator<[strin
     const eq = attr.indexOf("=");
     const name = eq < 0 ? attr : attr.slice(0, eq);
     if (eq <= 0 || !/^[a-z][a-z0-9-]*$/.test(name)) {
-      const shown = name.startsWith("pin-value") ? "pin-value" : attr;
-      fail("FR_KEY_URI", `malformed pkcs11 URI ${where} attribute "${shown}"; expected name=value`);
+      // Show the name only: a misspelt pin-value ("PIN-VALUE=…", "pin_value=…") still carries the PIN.
+      const shown = eq < 0 && where === "query" ? "" : ` "${name}"`;
+      fail("FR_KEY_URI", `malformed pkcs11 URI ${where} attribute${shown}; expected name=value`);
     }
     yield [name, attr.slice(eq + 1)];
   }

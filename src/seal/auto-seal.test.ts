@@ -112,6 +112,21 @@ describeEachStore("auto-unseal seals (pkcs11 via SoftHSM2, dev)", (ctx) => {
           }),
       ),
     ).toBe("FR_SEAL_CONFIG");
+    // Regression: a malformed pkcs11 seal URI was accepted at start and failed only at init.
+    for (const key of ["pkcs11:token=fl%zzeet;object=seal", "pkcs11:token=t;object=seal;colour=red"]) {
+      expect(
+        await codeOf(
+          () =>
+            new SealManager({
+              store,
+              barrier: new Barrier(store, clock),
+              config: { type: "pkcs11", key },
+              wrapper: () => Promise.reject(new Error("not opened")),
+              clock,
+            }),
+        ),
+      ).toBe("FR_KEY_URI");
+    }
 
     const a = await start({ type: "dev" }, true);
     const init = await a.seal.init({}, () => Promise.resolve(null));

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { combine, split } from "shamir-secret-sharing";
 import { FleetError, fail } from "../errors/index.js";
-import type { KeyWrapper } from "../keys/types.js";
+import { parseKeyUri, type KeyWrapper } from "../keys/index.js";
 import type { Barrier } from "./barrier.js";
 import type { SealTables } from "./migrations.js";
 import { parseShare, validateShares } from "./shares.js";
@@ -45,6 +45,8 @@ export class SealManager {
           `the pkcs11 seal needs a pkcs11: key URI, got "${deps.config.key.split(":")[0]}:…"`,
         );
       }
+      // A malformed URI (bad escape, unknown attribute) stops the start, not only the first init.
+      parseKeyUri(deps.config.key);
       if (!deps.wrapper) fail("FR_SEAL_CONFIG", "the pkcs11 seal needs a key wrapper for its HSM key");
     }
   }

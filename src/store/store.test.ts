@@ -536,6 +536,13 @@ describe("store errors", () => {
     expectCode(err2, "FR_STORE_URL");
   });
 
+  it("a bad percent-escape in a postgres URL is FR_STORE_URL, not a bare URIError", async () => {
+    for (const url of ["postgres://postgres@127.0.0.1:5432/te%zzst", "postgres://us%zz@127.0.0.1"]) {
+      const err = await openStore(url, { migrations: [] }).catch((e: unknown) => e);
+      expect(expectCode(err, "FR_STORE_URL").message).toContain("percent-escape");
+    }
+  });
+
   it("sqlite::memory: works", async () => {
     const s = await openStore("sqlite::memory:", { migrations: [base] });
     await s.db

@@ -34,11 +34,23 @@ export function parseStoreUrl(url: string): StoreLocation {
       url,
       host: parsed.hostname || "localhost",
       port: parsed.port ? Number(parsed.port) : 5432,
-      database: decodeURIComponent(parsed.pathname.replace(/^\//, "")) || decodeURIComponent(parsed.username),
+      database: decodeUrlPart(parsed.pathname.replace(/^\//, "")) || decodeUrlPart(parsed.username),
     };
   }
   fail(
     "FR_STORE_URL",
     `scheme "${scheme ?? url.split(":")[0] ?? ""}" is not supported; use sqlite:PATH or postgres://HOST:PORT/DATABASE`,
   );
+}
+
+/** Percent-decodes a database or user name; a bad escape is FR_STORE_URL, not a bare URIError. */
+function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return fail(
+      "FR_STORE_URL",
+      "the postgres URL has a bad percent-escape in its user or database name; write % as %25",
+    );
+  }
 }
