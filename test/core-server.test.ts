@@ -132,6 +132,23 @@ describe("server: TLS configuration errors", () => {
   });
 });
 
+describe("server: data_dir errors", () => {
+  it("a data_dir that is a file (or under one) is a configuration error naming it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fr-datadir-bad-"));
+    const file = join(dir, "not-a-dir");
+    writeFileSync(file, "x");
+    for (const data of [file, join(file, "sub")]) {
+      const e = await createServer({ env: {}, defaults: { listen: "127.0.0.1:0", data_dir: data } }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(FleetError);
+      expect((e as FleetError).code).toBe("FR_CONFIG_INVALID");
+      expect((e as FleetError).message).toContain(`data_dir ${data} cannot be used as a directory`);
+    }
+  });
+});
+
 describe("server: TLS", () => {
   const dir = mkdtempSync(join(tmpdir(), "fr-tls-"));
   let server: Server;

@@ -28,6 +28,11 @@ describeEachStore("secrets: KV v2 and v1 over the Vault API", (db) => {
     const ui = (await t.call("GET", "sys/internal/ui/mounts/secret/app/db", undefined, root)).json();
     expect(ui.data).toMatchObject({ type: "kv", path: "secret/", options: { version: "2" } });
     expect((await t.call("GET", "sys/internal/ui/mounts/secret/x")).statusCode).toBe(403);
+    // Built-in paths cannot be unmounted (Vault: 400); a 204 that did nothing would read as success.
+    for (const p of ["sys", "auth/", "pki"]) {
+      const r = await t.call("DELETE", `sys/mounts/${p}`, undefined, root);
+      expect([r.statusCode, r.json().errors[0]]).toEqual([400, expect.stringMatching(/cannot unmount/)]);
+    }
   });
 
   it("writes versions, reads ?version=, enforces check-and-set with Vault's message", async () => {

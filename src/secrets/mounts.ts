@@ -123,6 +123,8 @@ export class MountTable {
   /** Removes the mount and everything stored in it, in one transaction. Unknown paths are ignored (as Vault). */
   async disable(path: string): Promise<Mount | undefined> {
     const p = normalizeMountPath(path);
+    // As Vault: the built-in paths are not mounts one can remove; saying nothing would read as success.
+    if (RESERVED.includes(p)) fail("FR_VALIDATION", `cannot unmount "${p}": it is built in`);
     const gone = await this.store.transaction(async (trx) => {
       const t = trx.withTables<SecretsTables>();
       const row = await t.selectFrom("secrets_mount").selectAll().where("path", "=", p).executeTakeFirst();

@@ -97,7 +97,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
   // Read before anything is created: a wrong TLS path stops the start with no data directory half made.
   const tls = config.tls ? readTlsFiles(config.tls) : undefined;
   const paths = resolvePaths(config);
-  mkdirSync(paths.dataDir, { recursive: true, mode: 0o700 });
+  makeDataDir(paths.dataDir);
   const modules = opts.modules ?? defaultModules();
 
   const store = await openStore(paths.storage, {
@@ -329,6 +329,20 @@ async function devCa(app: FastifyInstance, token: string, log: (line: string) =>
     const fp = new X509Certificate(ca.rawPayload).fingerprint256;
     log(`Dev CA (pki/ca) SHA-256 fingerprint: ${fp}`);
     log("");
+  }
+}
+
+/** Creates data_dir (0700) when missing; a path that cannot be one is a configuration error naming it. */
+function makeDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new FleetError(
+      "FR_CONFIG_INVALID",
+      `data_dir ${dir} cannot be used as a directory (${why}): it or a parent is a file, or not writable`,
+      { cause: e },
+    );
   }
 }
 
