@@ -24,6 +24,11 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
     expect(status).toMatchObject({ type: "shamir", initialized: false, sealed: true });
     expect((await t.call("GET", "sys/health")).statusCode).toBe(501);
     expect((await t.call("GET", "sys/health?uninitcode=200")).statusCode).toBe(200);
+    // A code that is not one is refused (it used to fall back to the default silently).
+    for (const bad of ["activecode=abc", "sealedcode=999", "uninitcode=-1", "standbycode=200.5"]) {
+      const r = await t.call("GET", `sys/health?${bad}`);
+      expect([r.statusCode, r.json().code]).toEqual([400, "FR_VALIDATION"]);
+    }
     const sealed = await t.call("GET", "auth/token/lookup-self", undefined, "frs.whatever");
     expect(sealed.statusCode).toBe(503);
     expect(sealed.json()).toMatchObject({ code: "FR_SEALED" });

@@ -25,6 +25,8 @@ const reasons: ReadonlySet<string> = new Set(["interval", "request", "open", "cl
 
 /** Parses one line's chain fields; a string says what is wrong. */
 export function parseLine(bytes: Buffer): ParsedLine | string {
+  const framing = framingProblem(bytes);
+  if (framing) return framing;
   let v: unknown;
   try {
     v = JSON.parse(bytes.toString("utf8"));
@@ -40,6 +42,22 @@ export function parseLine(bytes: Buffer): ParsedLine | string {
   if (typeof time !== "string" || time.includes("\n")) return "time is missing or invalid";
   if (typeof type !== "string") return "type is missing";
   return { seq, prev, time, type, obj };
+}
+
+/**
+ * The server writes compact JSON, so a line starts with "{" and ends with "}". Anything else around it (a "\r"
+ * from a CRLF conversion, a BOM, padding, the NUL bytes a crash can leave) is named here: JSON.parse would
+ * accept whitespace, and on the last line no later hash would catch it.
+ */
+function framingProblem(bytes: Buffer): string | undefined {
+  if (bytes.length === 0) return "the line is empty";
+  if (bytes.every((b) => b === 0)) return "the line is all NUL bytes (a crash can leave a zero-filled tail)";
+  if (bytes.at(-1) === 0x0d) return 'the line ends with "\\r": the file has CRLF line endings';
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)
+    return "the line starts with a byte-order mark";
+  if (bytes[0] !== 0x7b || bytes.at(-1) !== 0x7d)
+    return 'the line does not start with "{" and end with "}" (extra bytes around the JSON)';
+  return undefined;
 }
 
 /** The checkpoint fields of a line whose type is "checkpoint"; a string says what is wrong. */

@@ -66,9 +66,15 @@ export async function tailAuditLog(path: string, opts: TailOptions): Promise<voi
 }
 
 async function openForTail(path: string): Promise<FileHandle> {
+  let fh: FileHandle;
   try {
-    return await open(path, "r");
+    fh = await open(path, "r");
   } catch (e) {
     fail("FR_AUDIT_FILE", `cannot read audit log ${path} (${(e as Error).message})`, { cause: e });
   }
+  if (!(await fh.stat()).isFile()) {
+    await fh.close();
+    fail("FR_AUDIT_FILE", `cannot read audit log ${path}: it is not a regular file (a directory?)`);
+  }
+  return fh;
 }

@@ -30,6 +30,8 @@ export async function verifyAuditLog(path: string, opts: VerifyOptions = {}): Pr
     fail("FR_AUDIT_FILE", `cannot read audit log ${path} (${(e as Error).message})`, { cause: e });
   }
   try {
+    if (!(await fh.stat()).isFile())
+      fail("FR_AUDIT_FILE", `cannot read audit log ${path}: it is not a regular file (a directory?)`);
     return await new Verifier(new LineReader(fh), opts).run();
   } finally {
     await fh.close();
@@ -162,6 +164,14 @@ class Verifier {
       } catch {
         return bad("the genesis public_key is not a valid SubjectPublicKeyInfo");
       }
+    } else if (key_id !== this.result.keyId) {
+      // A log keeps its key for life (opening it with another key fails), so this is another install's log.
+      return {
+        line: L,
+        seq: line.seq,
+        kind: "bad-signature",
+        message: `the log was started with key ${key_id}, not the given key ${String(this.result.keyId)}: it belongs to another install, or the wrong key was given`,
+      };
     }
     return undefined;
   }

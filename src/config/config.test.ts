@@ -154,4 +154,28 @@ describe("config", () => {
     const v = errorOf(() => loadConfig({ file: f, env: { FLEETROOT_LISTEN: "nonsense" } }));
     expect(v.message).toContain("FLEETROOT_LISTEN");
   });
+  it("FLEETROOT_PKI_CRL_VALIDITY=3600 is read as seconds, not refused as a number", () => {
+    const c = loadConfig({ env: { FLEETROOT_PKI_CRL_VALIDITY: "3600" } });
+    expect(c.pki?.crl_validity).toBe("3600");
+    const y = loadConfig({ file: file("dur-num.yaml", "pki:\n  ocsp_validity: 900\n"), env: {} });
+    expect(y.pki?.ocsp_validity).toBe("900s");
+  });
+
+  it("a string key set to digits through the environment stays a string", () => {
+    const c = loadConfig({ env: { FLEETROOT_DATA_DIR: "2024", FLEETROOT_AUDIT_PATH: "007" } });
+    expect(c.data_dir).toBe("2024");
+    expect(c.audit.path).toBe("007");
+    expect(loadConfig({ env: { FLEETROOT_AUDIT_CHECKPOINT_EVERY: "50" } }).audit.checkpoint_every).toBe(50);
+  });
+
+  it("blames the file, not an unrelated variable, for a bad key in the same section", () => {
+    const e = errorOf(() =>
+      loadConfig({
+        file: file("pki-bad.yaml", "pki:\n  ocsp_validity: soon\n"),
+        env: { FLEETROOT_PKI_CRL_VALIDITY: "1h" },
+      }),
+    );
+    expect(e.message).toContain("pki-bad.yaml");
+    expect(e.message).not.toContain("FLEETROOT_PKI_CRL_VALIDITY");
+  });
 });

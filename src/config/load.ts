@@ -67,10 +67,22 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issuePath(issue);
-    const origin = envSource.get(key.split(".")[0] ?? "") ?? source;
+    const origin = originOf(envSource, key, issue.code === "invalid_union") ?? source;
     throw new FleetError("FR_CONFIG_INVALID", `${origin}: ${describeIssue(issue, key)}`);
   }
   return deepFreeze(result.data);
+}
+
+/**
+ * The variable that set the failing key. A union (seal) fails on its discriminator, which the variable that
+ * set one of its other fields may have left out, so there a variable under the same parent counts too.
+ */
+function originOf(origins: Map<string, string>, key: string, union: boolean): string | undefined {
+  const exact = origins.get(key);
+  if (exact || !union) return exact;
+  const parent = key.includes(".") ? key.slice(0, key.lastIndexOf(".") + 1) : `${key}.`;
+  for (const [k, v] of origins) if (k.startsWith(parent)) return v;
+  return undefined;
 }
 
 function issuePath(issue: z.core.$ZodIssue): string {
@@ -87,9 +99,12 @@ function describeIssue(issue: z.core.$ZodIssue, key: string): string {
   return `key "${key || "(top level)"}": ${issue.message}`;
 }
 
-/** Every leaf path of the schema, as the env variable that sets it. */
-function envNames(): Map<string, string[]> {
-  const names = new Map<string, string[]>();
+/** How an environment value is read: only number and boolean keys convert, so "0755" stays a string path. */
+type LeafKind = "number" | "boolean" | "string";
+
+/** Every leaf path of the schema, as the env variable that sets it, with the kind of value it takes. */
+function envNames(): Map<string, { path: string[]; kind: LeafKind }> {
+  const names = new Map<string, { path: string[]; kind: LeafKind }>();
   const walk = (schema: unknown, path: string[]): void => {
     const inner = unwrap(schema);
     const def = (
@@ -103,7 +118,8 @@ function envNames(): Map<string, string[]> {
       for (const o of def.options) walk(o, path);
       return;
     }
-    names.set(`FLEETROOT_${path.join("_").toUpperCase()}`, path);
+    const kind = def?.type === "number" || def?.type === "boolean" ? def.type : "string";
+    names.set(`FLEETROOT_${path.join("_").toUpperCase()}`, { path, kind });
   };
   walk(configSchema, []);
   return names;
@@ -117,32 +133,32 @@ function unwrap(schema: unknown): unknown {
   return s;
 }
 
-/** Applies FLEETROOT_* overrides into `target`; returns which top-level keys came from which variable. */
+/** Applies FLEETROOT_* overrides into `target`; returns which keys (dotted paths) came from which variable. */
 function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<string, string> {
   const names = envNames();
   const origins = new Map<string, string>();
   for (const [name, value] of Object.entries(env)) {
     if (!name.startsWith("FLEETROOT_") || value === undefined || clientVariables.has(name)) continue;
     if (name.startsWith("FLEETROOT_TEST_")) continue;
-    const path = names.get(name);
-    if (!path) {
+    const leaf = names.get(name);
+    if (!leaf) {
       throw new FleetError("FR_CONFIG_INVALID", `environment: unknown variable ${name}`);
     }
+    const { path, kind } = leaf;
     let node = target;
     for (const k of path.slice(0, -1)) {
       if (typeof node[k] !== "object" || node[k] === null) node[k] = {};
       node = node[k] as Record<string, unknown>;
     }
-    node[path[path.length - 1]!] = scalar(value);
-    origins.set(path[0]!, `environment ${name}`);
+    node[path[path.length - 1]!] = scalar(value, kind);
+    origins.set(path.join("."), `environment ${name}`);
   }
   return origins;
 }
 
-function scalar(v: string): unknown {
-  if (/^-?\d+$/.test(v)) return Number(v);
-  if (v === "true") return true;
-  if (v === "false") return false;
+function scalar(v: string, kind: LeafKind): unknown {
+  if (kind === "number" && /^-?\d+$/.test(v)) return Number(v);
+  if (kind === "boolean" && (v === "true" || v === "false")) return v === "true";
   return v;
 }
 

@@ -9,14 +9,20 @@ const listenAddress = z
 
 const keyUri = z.string().regex(/^(file|pkcs11|tpm):/, "must be a key URI (file:…, pkcs11:…)");
 
-/** A positive duration as the server reads it ("72h", "30m", "1h30m"), checked at boot rather than at first use. */
-const duration = z.string().refine((v) => {
-  try {
-    return parseDuration(v) > 0;
-  } catch {
-    return false;
-  }
-}, "must be a positive duration like 30s, 15m, 1h or 7d");
+/**
+ * A positive duration as the server reads it ("72h", "30m", "1h30m"), checked at boot rather than at first use.
+ * A bare number (YAML `3600`, FLEETROOT_PKI_CRL_VALIDITY=3600) is seconds, as parseDuration reads it.
+ */
+const duration = z.preprocess(
+  (v) => (typeof v === "number" && Number.isInteger(v) ? `${v}s` : v),
+  z.string().refine((v) => {
+    try {
+      return parseDuration(v) > 0;
+    } catch {
+      return false;
+    }
+  }, "must be a positive duration like 30s, 15m, 1h or 7d (a bare number is seconds)"),
+);
 
 export const sealSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("shamir") }),

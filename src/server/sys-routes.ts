@@ -132,10 +132,14 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
       handler: async (ctx) => {
         const s = deps.status();
         const q = ctx.query;
-        let status: number;
-        if (!s.initialized) status = codeFrom(q.uninitcode, 501);
-        else if (s.sealed) status = codeFrom(q.sealedcode, 503);
-        else status = codeFrom(q.activecode, 200);
+        // Every code given is checked, as Vault does: a typo is an error, not a silent default.
+        const codes = {
+          uninit: codeFrom(q, "uninitcode", 501),
+          sealed: codeFrom(q, "sealedcode", 503),
+          active: codeFrom(q, "activecode", 200),
+          standby: codeFrom(q, "standbycode", 429),
+        };
+        const status = !s.initialized ? codes.uninit : s.sealed ? codes.sealed : codes.active;
         const body = {
           initialized: s.initialized,
           sealed: s.sealed,
@@ -210,8 +214,12 @@ function intField(v: unknown, name: string, dflt: number): number {
 }
 
 /** Vault's health query overrides: a status code in the query replaces the default one. */
-function codeFrom(v: string | undefined, dflt: number): number {
+/** A sys/health status-code parameter: a whole number from 200 to 599 (400 otherwise), or the default. */
+function codeFrom(q: Readonly<Record<string, string>>, name: string, dflt: number): number {
+  const v = q[name];
   if (v === undefined) return dflt;
-  const n = Number(v);
-  return Number.isInteger(n) && n >= 200 && n <= 599 ? n : dflt;
+  const n = /^\d{3}$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 200 && n <= 599))
+    throw new FleetError("FR_VALIDATION", `${name} must be an HTTP status code from 200 to 599, not "${v}"`);
+  return n;
 }
