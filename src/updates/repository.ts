@@ -334,8 +334,12 @@ export class UpdatesRepository {
     const roles = await loadRoles(this.db, repo);
     const r = roles.get(opts.role);
     if (!r || r.kind !== "top") return fail("FR_UPDATES_ROLE", `"${opts.role}" is not a top-level role`);
+    const current = JSON.parse(r.keyids) as string[];
+    // A keyid that is not the role's would otherwise still sign a new root version that changes nothing.
+    const stray = (opts.remove ?? []).find((k) => !current.includes(k));
+    if (stray !== undefined) fail("FR_UPDATES_KEY", `key ${stray} is not a key of role "${opts.role}"`);
     const add = await Promise.all((opts.add ?? []).map((s) => this.pool.resolve(s)));
-    const keyids = (JSON.parse(r.keyids) as string[]).filter((k) => !(opts.remove ?? []).includes(k));
+    const keyids = current.filter((k) => !(opts.remove ?? []).includes(k));
     for (const k of add) if (!keyids.includes(k.keyid)) keyids.push(k.keyid);
     const threshold = opts.threshold ?? r.threshold;
     checkThreshold(opts.role, threshold, keyids.length);
@@ -848,22 +852,15 @@ export class UpdatesRepository {
 
   /** A target's bytes by path, or by `<dir>/<sha256>.<name>` (consistent snapshots). */
   async readTarget(repo: string, path: string): Promise<Buffer | undefined> {
-    const slash = path.lastIndexOf("/");
-    const base = path.slice(slash + 1);
-    const m = /^([0-9a-f]{64})\.(.+)$/.exec(base);
-    let sha: string | undefined;
-    if (m) {
-      // Content-addressed: any version of any path is served by its hash (the client checks it).
-      sha = m[1];
-    } else {
-      const t = await this.db
-        .selectFrom("updates_targets")
-        .select("sha256")
-        .where("repo", "=", repo)
-        .where("path", "=", path)
-        .executeTakeFirst();
-      sha = t?.sha256;
-    }
+    // A target whose own name looks hash-prefixed is served by its path: the exact path wins.
+    const t = await this.db
+      .selectFrom("updates_targets")
+      .select("sha256")
+      .where("repo", "=", repo)
+      .where("path", "=", path)
+      .executeTakeFirst();
+    // Otherwise content-addressed: any version of any path is served by its hash (the client checks it).
+    const sha = t?.sha256 ?? /^([0-9a-f]{64})\.(.+)$/.exec(path.slice(path.lastIndexOf("/") + 1))?.[1];
     if (!sha) return undefined;
     const b = await this.db
       .selectFrom("updates_blobs")

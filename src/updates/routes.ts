@@ -30,7 +30,8 @@ const initBody = z
   .strict();
 const targetBody = z
   .object({
-    content_base64: z.string(),
+    // Strict: Buffer.from(…, "base64") skips what it cannot read, so a typo would publish other bytes.
+    content_base64: z.base64(),
     custom: z.record(z.string(), z.unknown()).optional(),
     role: z.string().max(128).optional(),
   })
@@ -137,6 +138,7 @@ export function updatesRoutes(repos: UpdatesRepository): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         await repos.removeTarget(repoOf(ctx), tail(ctx));
+        await ctx.auditEvent("updates.target.remove", { repo: repoOf(ctx), path: tail(ctx) });
         return envelope({ removed: tail(ctx) });
       },
     },

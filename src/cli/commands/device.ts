@@ -11,7 +11,9 @@ function labelsOf(pairs: string[]): Record<string, string> {
   for (const kv of pairs) {
     const i = kv.indexOf("=");
     if (i <= 0) throw new CliError(`label "${kv}" must be key=value`, 2);
-    out[kv.slice(0, i)] = kv.slice(i + 1);
+    const key = kv.slice(0, i);
+    if (Object.hasOwn(out, key)) throw new CliError(`label "${key}" is given twice`, 2);
+    out[key] = kv.slice(i + 1);
   }
   return out;
 }
@@ -27,6 +29,7 @@ function readText(file: string, what: string): string {
 }
 
 const seg = (s: string) => encodeURIComponent(s);
+const statuses = ["pending", "active", "suspended", "decommissioned"];
 
 /** `fleetroot device …`: the device registry, provisioners, join tokens and registered identities. */
 export function deviceCommands(program: Command): void {
@@ -44,6 +47,12 @@ export function deviceCommands(program: Command): void {
     .option("--limit <n>", "page size (1-1000)", "100")
     .option("--after <id>", "continue after this device id (the previous page's `next`)")
     .action(async (o: Record<string, string | string[] | undefined>, cmd: Command) => {
+      // Malformed flags are usage errors (exit 2) here, as in `device labels`, not refusals from the server.
+      if (o.status && !statuses.includes(o.status as string))
+        throw new CliError(`--status must be one of ${statuses.join(", ")}`, 2);
+      if (o.limit && !/^\d+$/.test(o.limit as string))
+        throw new CliError("--limit must be a whole number (1-1000)", 2);
+      labelsOf(o.label as string[]);
       const q = new URLSearchParams();
       if (o.status) q.set("status", o.status as string);
       if (o.provisioner) q.set("provisioner", o.provisioner as string);
@@ -74,6 +83,7 @@ export function deviceCommands(program: Command): void {
 
   dev
     .command("get")
+    .alias("show")
     .description("show a device, its labels and its certificates")
     .argument("<id>", "device id")
     .action(async (id: string, _o: unknown, cmd: Command) => {

@@ -121,6 +121,21 @@ const bool = (b: Record<string, unknown>, k: string, d: boolean): boolean => {
   return fail("FR_VALIDATION", `${k} must be true or false`);
 };
 
+/** As the local keystore's validity flags: at most 36500 days. */
+const MAX_TTL_SECONDS = 36_500 * 86_400;
+
+/** A duration field ("8760h" or seconds) between `min` seconds and 36500 days; `d` when absent. */
+function ttl(b: Record<string, unknown>, k: string, min: string, minSeconds: number, d: number): number {
+  const v = b[k];
+  if (v === undefined) return d;
+  if (typeof v !== "string" && typeof v !== "number")
+    fail("FR_VALIDATION", `${k} must be a duration such as 8760h or a number of seconds`);
+  const s = parseDuration(v, k);
+  if (s < minSeconds || s > MAX_TTL_SECONDS)
+    fail("FR_VALIDATION", `${k} must be at least ${min} and at most 36500 days (876000h)`);
+  return s;
+}
+
 function kind<T extends string>(b: Record<string, unknown>, k: string, allowed: readonly T[], d: T): T {
   const v = str(b, k);
   if (v === undefined) return d;
@@ -131,8 +146,7 @@ function kind<T extends string>(b: Record<string, unknown>, k: string, allowed: 
 
 export function caRequest(b: Record<string, unknown>): CaRequest {
   const source = kind(b, "ca_source", ["local", "pki"] as const, "local");
-  const ttlSeconds = parseDuration((b.ca_ttl as string | number | undefined) ?? "87600h", "ca_ttl");
-  if (ttlSeconds < 86_400) fail("FR_VALIDATION", "ca_ttl must be at least 24h");
+  const ttlSeconds = ttl(b, "ca_ttl", "24h", 86_400, 87_600 * 3600);
   return {
     source,
     issuerRef: str(b, "issuer_ref") ?? "default",
@@ -156,11 +170,7 @@ export function mergeSettings(prev: FleetSettings, b: Record<string, unknown>): 
         : fail("FR_VALIDATION", 'domains must be ids and ranges, e.g. "0,5-9" or [0, 5]');
     checkDomains(domains);
   }
-  const enclaveTtlSeconds =
-    b.enclave_ttl === undefined
-      ? prev.enclaveTtlSeconds
-      : parseDuration(b.enclave_ttl as string | number, "enclave_ttl");
-  if (enclaveTtlSeconds < 60) fail("FR_VALIDATION", "enclave_ttl must be at least 60s");
+  const enclaveTtlSeconds = ttl(b, "enclave_ttl", "60s", 60, prev.enclaveTtlSeconds);
   return {
     enclaveTtlSeconds,
     domains,

@@ -1,7 +1,7 @@
 /** `/v1/ros2/*`: the fleet's ROS 2 CAs and governance, policies, assignments, and enclaves for devices. */
 import type { TLSSocket } from "node:tls";
 import { type CrlReason, crlReasons, derFrom } from "../../crypto/index.js";
-import { type DeviceRegistry, checkDeviceId, parseLabelSelector } from "../../devices/index.js";
+import { type DeviceRegistry, checkDeviceId, checkLabels, parseLabelSelector } from "../../devices/index.js";
 import { fail } from "../../errors/index.js";
 import type { PkiServices } from "../../pki/index.js";
 import type { CoreServices } from "../../server/main.js";
@@ -65,15 +65,13 @@ function readAssignment(name: string, b: Record<string, unknown>): Assignment {
   if ((b.device_id === undefined) === (b.labels === undefined))
     fail("FR_VALIDATION", "give exactly one of device_id or labels (k=v,k2=v2 or an object)");
   if (b.device_id !== undefined) return { name, policy, deviceId: checkDeviceId(b.device_id) };
+  // The object form is checked as it is: joined into a selector string, a value holding "," or "=" would
+  // turn into other labels, and a non-string value into "[object Object]".
   const labels =
     typeof b.labels === "string"
       ? parseLabelSelector(b.labels)
       : typeof b.labels === "object" && b.labels && !Array.isArray(b.labels)
-        ? parseLabelSelector(
-            Object.entries(b.labels)
-              .map(([k, v]) => `${k}=${String(v)}`)
-              .join(","),
-          )
+        ? checkLabels(b.labels)
         : fail("FR_VALIDATION", "labels must be k=v,k2=v2 or an object");
   if (Object.keys(labels).length === 0) fail("FR_VALIDATION", "labels must name at least one label");
   return { name, policy, labels };
@@ -202,6 +200,8 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         const n = name(ctx, "policy");
+        const extra = Object.keys(ctx.body).find((k) => k !== "policy");
+        if (extra !== undefined) fail("FR_VALIDATION", `unknown field "${extra}"; a policy takes policy`);
         const xml = ctx.body.policy;
         if (typeof xml !== "string" || !xml.trim())
           fail("FR_VALIDATION", "policy is required: the sros2 policy XML as a string");
