@@ -13,7 +13,7 @@ let dir: string;
 let lines: string[];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "fr-qa-audit-"));
+  dir = await mkdtemp(join(tmpdir(), "fr-audit-damaged-"));
   const file = join(dir, "clean.log");
   const log = await AuditLog.open({ path: file, signer: testSigner(), clock: new ManualClock() });
   for (let i = 1; i <= 3; i++) {
@@ -41,6 +41,19 @@ describe("audit verify and tail on damaged files", () => {
     expect(r.ok).toBe(false);
     expect(r.problem).toMatchObject({ line: lines.length, kind: "malformed" });
     expect(r.problem?.message).toContain("CRLF");
+  });
+
+  it("fails a field added to the last (signed) checkpoint line, which no later hash covers", async () => {
+    const last = JSON.parse(lines.at(-1)!) as Record<string, unknown>;
+    expect(last.type).toBe("checkpoint");
+    const forged = JSON.stringify({ ...last, note: "all fine" });
+    const r = await verifyText(
+      "extra-field.log",
+      [...lines.slice(0, -1), forged].map((l) => l + "\n").join(""),
+    );
+    expect(r.ok).toBe(false);
+    expect(r.problem).toMatchObject({ line: lines.length, kind: "malformed" });
+    expect(r.problem?.message).toContain('"note"');
   });
 
   it("names line 1 of a CRLF-converted log, not line 2 as edited", async () => {

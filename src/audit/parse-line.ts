@@ -60,8 +60,24 @@ function framingProblem(bytes: Buffer): string | undefined {
   return undefined;
 }
 
+/** What a checkpoint line holds, and nothing else: the signature covers these, not the line's bytes. */
+const CHECKPOINT_FIELDS: ReadonlySet<string> = new Set([
+  "seq",
+  "time",
+  "prev",
+  "type",
+  "count",
+  "reason",
+  "key_id",
+  "algorithm",
+  "signature",
+]);
+
 /** The checkpoint fields of a line whose type is "checkpoint"; a string says what is wrong. */
 export function parseCheckpoint(obj: Record<string, unknown>): ParsedCheckpoint | string {
+  // No later line's hash covers the last checkpoint: a field added to it is caught only here.
+  const extra = Object.keys(obj).filter((k) => !CHECKPOINT_FIELDS.has(k));
+  if (extra.length) return `a checkpoint has no field ${extra.map((k) => JSON.stringify(k)).join(", ")}`;
   const { count, reason, key_id, algorithm, signature } = obj;
   if (typeof count !== "number" || !Number.isSafeInteger(count) || count < 0)
     return "checkpoint count is invalid";
