@@ -1,4 +1,4 @@
-/** Regressions from a QA pass over the device side: what the agent does when things go wrong. */
+/** The device side when things go wrong: what the agent does with bad output dirs, hooks, clocks and state files. */
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
