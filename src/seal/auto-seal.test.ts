@@ -96,37 +96,22 @@ describeEachStore("auto-unseal seals (pkcs11 via SoftHSM2, dev)", (ctx) => {
   it("dev: refused outside dev mode; in dev mode init stays unsealed and restarts unseal alone", async () => {
     await ctx.fresh();
     const store = await ctx.open([sealMigrations]);
-    expect(
-      await codeOf(
-        () => new SealManager({ store, barrier: new Barrier(store, clock), config: { type: "dev" }, clock }),
-      ),
-    ).toBe("FR_SEAL_CONFIG");
-    expect(
-      await codeOf(
+    const refusal = (config: SealConfig) =>
+      codeOf(
         () =>
           new SealManager({
             store,
             barrier: new Barrier(store, clock),
-            config: { type: "pkcs11", key: "file:/x" },
+            config,
+            wrapper: () => Promise.reject(new Error("not opened")),
             clock,
           }),
-      ),
-    ).toBe("FR_SEAL_CONFIG");
-    // Regression: a malformed pkcs11 seal URI was accepted at start and failed only at init.
-    for (const key of ["pkcs11:token=fl%zzeet;object=seal", "pkcs11:token=t;object=seal;colour=red"]) {
-      expect(
-        await codeOf(
-          () =>
-            new SealManager({
-              store,
-              barrier: new Barrier(store, clock),
-              config: { type: "pkcs11", key },
-              wrapper: () => Promise.reject(new Error("not opened")),
-              clock,
-            }),
-        ),
-      ).toBe("FR_KEY_URI");
-    }
+      );
+    expect(await refusal({ type: "dev" })).toBe("FR_SEAL_CONFIG");
+    expect(await refusal({ type: "pkcs11", key: "file:/x" })).toBe("FR_SEAL_CONFIG");
+    // A malformed pkcs11 seal URI stops the start, not only the first init.
+    for (const key of ["pkcs11:token=fl%zzeet;object=seal", "pkcs11:token=t;object=seal;colour=red"])
+      expect(await refusal({ type: "pkcs11", key })).toBe("FR_KEY_URI");
 
     const a = await start({ type: "dev" }, true);
     const init = await a.seal.init({}, () => Promise.resolve(null));
