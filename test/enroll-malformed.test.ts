@@ -30,7 +30,15 @@ describe("malformed enrollment input: clear 400s, nothing recorded but the audit
       device_id: "psa-x",
       public_key: k.publicKey.export({ format: "pem", type: "spki" }).toString(),
     });
-    await f.api("POST", "fleet/provisioners/idev", { type: "x509", role: "device", manufacturers: ["none"] });
+    // An x509 provisioner names registered manufacturer CAs; any CA certificate will do for malformed chains.
+    const anyCa = (await f.t.call("GET", "pki/ca/pem")).body;
+    expect((await f.api("POST", "fleet/manufacturers/none", { certificate: anyCa })).status).toBe(200);
+    const idev = await f.api("POST", "fleet/provisioners/idev", {
+      type: "x509",
+      role: "device",
+      manufacturers: ["none"],
+    });
+    expect(idev.status, JSON.stringify(idev)).toBe(200);
     csr = await buildDeviceCsr(generateSoftwareKey("ecdsa-p256").signer);
   });
   afterAll(async () => f?.close());

@@ -3,7 +3,7 @@
  * provisioner wants, and writes the issued pair into the output directory atomically (files.ts).
  * The private key never leaves the device: only the CSR and the proof are sent.
  */
-import { exec } from "node:child_process";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fromPem } from "../crypto/index.js";
@@ -159,30 +159,76 @@ export async function withReload(outcome: EnrollOutcome, cmd: string): Promise<E
   return h.ok ? outcome : { ...outcome, reloadError: `the reload command failed: ${h.output}` };
 }
 
+/** What a PSA token command may print (the token) and what of its stderr is kept for the error. */
+const MAX_TOKEN_OUTPUT = 64 * 1024;
+const MAX_STDERR = 4 * 1024;
+
 /**
  * Runs the operator's PSA token command with FLEETROOT_PSA_CHALLENGE set to the hex challenge the
  * token's nonce claim must carry; its standard output is the token (raw CBOR or base64 text).
+ * As the reload hook (run-hook.ts), the command runs in its own process group and the whole group is
+ * killed (SIGKILL) at the timeout, so neither a command that ignores SIGTERM nor the children it left
+ * in the background outlive it; a background child holding stdout open does not hold enrollment up.
  */
 export function psaTokenFromCommand(cmd: string, challenge: Buffer, timeoutMs = 30_000): Promise<string> {
   return new Promise((resolve, reject) => {
-    exec(
-      cmd,
-      {
-        encoding: "buffer",
-        timeout: timeoutMs,
-        // SIGKILL: a command that ignores SIGTERM would otherwise hold enrollment up indefinitely.
-        killSignal: "SIGKILL",
-        maxBuffer: 64 * 1024,
-        env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
-      },
-      (err, stdout) => {
-        if (err?.killed && err.signal === "SIGKILL")
-          return reject(new Error(`the PSA token command timed out after ${timeoutMs / 1000}s`));
-        if (err) return reject(new Error(`the PSA token command failed: ${err.message}`));
-        const text = stdout.toString("latin1").trim();
-        resolve(/^[A-Za-z0-9+/=_-]+$/.test(text) && text.length > 0 ? text : stdout.toString("base64"));
-      },
-    );
+    const child = spawn("/bin/sh", ["-c", cmd], {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
+    });
+    const out: Buffer[] = [];
+    let outLength = 0;
+    let stderr = "";
+    let failure: string | undefined;
+    const killGroup = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* the group is gone already */
+      }
+    };
+    child.stdout.on("data", (d: Buffer) => {
+      outLength += d.length;
+      if (outLength > MAX_TOKEN_OUTPUT) {
+        failure ??= `the PSA token command printed more than ${MAX_TOKEN_OUTPUT / 1024} KiB`;
+        killGroup();
+      } else out.push(d);
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      if (stderr.length < MAX_STDERR) stderr += d.toString("utf8").slice(0, MAX_STDERR - stderr.length);
+    });
+    const timer = setTimeout(() => {
+      failure ??= `the PSA token command timed out after ${timeoutMs / 1000}s`;
+      killGroup();
+    }, timeoutMs);
+    let settled = false;
+    const done = (why: string | undefined) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      // Children the command left running in the background do not hold the agent up.
+      child.stdout.destroy();
+      child.stderr.destroy();
+      if (why !== undefined) {
+        const detail = stderr.trim();
+        return reject(new Error(detail ? `${why}: ${detail}` : why));
+      }
+      const stdout = Buffer.concat(out);
+      const text = stdout.toString("latin1").trim();
+      resolve(/^[A-Za-z0-9+/=_-]+$/.test(text) && text.length > 0 ? text : stdout.toString("base64"));
+    };
+    child.on("error", (e) => done(`the PSA token command could not run (${e.message})`));
+    child.on("exit", (code, signal) => {
+      const why =
+        failure ??
+        (code === 0
+          ? undefined
+          : `the PSA token command failed (${signal ? `killed by ${signal}` : `exit status ${code}`})`);
+      // The rest of its output arrives with "close"; a background child may hold the pipes open longer.
+      child.once("close", () => done(failure ?? why));
+      setTimeout(() => done(failure ?? why), 200).unref();
+    });
   });
 }
 

@@ -14,6 +14,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../errors/index.js";
 import { syncDirectory, writeNewSynced } from "../util/atomic-write.js";
+import { mkdirp } from "../util/index.js";
 
 export interface AgentConfig {
   readonly server: string;
@@ -53,7 +54,7 @@ const CURRENT = "current";
 const GEN = /^gen-(\d+)$/;
 
 export async function writeConfig(dir: string, cfg: AgentConfig): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirp(dir, 0o700);
   const tmp = path.join(dir, `.agent.json.${process.pid}.tmp`);
   await fs.rm(tmp, { force: true });
   await writeNewSynced(tmp, JSON.stringify(cfg, null, 2) + "\n", 0o600);
@@ -106,7 +107,7 @@ export async function prepareOutDir(dir: string): Promise<() => Promise<void>> {
     for (let d = path.resolve(dir); d.startsWith(top) && (await removed(d)); d = path.dirname(d));
   };
   try {
-    created = await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    created = await mkdirp(dir, 0o700);
     const probe = path.join(dir, `.probe-${process.pid}`);
     await fs.writeFile(probe, "", { mode: 0o600 });
     await fs.rm(probe);
@@ -167,7 +168,7 @@ async function generations(dir: string): Promise<number[]> {
 
 /** Writes a pair as a new generation and makes it current atomically; keeps one previous generation. */
 export async function writePair(dir: string, pair: Pair, hooks: WriteHooks = {}): Promise<string> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirp(dir, 0o700);
   await cleanLeftovers(dir);
   const gens = await generations(dir);
   const n = (gens[gens.length - 1] ?? 0) + 1;

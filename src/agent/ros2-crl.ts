@@ -33,11 +33,14 @@ export async function checkRos2Crl(crlPem: string, identityCaPem: string): Promi
   try {
     crl = new px509.X509Crl(crlPem);
   } catch (e) {
-    return fail("FR_ROS2_SIGNATURE", `the server's CRL cannot be parsed: ${(e as Error).message}`);
+    return fail("FR_ROS2_CRL", `it cannot be parsed as a PEM CRL (${(e as Error).message})`);
   }
   const ca = new px509.X509Certificate(identityCaPem);
   if (!(await crl.verify({ publicKey: ca }).catch(() => false)))
-    fail("FR_ROS2_SIGNATURE", "the server's CRL is not signed by the keystore's identity CA");
+    fail(
+      "FR_ROS2_CRL",
+      "it is not signed by the keystore's identity CA; is --keystore the keystore the server's ros2/config serves?",
+    );
 }
 
 export interface Ros2CrlOptions {

@@ -7,6 +7,7 @@ import { fail, FleetError } from "../errors/index.js";
 import { intoto, parseEnvelope, tufKeyFromText } from "../updates/index.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { writeFileAtomic } from "../util/atomic-write.js";
+import { mkdirp } from "../util/index.js";
 
 export interface UpdateClientOptions {
   /** The repository's base URL, e.g. https://fleet.example/v1/updates/firmware */
@@ -132,7 +133,7 @@ async function seedRoot(opts: UpdateClientOptions): Promise<void> {
   }
   // Checked before any directory is made: a missing or malformed root leaves nothing behind.
   parseEnvelope(text, "root");
-  await fs.mkdir(opts.metadataDir, { recursive: true, mode: 0o700 });
+  await mkdirp(opts.metadataDir, 0o700);
   await writeFileAtomic(dest, text, 0o600);
 }
 

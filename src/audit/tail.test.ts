@@ -1,4 +1,5 @@
-import { appendFile, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFileSync, renameSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFile, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -86,6 +87,107 @@ describe("tailAuditLog", () => {
     await expect(tailAuditLog(join(dir, "none.log"), { onLine: () => undefined })).rejects.toMatchObject({
       code: "FR_AUDIT_FILE",
     });
+  });
+});
+
+/** Starts following `path` as `fleetroot audit tail -f` does; stop() aborts and waits for it to end. */
+function follower(lines = 10) {
+  const got: string[] = [];
+  const notices: string[] = [];
+  const ac = new AbortController();
+  const done = tailAuditLog(path, {
+    lines,
+    follow: true,
+    signal: ac.signal,
+    intervalMs: 25,
+    onLine: (l) => got.push(l),
+    onNotice: (m) => notices.push(m),
+  });
+  return {
+    got,
+    notices,
+    stop: async () => {
+      ac.abort();
+      await done;
+    },
+  };
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("tailAuditLog follows by name across rotation, as tail -F", () => {
+  it("a server log moved aside and restarted: every line of both files once, in order", async () => {
+    const open1 = { path, signer: testSigner(), clock: new ManualClock(), checkpointEvery: 1000 };
+    const log = await AuditLog.open(open1);
+    for (let i = 0; i < 3; i++) await log.log({ type: "event", event: { name: `old${i}` } });
+    const f = follower(100);
+    await until(() => f.got.length === 4);
+    // The operator's rotation: mv, then restart. Until it closes, the server writes to the moved file.
+    renameSync(path, `${path}.1`);
+    await log.log({ type: "event", event: { name: "old-after-mv" } });
+    await sleepMs(100); // several polls with no file at the path
+    await log.close();
+    const log2 = await AuditLog.open({ ...open1, path });
+    await log2.log({ type: "event", event: { name: "new0" } });
+    const want = [
+      ...(await readFile(`${path}.1`, "utf8")).trimEnd().split("\n"),
+      ...(await readFile(path, "utf8")).trimEnd().split("\n"),
+    ];
+    await until(() => f.got.length >= want.length);
+    await sleepMs(100);
+    expect(f.got).toEqual(want);
+    expect(f.notices.join("\n")).toMatch(/inaccessible \(ENOENT\).*\n.*has appeared; following the new file/);
+    await f.stop();
+    await log2.close();
+  });
+
+  it("lines appended just before the rename are not lost, and the new file is read from its start", async () => {
+    await writeFile(path, "a1\na2\n");
+    const f = follower();
+    await until(() => f.got.length === 2);
+    // Within one poll: a last append to the old file, the rename, a new file that already has lines.
+    appendFileSync(path, "a3\n");
+    renameSync(path, `${path}.1`);
+    writeFileSync(path, "b1\nb2\n");
+    await until(() => f.got.length >= 5);
+    await appendFile(path, "b3\n");
+    await until(() => f.got.length >= 6);
+    await sleepMs(80);
+    expect(f.got).toEqual(["a1", "a2", "a3", "b1", "b2", "b3"]);
+    expect(f.notices).toEqual([`${path} has been replaced; following the new file from its start`]);
+    await f.stop();
+  });
+
+  it("copytruncate: a file truncated, or truncated and refilled past the old size between polls, is read again from its start", async () => {
+    await writeFile(path, "x1\nx2\n");
+    const f = follower();
+    await until(() => f.got.length === 2);
+    truncateSync(path, 0);
+    appendFileSync(path, "y1-longer-than-before\n");
+    await until(() => f.got.length >= 3);
+    truncateSync(path, 0);
+    await until(() => f.notices.length >= 2);
+    await appendFile(path, "z1\n");
+    await until(() => f.got.length >= 4);
+    await sleepMs(80);
+    expect(f.got).toEqual(["x1", "x2", "y1-longer-than-before", "z1"]);
+    expect(f.notices[0]).toBe(`${path}: file truncated; reading it again from its start`);
+    await f.stop();
+  });
+
+  it("waits while the path is missing or is not a file, instead of failing", async () => {
+    await writeFile(path, "a1\n");
+    const f = follower();
+    await until(() => f.got.length === 1);
+    await rename(path, `${path}.1`);
+    await mkdir(path);
+    await sleepMs(100);
+    await rmdir(path);
+    await writeFile(path, "b1\n");
+    await until(() => f.got.length >= 2);
+    expect(f.got).toEqual(["a1", "b1"]);
+    expect(f.notices.some((m) => m.includes("not a regular file"))).toBe(true);
+    await f.stop();
   });
 });
 

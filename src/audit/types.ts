@@ -84,4 +84,6 @@ export interface TailOptions {
   /** How often a followed file is checked for growth; default 200 ms. */
   intervalMs?: number;
   onLine(line: string): void;
+  /** What a follower noticed (the file replaced, truncated, missing): one line for the operator's stderr. */
+  onNotice?: (message: string) => void;
 }

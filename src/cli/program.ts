@@ -69,7 +69,10 @@ export function buildProgram(groups: CommandGroup[] = commandGroups): Command {
 export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const c of allCommands(program)) c.exitOverride();
+  for (const c of allCommands(program)) {
+    c.exitOverride();
+    unknownOptionsFirst(c);
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return 0;
@@ -90,6 +93,34 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`Error: ${(e as Error).message ?? String(e)}\n`);
     return 1;
   }
+}
+
+/**
+ * Commander checks required options before unknown ones, so `--comon-name X` was reported as "required
+ * option '--common-name' not specified". A misspelt option is the better error: this command reports an
+ * unknown option (unless it allows them) before its required ones. Relies on commander 14's parse order
+ * (parseOptions, then _checkForMissingMandatoryOptions, in _parseCommand); test/cli.test.ts holds it.
+ */
+function unknownOptionsFirst(c: Command): void {
+  const cmd = c as unknown as {
+    parseOptions(args: string[]): { operands: string[]; unknown: string[] };
+    _checkForMissingMandatoryOptions(): void;
+    unknownOption(flag: string): void;
+    _lastUnknown?: string[];
+  };
+  const parseOptions = cmd.parseOptions.bind(cmd);
+  const mandatory = cmd._checkForMissingMandatoryOptions.bind(cmd);
+  if (typeof parseOptions !== "function" || typeof mandatory !== "function") return;
+  cmd.parseOptions = (args) => {
+    const parsed = parseOptions(args);
+    cmd._lastUnknown = parsed.unknown;
+    return parsed;
+  };
+  cmd._checkForMissingMandatoryOptions = () => {
+    const first = cmd._lastUnknown?.[0];
+    if (first !== undefined && first.startsWith("-") && c.commands.length === 0) cmd.unknownOption(first);
+    mandatory();
+  };
 }
 
 function allCommands(c: Command): Command[] {

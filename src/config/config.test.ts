@@ -179,3 +179,126 @@ describe("config", () => {
     expect(e.message).not.toContain("FLEETROOT_PKI_CRL_VALIDITY");
   });
 });
+
+/** The one-line message loadConfig fails with for a file of these bytes. */
+function problemOf(name: string, bytes: string | Buffer): FleetError {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  const e = errorOf(() => loadConfig({ file: p, env: {} }));
+  expect(e.message).toContain(p);
+  expect(e.message.split("\n")).toHaveLength(1);
+  return e;
+}
+
+describe("config file problems are one line naming the file, the place and what to do", () => {
+  it("two YAML documents: names the line of the second one instead of the parser's API advice", () => {
+    const e = problemOf("two-docs.yaml", "listen: 127.0.0.1:8200\n---\nlisten: 127.0.0.1:9200\n");
+    expect(e.code).toBe("FR_CONFIG_INVALID");
+    expect(e.message).toContain('line 2: a second YAML document starts here ("---")');
+    expect(e.message).not.toContain("parseAllDocuments");
+    // A leading "---" is one document, as usual.
+    expect(loadConfig({ file: file("lead.yaml", "---\nlisten: 127.0.0.1:9201\n"), env: {} }).listen).toBe(
+      "127.0.0.1:9201",
+    );
+  });
+
+  it("a duplicate key names the key, its line and column", () => {
+    const e = problemOf("dup-key.yaml", "listen: 127.0.0.1:8200\naudit:\n  path: a\n  path: b\n");
+    expect(e.message).toContain('line 4, column 3: key "path" appears twice in the same mapping; keep one');
+  });
+
+  it("a tab used for indentation says to indent with spaces", () => {
+    const e = problemOf("tab.yaml", "audit:\n\tpath: /var/log/audit.log\n");
+    expect(e.message).toMatch(/tab\.yaml: line 2, column 1: a tab is used for indentation; .*spaces/);
+    expect(e.message).not.toMatch(/column \d+:\s*\(|:\s*$/);
+  });
+
+  it("other syntax errors carry line and column, without the parser's trailing position", () => {
+    const e = problemOf("flow.yaml", "a: [1, 2\n");
+    expect(e.message).toMatch(/flow\.yaml: line 2, column 1: YAML syntax error: .*\]; check/);
+    expect(e.message).not.toContain("at line");
+  });
+
+  it("a list or a single value at the top level says what was found and what is expected", () => {
+    const l = problemOf("list.yaml", "- listen: 127.0.0.1:8200\n");
+    expect(l.message).toContain("the file holds a list, but a configuration is a mapping of keys");
+    expect(l.message).toContain('"listen: 127.0.0.1:8200"');
+    const s = problemOf("scalar.yaml", "listen\n");
+    expect(s.message).toContain('the file holds a single value ("listen"), but a configuration is a mapping');
+  });
+
+  it("an empty file, a file of comments and a trailing empty document all mean the defaults", () => {
+    for (const [n, t] of [
+      ["empty.yaml", ""],
+      ["blank.yaml", "\n  \n"],
+      ["comments.yaml", "# defaults\n"],
+    ] as const) {
+      expect(loadConfig({ file: file(n, t), env: {} }).listen).toBe("127.0.0.1:8200");
+    }
+    expect(loadConfig({ file: file("trailing.yaml", "listen: 127.0.0.1:8300\n---\n"), env: {} }).listen).toBe(
+      "127.0.0.1:8300",
+    );
+  });
+
+  it("a binary, UTF-16 or Latin-1 file is named as such, not reported as a bad mapping or value", () => {
+    const bin = problemOf("bin.yaml", Buffer.from([0x30, 0x82, 0x01, 0x0a, 0x02, 0x00, 0x05]));
+    expect(bin.message).toContain("the file is binary, not YAML text (a NUL byte at offset 5)");
+    const u16 = problemOf("u16.yaml", Buffer.from("\ufefflisten: x\n", "utf16le"));
+    expect(u16.message).toContain("UTF-16");
+    const latin1 = problemOf("latin1.yaml", Buffer.from('data_dir: "/srv/caf\xe9"\n', "latin1"));
+    expect(latin1.message).toContain("line 1, column 20: byte 0xe9 is not UTF-8");
+    expect(latin1.message).toContain("save the file as UTF-8");
+    const bom = loadConfig({ file: file("bom.yaml", "\ufefflisten: 127.0.0.1:8202\n"), env: {} });
+    expect(bom.listen).toBe("127.0.0.1:8202");
+  });
+
+  it("a directory, a missing file or a file under a file is FR_CONFIG_UNREADABLE with the cause in words", () => {
+    const cases: [string, RegExp][] = [
+      [dir, /: it is a directory, not a file \(EISDIR\); name the YAML file inside it/],
+      [
+        join(dir, "nope.yaml"),
+        /: no such file \(ENOENT\); check the path \(relative paths start from \/.*\)$/,
+      ],
+      [join(file("plain.yaml", "listen: 127.0.0.1:8200\n"), "x.yaml"), /a part of the path is a file/],
+    ];
+    for (const [p, want] of cases) {
+      const e = errorOf(() => loadConfig({ file: p, env: {} }));
+      expect(e.code).toBe("FR_CONFIG_UNREADABLE");
+      expect(e.message).toContain(p);
+      expect(e.message).toMatch(want);
+      expect(e.message).not.toMatch(/: E[A-Z]+$/);
+    }
+  });
+});
+
+describe("messages for keys that go together", () => {
+  const fail = (text: string, env: Record<string, string> = {}): string => {
+    try {
+      loadConfig({ file: file("pair.yaml", text), env });
+    } catch (e) {
+      return (e as FleetError).message;
+    }
+    throw new Error("loaded");
+  };
+
+  it("a tls key without the certificate names the variable that set it and what is missing", () => {
+    const m = fail("listen: 127.0.0.1:8300\n", { FLEETROOT_TLS_CLIENT_CA_FILE: "/etc/ca.pem" });
+    expect(m).toContain(
+      'environment FLEETROOT_TLS_CLIENT_CA_FILE: key "tls.cert_file": is required once any tls key',
+    );
+    expect(m).not.toContain("expected string");
+  });
+
+  it("a pkcs11 seal without its key says the key is required", () => {
+    expect(fail("seal: {type: pkcs11}\n")).toContain('key "seal.key": is required with seal.type pkcs11');
+  });
+
+  it("a seal key left over from another seal type says which type is in force and who set it", () => {
+    const m = fail("seal: {type: pkcs11, key: 'pkcs11:token=a;object=b'}\n", {
+      FLEETROOT_SEAL_TYPE: "shamir",
+    });
+    expect(m).toContain(
+      'unknown key "seal.key" (seal.type is "shamir", set by environment FLEETROOT_SEAL_TYPE)',
+    );
+  });
+});

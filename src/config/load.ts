@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { resolve } from "node:path";
-import { parse as parseYaml, YAMLParseError } from "yaml";
+import { isScalar, parseAllDocuments, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { FleetError } from "../errors/index.js";
 import { configSchema, type Config } from "./schema.js";
@@ -34,32 +35,7 @@ export interface LoadOptions {
  */
 export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   const source = opts.file ? resolve(opts.file) : "defaults";
-  let fromFile: Record<string, unknown> = {};
-  if (opts.file) {
-    let text: string;
-    try {
-      text = readFileSync(opts.file, "utf8");
-    } catch (e) {
-      const why = (e as NodeJS.ErrnoException).code ?? "unreadable";
-      throw new FleetError("FR_CONFIG_UNREADABLE", `${source}: ${why}`, { cause: e });
-    }
-    try {
-      const parsed: unknown = parseYaml(text, { maxAliasCount: 100 });
-      if (parsed !== null && parsed !== undefined) {
-        if (typeof parsed !== "object" || Array.isArray(parsed)) {
-          throw new FleetError("FR_CONFIG_INVALID", `${source}: the top level must be a mapping of keys`);
-        }
-        fromFile = parsed as Record<string, unknown>;
-      }
-    } catch (e) {
-      if (e instanceof FleetError) throw e;
-      const where = e instanceof YAMLParseError && e.linePos ? ` line ${e.linePos[0].line}` : "";
-      const first = (e as Error).message.split("\n")[0];
-      throw new FleetError("FR_CONFIG_INVALID", `${source}:${where} YAML syntax error: ${first}`, {
-        cause: e,
-      });
-    }
-  }
+  const fromFile = opts.file ? readConfigFile(opts.file, source) : {};
 
   const merged = deepMerge(structuredClone(opts.defaults ?? {}), fromFile);
   const envSource = applyEnv(merged, opts.env ?? process.env);
@@ -67,10 +43,184 @@ export function loadConfig(opts: LoadOptions = {}): Readonly<Config> {
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = issuePath(issue);
-    const origin = originOf(envSource, key, issue.code === "invalid_union") ?? source;
-    throw new FleetError("FR_CONFIG_INVALID", `${origin}: ${describeIssue(issue, key)}`);
+    // A missing key is blamed on whatever set its siblings (FLEETROOT_TLS_CLIENT_CA_FILE without a cert).
+    const missing = issue.code !== "unrecognized_keys" && valueAt(merged, key) === undefined;
+    const origin = originOf(envSource, key, issue.code === "invalid_union" || missing) ?? source;
+    const hint =
+      missing || issue.code === "unrecognized_keys" ? sealTypeHint(key, merged, envSource, source) : "";
+    throw new FleetError("FR_CONFIG_INVALID", `${origin}: ${describeIssue(issue, key)}${hint}`);
   }
   return deepFreeze(result.data);
+}
+
+/**
+ * Reads and parses the YAML file into its top-level mapping. Every way it can fail (unreadable, not text,
+ * not UTF-8, several documents, a syntax error, not a mapping, empty) is one line naming the file, the
+ * line and column where known, and what to do.
+ */
+function readConfigFile(file: string, source: string): Record<string, unknown> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new FleetError("FR_CONFIG_UNREADABLE", `${source}: ${readFailure(e as NodeJS.ErrnoException)}`, {
+      cause: e,
+    });
+  }
+  const invalid = (msg: string, cause?: unknown) =>
+    new FleetError("FR_CONFIG_INVALID", `${source}: ${msg}`, cause === undefined ? {} : { cause });
+  const text = decodeUtf8(bytes);
+  if (typeof text !== "string") throw invalid(text.problem);
+  // An empty file, like a file of comments only, is a deliberate "all defaults" (the environment may set the rest).
+  if (text.trim() === "") return {};
+  // parseAllDocuments, not parse: a second "---" document becomes an error with a line, not a silent merge.
+  const docs = parseAllDocuments(text, { uniqueKeys: true, prettyErrors: true });
+  const all = Array.isArray(docs) ? docs : [];
+  for (const doc of all) {
+    // A warning (an unknown !tag) is an error too: a configuration holds plain values only.
+    const problem = doc.errors[0] ?? doc.warnings[0];
+    if (problem) throw invalid(describeYamlError(problem, text), problem);
+  }
+  // An empty document (a "---" at the end of the file, say) holds nothing: only documents with content count.
+  const filled = all.filter(
+    (d) => d.contents !== null && !(isScalar(d.contents) && d.contents.value === null),
+  );
+  if (filled.length > 1) {
+    const at = lineColumn(text, filled[1]!.range[0]);
+    throw invalid(
+      `line ${at.line}: a second YAML document starts here ("---"); a configuration file is one mapping, ` +
+        'so remove the "---" separator and merge the two parts',
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = filled[0]?.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw invalid(`YAML error: ${firstLine(e)}`, e);
+  }
+  // A file of comments only is a deliberate "all defaults".
+  if (parsed === undefined) return {};
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    const found = Array.isArray(parsed)
+      ? "a list"
+      : `a single value (${JSON.stringify(parsed)?.slice(0, 40) ?? String(parsed)})`;
+    throw invalid(
+      `the file holds ${found}, but a configuration is a mapping of keys, one per line, such as ` +
+        '"listen: 127.0.0.1:8200" (docs/configuration.md)',
+    );
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** Why a configuration file cannot be read, for the operator (not the bare errno). */
+function readFailure(e: NodeJS.ErrnoException): string {
+  switch (e.code) {
+    case "ENOENT":
+      return `no such file (ENOENT); check the path (relative paths start from ${process.cwd()})`;
+    case "EISDIR":
+      return "it is a directory, not a file (EISDIR); name the YAML file inside it (such as fleetroot.yaml)";
+    case "EACCES":
+    case "EPERM":
+      return `permission denied (${e.code}) for user ${currentUser()}; make the file readable by the user the server runs as`;
+    case "ENOTDIR":
+      return "a part of the path is a file, not a directory (ENOTDIR); check the path";
+    case "ELOOP":
+      return "too many levels of symbolic links (ELOOP); check the links on the path";
+    default:
+      return `cannot read it (${e.code ?? "error"}: ${firstLine(e)})`;
+  }
+}
+
+function currentUser(): string {
+  try {
+    return `${userInfo().username} (uid ${process.getuid?.() ?? "?"})`;
+  } catch {
+    return `uid ${process.getuid?.() ?? "?"}`;
+  }
+}
+
+/** The text, or why these bytes are not a UTF-8 text file (a key, a certificate in DER, UTF-16, Latin-1). */
+function decodeUtf8(bytes: Buffer): string | { problem: string } {
+  if (
+    bytes.length >= 2 &&
+    ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+  ) {
+    return { problem: "the file is UTF-16 text; save it as UTF-8" };
+  }
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    return {
+      problem: `the file is binary, not YAML text (a NUL byte at offset ${nul}); check that this is the configuration file`,
+    };
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    const at = firstInvalidUtf8(bytes);
+    const before = bytes.subarray(0, at);
+    const line = before.filter((b) => b === 0x0a).length + 1;
+    const column = at - (before.lastIndexOf(0x0a) + 1) + 1;
+    const hex = bytes[at]?.toString(16).padStart(2, "0") ?? "??";
+    return {
+      problem: `line ${line}, column ${column}: byte 0x${hex} is not UTF-8 (Latin-1 or another encoding?); save the file as UTF-8`,
+    };
+  }
+}
+
+/** Offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  const fatal = new TextDecoder("utf-8", { fatal: true });
+  let lo = 0;
+  let hi = bytes.length; // invariant: bytes[0, lo) decode; bytes[0, hi) do not
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    try {
+      fatal.decode(bytes.subarray(0, mid));
+      lo = mid;
+    } catch {
+      hi = mid;
+    }
+  }
+  // bytes[0, hi) fails by its last byte or by a sequence the last byte cut short; step back to its lead byte.
+  let at = hi - 1;
+  while (at > lo - 3 && at > 0 && ((bytes[at] ?? 0) & 0xc0) === 0x80) at--;
+  try {
+    fatal.decode(bytes.subarray(0, at));
+    return at;
+  } catch {
+    return hi - 1;
+  }
+}
+
+function describeYamlError(e: YAMLError, text: string): string {
+  const pos = e.linePos?.[0] ?? lineColumn(text, e.pos[0]);
+  const where = `line ${pos.line}, column ${pos.col}`;
+  switch (e.code) {
+    case "DUPLICATE_KEY": {
+      const key = /^\s*("[^"]*"|'[^']*'|[^:#]*?)\s*:/.exec(text.slice(e.pos[0]))?.[1] ?? "this key";
+      return `${where}: key ${key.startsWith('"') ? key : JSON.stringify(key.replace(/^'|'$/g, ""))} appears twice in the same mapping; keep one of them`;
+    }
+    case "TAB_AS_INDENT":
+      return `${where}: a tab is used for indentation; YAML indents with spaces only, so replace the tab with spaces`;
+    case "TAG_RESOLVE_FAILED":
+      return `${where}: ${stripPosition(e.message)}; a configuration holds plain values, so remove the tag`;
+    default:
+      return `${where}: YAML syntax error: ${stripPosition(e.message)}; check the indentation and quoting there`;
+  }
+}
+
+/** The first line of a yaml message without its " at line L, column C:" (given separately). */
+function stripPosition(message: string): string {
+  return (message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
+}
+
+function lineColumn(text: string, offset: number): { line: number; col: number } {
+  const before = text.slice(0, offset);
+  return { line: before.split("\n").length, col: offset - before.lastIndexOf("\n") };
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0] ?? "";
 }
 
 /**
@@ -83,6 +233,29 @@ function originOf(origins: Map<string, string>, key: string, union: boolean): st
   const parent = key.includes(".") ? key.slice(0, key.lastIndexOf(".") + 1) : `${key}.`;
   for (const [k, v] of origins) if (k.startsWith(parent)) return v;
   return undefined;
+}
+
+function valueAt(o: Record<string, unknown>, key: string): unknown {
+  let v: unknown = o;
+  for (const k of key.split("."))
+    v = v && typeof v === "object" ? (v as Record<string, unknown>)[k] : undefined;
+  return v;
+}
+
+/**
+ * For a seal key that does not belong to the seal type in force: which type that is and where it was set,
+ * since the type (from a variable, say) may come from elsewhere than the key it makes unknown.
+ */
+function sealTypeHint(
+  key: string,
+  merged: Record<string, unknown>,
+  origins: Map<string, string>,
+  source: string,
+): string {
+  if (!key.startsWith("seal.") || key === "seal.type") return "";
+  const type = (merged.seal as { type?: unknown } | undefined)?.type;
+  if (typeof type !== "string") return "";
+  return ` (seal.type is ${JSON.stringify(type)}, set by ${origins.get("seal.type") ?? source})`;
 }
 
 function issuePath(issue: z.core.$ZodIssue): string {

@@ -24,11 +24,19 @@ const duration = z.preprocess(
   }, "must be a positive duration like 30s, 15m, 1h or 7d (a bare number is seconds)"),
 );
 
+/** tls.cert_file and tls.key_file go together: setting any tls key (client_ca_file too) needs both. */
+const tlsPair = (i: { input: unknown }) =>
+  i.input === undefined
+    ? "is required once any tls key is set (tls.cert_file and tls.key_file name the server's PEM certificate chain and key)"
+    : undefined;
+
 export const sealSchema = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("shamir") }),
   z.strictObject({
     type: z.literal("pkcs11"),
-    key: z.string().startsWith("pkcs11:", "must be a pkcs11: URI"),
+    key: z
+      .string({ error: (i) => (i.input === undefined ? "is required with seal.type pkcs11" : undefined) })
+      .startsWith("pkcs11:", "must be a pkcs11: URI"),
   }),
   z.strictObject({ type: z.literal("dev") }),
 ]);
@@ -40,8 +48,8 @@ export const configSchema = z.strictObject({
   api_addr: z.url().optional(),
   tls: z
     .strictObject({
-      cert_file: z.string().min(1),
-      key_file: z.string().min(1),
+      cert_file: z.string({ error: tlsPair }).min(1),
+      key_file: z.string({ error: tlsPair }).min(1),
       /** CA bundle for client certificates (mutual TLS for renewal and cert login). */
       client_ca_file: z.string().min(1).optional(),
     })

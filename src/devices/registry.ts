@@ -181,9 +181,13 @@ export class DeviceRegistry {
         .updateTable("fleet_device")
         .set({ labels: JSON.stringify(checked), updated_at: this.clock.now().getTime() })
         .where("id", "=", id)
+        // A decommissioned device is final: its record stays as it was when it left the fleet.
+        .where("status", "!=", "decommissioned")
         .executeTakeFirst();
-      if (Number(r.numUpdatedRows) === 0)
-        fail("FR_DEVICE_NOT_FOUND", `no device with id "${id.slice(0, 128)}"`);
+      if (Number(r.numUpdatedRows) === 0) {
+        const d = await this.get(id, trx);
+        fail("FR_DEVICE_STATE", `device "${d.id}" is ${d.status}; its labels can no longer change`);
+      }
       await this.writeLabels(db, id, checked);
     });
     return this.get(id);

@@ -18,6 +18,7 @@ export class ProvisionerStore {
 
   async put(name: string, body: unknown): Promise<ProvisionerConfig> {
     const cfg = parseProvisioner(name, body);
+    if (cfg.type === "x509") await this.checkManufacturers(cfg.manufacturers);
     const now = this.clock.now().getTime();
     const existing = await this.find(name);
     if (existing && existing.type !== cfg.type) {
@@ -34,6 +35,22 @@ export class ProvisionerStore {
         .values({ name, created_at: now, ...row })
         .execute();
     return cfg;
+  }
+
+  /** An x509 provisioner's manufacturers are registered manufacturer CAs (fleet/manufacturers/:name). */
+  private async checkManufacturers(names: readonly string[]): Promise<void> {
+    const rows = await this.db
+      .selectFrom("fleet_manufacturer")
+      .select("name")
+      .where("name", "in", [...names])
+      .execute();
+    const known = new Set(rows.map((r) => r.name));
+    const unknown = names.filter((n) => !known.has(n));
+    if (unknown.length)
+      fail(
+        "FR_PROVISIONER_INVALID",
+        `manufacturers: no manufacturer CA registered as ${unknown.map((n) => JSON.stringify(n)).join(", ")}; register it first at fleet/manufacturers/:name`,
+      );
   }
 
   async find(name: string): Promise<ProvisionerConfig | undefined> {

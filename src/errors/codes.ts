@@ -119,6 +119,10 @@ export const codes = {
   FR_ROS2_ENCLAVE_NOT_FOUND: { status: 404, message: "no such enclave in the keystore" },
   FR_ROS2_ENCLAVE_EXISTS: { status: 400, message: "the enclave already exists in the keystore" },
   FR_ROS2_SIGNATURE: { status: 400, message: "an S/MIME signed DDS document fails verification" },
+  FR_ROS2_CRL: {
+    status: 502,
+    message: "the server's ROS 2 CRL is not one this keystore's DDS plugins would accept",
+  },
   FR_ROS2_FLEET_NOT_CONFIGURED: {
     status: 400,
     message: "the fleet's ROS 2 CAs are not configured (POST ros2/config first)",

@@ -7,6 +7,7 @@ import type { BackendOptions, KeyBackend } from "./backend.js";
 import type { KeyAlgorithm, KeyProtector, KeyWrapper, Signer } from "./types.js";
 import type { FileKeyUri } from "./uri.js";
 import { syncDirectory, tempSibling, writeNewSynced } from "../util/atomic-write.js";
+import { mkdirp } from "../util/index.js";
 
 /** Label of the armor around a barrier-encrypted PKCS#8 key; plain PEM readers reject it on purpose. */
 export const encryptedKeyLabel = "FLEETROOT ENCRYPTED PRIVATE KEY";
@@ -167,7 +168,7 @@ async function exists(p: string): Promise<boolean> {
  */
 async function writeNewFile(target: string, content: string): Promise<void> {
   const dir = path.dirname(target);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirp(dir, 0o700);
   const tmp = tempSibling(target);
   await writeNewSynced(tmp, content, 0o600);
   try {

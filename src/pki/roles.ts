@@ -48,6 +48,8 @@ export class RoleStore {
     RoleStore.checkName(name);
     const current = await this.get(name).catch(() => undefined);
     const role = parseRole(body, current);
+    if (role.issuer_ref !== "default" && role.issuer_ref !== current?.issuer_ref)
+      await this.checkIssuerRef(role.issuer_ref);
     const config = JSON.stringify(role);
     const now = this.clock.now().getTime();
     await this.t
@@ -57,6 +59,24 @@ export class RoleStore {
       .execute();
     this.cache.delete(name);
     return role;
+  }
+
+  /**
+   * A named issuer must exist when the role is written, not only when it first issues. "default" is
+   * resolved at issue time (it may be written before any issuer exists, and follows the default).
+   * A pending intermediate counts: the role works once its certificate is set.
+   */
+  private async checkIssuerRef(ref: string): Promise<void> {
+    const hit = await this.t
+      .selectFrom("pki_issuer")
+      .select("id")
+      .where((eb) => eb.or([eb("id", "=", ref), eb("name", "=", ref)]))
+      .executeTakeFirst();
+    if (!hit)
+      throw new FleetError(
+        "FR_PKI_ROLE_INVALID",
+        `issuer_ref: no issuer "${ref.slice(0, 128)}" (give an issuer id, name or "default")`,
+      );
   }
 
   async list(): Promise<string[]> {

@@ -4,6 +4,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 
 import { tempSibling } from "../util/atomic-write.js";
+import { mkdirp, mkdirpSync } from "../util/index.js";
 
 /** Writes several files so that either all new versions are in place or none were written over. */
 export async function writeFilesAtomic(
@@ -30,7 +31,7 @@ export async function writeFilesAtomic(
  * directory is replaced).
  */
 export async function buildDirAtomic(target: string, fill: (dir: string) => Promise<void>): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  await mkdirp(path.dirname(target));
   const tmp = tempSibling(target);
   await fs.mkdir(tmp, { mode: 0o755 });
   try {
@@ -69,7 +70,7 @@ export function writeDirAtomicSync(
     readonly mode?: number;
   }[],
 ): void {
-  fsSync.mkdirSync(path.dirname(target), { recursive: true });
+  mkdirpSync(path.dirname(target));
   const tmp = tempSibling(target);
   fsSync.mkdirSync(tmp, { mode: 0o755 });
   try {

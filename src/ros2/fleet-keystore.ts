@@ -17,6 +17,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { fail } from "../errors/index.js";
 import { tempSibling } from "../util/atomic-write.js";
+import { mkdirp } from "../util/index.js";
 import { writeDirAtomicSync, writeFilesAtomic } from "./files.js";
 import { ENCLAVES, PUBLIC, checkEnclaveName, enclaveDir, files } from "./layout.js";
 import { verifySmime } from "./smime.js";
@@ -112,8 +113,8 @@ export async function writeFleetEnclave(
       `enclave ${b.enclave} already exists in ${root}; pass --replace to renew it`,
     );
   }
-  await fs.mkdir(path.join(root, PUBLIC), { recursive: true, mode: 0o755 });
-  await fs.mkdir(path.join(root, ENCLAVES), { recursive: true, mode: 0o755 });
+  await mkdirp(path.join(root, PUBLIC), 0o755);
+  await mkdirp(path.join(root, ENCLAVES), 0o755);
   const entries = [
     { ...b.key, mode: 0o600 },
     { name: files.cert, content: b.certificate },

@@ -102,7 +102,14 @@ export function checkDomains(domains: readonly DomainSpec[]): void {
   for (const d of domains) {
     const bad =
       typeof d === "number" ? !ok(d) : !ok(d.min) || (d.max !== undefined && (!ok(d.max) || d.max < d.min));
-    if (bad) fail("FR_VALIDATION", `DDS domain ${JSON.stringify(d)} is invalid; ids are integers 0–232`);
+    if (bad) {
+      const shown = typeof d === "number" ? String(d) : `${d.min}-${d.max ?? ""}`;
+      const why =
+        typeof d !== "number" && d.max !== undefined && ok(d.min) && ok(d.max)
+          ? "a range must go from the smaller id to the larger"
+          : "ids are integers 0–232";
+      fail("FR_VALIDATION", `DDS domain ${shown} is invalid; ${why}`);
+    }
   }
 }
 

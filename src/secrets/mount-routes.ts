@@ -37,7 +37,13 @@ export function mountRoutes(core: CoreServices, mounts: MountTable): RouteSpec[]
         }
         const b = ctx.body;
         const version = engineVersion(b.type, b.options);
-        const description = typeof b.description === "string" ? b.description.slice(0, 1024) : undefined;
+        const description = optDescription(b.description);
+        // As Vault, which refuses a body that does not decode into its mount fields: no silent defaults.
+        if (b.config !== undefined && b.config !== null && !isObject(b.config))
+          fail(
+            "FR_VALIDATION",
+            `config must be an object (such as {"max_lease_ttl": "1h"}), not ${typeName(b.config)}`,
+          );
         const config = isObject(b.config) ? b.config : {};
         const m = await mounts.enable({
           path: target,
@@ -80,9 +86,10 @@ async function tune(ctx: RouteContext, mounts: MountTable, path: string) {
         `changing a mount's KV version (v${m.version} → v${v}) is not supported; enable a new mount`,
       );
   }
+  const description = optDescription(b.description);
   const lease = leaseConfig(b);
   await mounts.update(m.path, {
-    ...(typeof b.description === "string" ? { description: b.description.slice(0, 1024) } : {}),
+    ...(description !== undefined ? { description } : {}),
     ...lease,
   });
   await ctx.auditEvent("secrets.mount_tuned", { path: m.path });
@@ -93,15 +100,31 @@ async function mustGet(mounts: MountTable, path: string): Promise<Mount> {
   return (await mounts.get(path)) ?? fail("FR_NOT_FOUND", `no secrets engine is mounted at ${path}`);
 }
 
+/** A mount's description: a string (cut to 1 KiB) or absent; another type is an error, as in Vault. */
+function optDescription(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") fail("FR_VALIDATION", `description must be a string, not ${typeName(v)}`);
+  return v.slice(0, 1024);
+}
+
+const typeName = (v: unknown): string => (Array.isArray(v) ? "an array" : `a ${typeof v}`);
+
 /** "kv" with options.version 1|2 (1 by default, as Vault), or "kv-v2". */
 function engineVersion(type: unknown, options: unknown): 1 | 2 {
+  if (typeof type !== "string")
+    fail(
+      "FR_VALIDATION",
+      type === undefined || type === null
+        ? 'type is required: "kv" (options.version 1 or 2) or "kv-v2"'
+        : `type must be a string such as "kv", not ${typeName(type)}`,
+    );
   if (type !== "kv" && type !== "kv-v2" && type !== "generic")
     fail(
       "FR_VALIDATION",
       `secrets engine type ${JSON.stringify(type)} is not supported; Fleetroot mounts "kv" (options.version 1 or 2)`,
     );
   if (options !== undefined && options !== null && !isObject(options))
-    fail("FR_VALIDATION", "options must be an object");
+    fail("FR_VALIDATION", `options must be an object such as {"version": "2"}, not ${typeName(options)}`);
   const v = isObject(options) ? options.version : undefined;
   if (v === undefined || v === null || v === "") return type === "kv-v2" ? 2 : 1;
   if (v === "1" || v === 1) return 1;

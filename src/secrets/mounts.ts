@@ -213,8 +213,18 @@ export class MountTable {
   }
 }
 
-/** As Vault: a mount's default lease may not outlast its own max lease (0 means the system's). */
+/** The system's max lease, as Vault's default (768h): no mount may set a lease above it. */
+const SYSTEM_MAX_LEASE_S = 768 * 3600;
+
+/**
+ * As Vault: a mount's default lease may not outlast its own max lease (0 means the system's), and neither
+ * may outlast the system's max lease (768h).
+ */
 function checkLeases(defaultTtl: number, maxTtl: number): void {
+  if (maxTtl > SYSTEM_MAX_LEASE_S)
+    fail("FR_VALIDATION", "given max lease TTL greater than system max lease TTL (768h)");
+  if (defaultTtl > SYSTEM_MAX_LEASE_S)
+    fail("FR_VALIDATION", "given default lease TTL greater than system max lease TTL (768h)");
   if (defaultTtl > 0 && maxTtl > 0 && defaultTtl > maxTtl)
     fail("FR_VALIDATION", "given default lease TTL greater than given max lease TTL");
 }

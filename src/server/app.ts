@@ -248,7 +248,14 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const spec = table.get(method) ?? (method === "HEAD" ? table.get("GET") : undefined);
     const path = apiPath(req.url);
     if (!spec) {
-      sendError(reply, new FleetError("FR_METHOD_NOT_ALLOWED", `${method} is not supported on ${path}`));
+      // Sealed, a route that does not answer while sealed says so whatever the method (as Vault: 503).
+      const sealed = deps.isSealed() && ![...table.values()].some((s) => s.whileSealed);
+      sendError(
+        reply,
+        sealed
+          ? new FleetError("FR_SEALED")
+          : new FleetError("FR_METHOD_NOT_ALLOWED", `${method} is not supported on ${path}`),
+      );
       return reply;
     }
 
@@ -312,9 +319,13 @@ export function buildApp(deps: AppDeps): FastifyInstance {
             auth: authInfo(auth),
             event: { name: "auth.denied", fields: { path: ctx.policyPath, capability } },
           });
-          throw new FleetError("FR_PERMISSION_DENIED", `1 error occurred: permission denied`, {
-            status: 403,
-          });
+          throw new FleetError(
+            "FR_PERMISSION_DENIED",
+            `no policy of this token grants ${capability} on ${ctx.policyPath}`,
+            {
+              status: 403,
+            },
+          );
         }
       }
       // Checked before the handler runs: a bad header must not refuse a write that was already made.

@@ -1,5 +1,5 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js
 import { Barrier, SealManager, sealMigrations } from "../seal/index.js";
 import { openStore, type MigrationSet, type Store } from "../store/index.js";
 import { systemClock, type Clock } from "../util/clock.js";
+import { mkdirpSync } from "../util/index.js";
 import { buildApp, type AppDeps } from "./app.js";
 import { Metrics } from "./metrics.js";
 import { defaultModules } from "./modules.js";
@@ -335,7 +336,7 @@ async function devCa(app: FastifyInstance, token: string, log: (line: string) =>
 /** Creates data_dir (0700) when missing; a path that cannot be one is a configuration error naming it. */
 function makeDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirpSync(dir, 0o700);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new FleetError(

@@ -1,4 +1,3 @@
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import {
@@ -12,6 +11,7 @@ import {
   Transaction,
 } from "kysely";
 import { FleetError, fail } from "../errors/index.js";
+import { mkdirpSync } from "../util/index.js";
 import { registerDirectRunner } from "./prepared.js";
 import { FleetSqliteDriver } from "./sqlite-driver.js";
 
@@ -55,7 +55,7 @@ export function openSqlite(
 } {
   let db: Database.Database;
   try {
-    if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+    if (file !== ":memory:") mkdirpSync(path.dirname(file));
     db = new Database(file);
   } catch (e) {
     fail("FR_STORE_UNAVAILABLE", `cannot open SQLite database ${file}: ${(e as Error).message}`, {

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import fs from "node:fs/promises";
 import path from "node:path";
+import { mkdirp } from "./mkdirp.js";
 
 /** A sibling temporary path for `target` (same directory, so a rename into place is atomic). */
 export function tempSibling(target: string): string {
@@ -40,7 +41,7 @@ export async function syncDirectory(dir: string): Promise<void> {
  */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
-  await fs.mkdir(dir, { recursive: true });
+  await mkdirp(dir);
   const tmp = tempSibling(file);
   await writeNewSynced(tmp, data, mode);
   try {

@@ -55,7 +55,7 @@ export function auditCommands(program: Command): void {
         if (g.format === "json") print(result, "json");
         else if (result.ok) {
           process.stdout.write(
-            `OK: ${result.entries} entries, ${result.checkpoints} signed checkpoints verified in ${path}\n`,
+            `OK: ${plural(result.entries, "entry", "entries")}, ${plural(result.checkpoints, "signed checkpoint", "signed checkpoints")} verified in ${path}\n`,
           );
         }
         if (!result.ok) {
@@ -71,7 +71,9 @@ export function auditCommands(program: Command): void {
 
   audit
     .command("tail")
-    .description("print the last entries of the audit log and follow new ones")
+    .description(
+      "print the last entries of the audit log and follow new ones (across rotation and truncation, as tail -F)",
+    )
     .argument("[file]", "audit log file")
     .option("-c, --config <file>", "server configuration that names the audit log")
     .option("-n, --lines <n>", "number of lines to show first", "10")
@@ -89,6 +91,12 @@ export function auditCommands(program: Command): void {
         follow: o.follow,
         signal: ac.signal,
         onLine: (line) => process.stdout.write(line + "\n"),
+        // As tail -F: rotation, truncation and a missing file are reported on stderr, and following goes on.
+        onNotice: (message) => process.stderr.write(`fleetroot audit tail: ${message}\n`),
       });
     });
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }

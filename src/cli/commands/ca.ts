@@ -30,6 +30,22 @@ function printCert(cmd: Command, res: Record<string, unknown>, pemParts: string[
   else process.stdout.write(data);
 }
 
+const CA_KEY_TYPES = ["ec", "rsa", "ed25519"];
+
+/**
+ * --key-type / --key-bits of a CA key, checked before anything is sent (exit 2). Without --key-bits the
+ * type's default is used (Vault's key_bits 0: P-256 for ec, 2048 for rsa), so `--key-type rsa` alone works.
+ */
+function caKeyOptions(o: Record<string, string | undefined>): { key_type: string; key_bits?: number } {
+  const type = o.keyType ?? "ec";
+  if (!CA_KEY_TYPES.includes(type))
+    throw new CliError(`--key-type must be one of ${CA_KEY_TYPES.join(", ")}, not "${type}"`, 2);
+  if (o.keyBits === undefined) return { key_type: type };
+  if (!/^\d+$/.test(o.keyBits))
+    throw new CliError(`--key-bits must be a whole number of bits, not "${o.keyBits}"`, 2);
+  return { key_type: type, key_bits: Number(o.keyBits) };
+}
+
 /** key=value pairs (lists comma-separated) into a role body; numbers and booleans typed. */
 function kvBody(pairs: string[]): Record<string, unknown> {
   const body: Record<string, unknown> = {};
@@ -66,10 +82,10 @@ export function caCommands(program: Command): void {
     .option("--root-key <uri>", "key URI for the root (default: a sealed software key under the data dir)")
     .option("--intermediate-key <uri>", "key URI for the intermediate")
     .option("--key-type <type>", "ec, rsa or ed25519", "ec")
-    .option("--key-bits <n>", "256/384 for ec, 2048/3072 for rsa", "256")
+    .option("--key-bits <n>", "256/384 for ec, 2048/3072 for rsa (default: 256 for ec, 2048 for rsa)")
     .action(async (o: Record<string, string>, cmd: Command) => {
+      const key = caKeyOptions(o);
       const c = client(cmd);
-      const key = { key_type: o.keyType, key_bits: Number(o.keyBits) };
       const root = dataOf(
         await c.json("POST", "pki/root/generate/internal", {
           common_name: `${o.commonName} Root CA`,
@@ -126,13 +142,13 @@ export function caCommands(program: Command): void {
     .option("--issuer-name <name>", "a name for the new issuer")
     .option("--key-ref <uri>", "key URI (default: a sealed software key under the data dir)")
     .option("--key-type <type>", "ec, rsa or ed25519", "ec")
-    .option("--key-bits <n>", "256/384 for ec, 2048/3072 for rsa", "256")
+    .option("--key-bits <n>", "256/384 for ec, 2048/3072 for rsa (default: 256 for ec, 2048 for rsa)")
     .option("--out <file>", "write the CSR here instead of stdout")
     .action(async (o: Record<string, string>, cmd: Command) => {
+      const key = caKeyOptions(o);
       const res = await client(cmd).json("POST", "pki/intermediate/generate/internal", {
         common_name: o.commonName,
-        key_type: o.keyType,
-        key_bits: Number(o.keyBits),
+        ...key,
         ...(o.issuerName ? { issuer_name: o.issuerName } : {}),
         ...(o.keyRef ? { key_ref: o.keyRef } : {}),
       });
@@ -256,6 +272,8 @@ export function caCommands(program: Command): void {
     .option("--after <serial>", "start after this serial")
     .option("--limit <n>", "page size", "1000")
     .action(async (o: { after?: string; limit: string }, cmd: Command) => {
+      if (!/^\d+$/.test(o.limit) || Number(o.limit) < 1 || Number(o.limit) > 10000)
+        throw new CliError(`--limit must be a whole number from 1 to 10000, not "${o.limit}"`, 2);
       const q = new URLSearchParams({ limit: o.limit, ...(o.after ? { after: o.after } : {}) });
       const res = await client(cmd).json("LIST", `pki/certs?${q.toString()}`);
       const g = globals(cmd);

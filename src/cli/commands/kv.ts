@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { ApiClient } from "../client.js";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
+import { tableOrJsonOnly } from "./operator.js";
 
 interface Target {
   /** The API path for the operation, e.g. "secret/data/app/db". */
@@ -46,7 +47,8 @@ function parsePairs(pairs: string[]): Record<string, unknown> {
     try {
       parsed = JSON.parse(readFileSync(0, "utf8"));
     } catch (e) {
-      throw new CliError(`stdin is not valid JSON: ${(e as Error).message}`);
+      // One line on stderr: JSON.parse quotes the input, newlines included.
+      throw new CliError(`stdin is not valid JSON: ${(e as Error).message.replace(/\s+/g, " ")}`);
     }
     if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
       throw new CliError("stdin must hold a JSON object", 2);
@@ -88,7 +90,8 @@ const mountOption = (c: Command) => c.option("-m, --mount <path>", "the KV mount
 export function kvCommands(program: Command): void {
   const kv = program
     .command("kv")
-    .description("read and write KV secrets (v1 and v2 mounts, detected per path like the vault CLI)");
+    .description("read and write KV secrets (v1 and v2 mounts, detected per path like the vault CLI)")
+    .hook("preAction", tableOrJsonOnly);
 
   mountOption(
     kv
@@ -242,9 +245,11 @@ export function kvCommands(program: Command): void {
     md
       .command("put")
       .description("set max_versions, cas_required, delete_version_after or custom metadata")
-      .argument("<path>")
+      // Optional only so that `--cas-required secret/app/db` (a bare flag, as Vault's) keeps its path.
+      .argument("[path]", "secret path")
       .option("--max-versions <n>", "versions to keep (0: the mount's setting)")
-      .option("--cas-required <bool>", "require check-and-set on every write")
+      // Vault's -cas-required is a boolean flag: given alone it means true; =false turns it off.
+      .option("--cas-required [bool]", "require check-and-set on every write (true when given alone)")
       .option("--delete-version-after <duration>", "soft-delete versions this long after they are written")
       .option(
         "--custom-metadata <key=value>",
@@ -254,26 +259,35 @@ export function kvCommands(program: Command): void {
       ),
   ).action(
     async (
-      path: string,
+      pathArg: string | undefined,
       o: {
         mount?: string;
         maxVersions?: string;
-        casRequired?: string;
+        casRequired?: string | boolean;
         deleteVersionAfter?: string;
         customMetadata: string[];
       },
       cmd: Command,
     ) => {
+      let path = pathArg;
+      let cas = o.casRequired;
+      // `--cas-required secret/app/db`: the optional value took the path; it was the flag alone.
+      if (path === undefined && typeof cas === "string" && cas !== "true" && cas !== "false") {
+        path = cas;
+        cas = true;
+      }
+      if (path === undefined) throw new CliError("missing required argument 'path'", 2);
+      if (cas !== undefined && cas !== true && cas !== "true" && cas !== "false")
+        throw new CliError(
+          `--cas-required must be true or false, not "${String(cas)}" (or give the flag alone for true)`,
+          2,
+        );
       const c = client(cmd);
       const t = await resolve(c, path, o.mount);
       needV2(t, "kv metadata");
       const body: Record<string, unknown> = {};
       if (o.maxVersions !== undefined) body.max_versions = intOpt(o.maxVersions, "max-versions");
-      if (o.casRequired !== undefined) {
-        if (o.casRequired !== "true" && o.casRequired !== "false")
-          throw new CliError(`--cas-required must be true or false, not "${o.casRequired}"`, 2);
-        body.cas_required = o.casRequired === "true";
-      }
+      if (cas !== undefined) body.cas_required = cas !== "false";
       if (o.deleteVersionAfter !== undefined) body.delete_version_after = o.deleteVersionAfter;
       if (o.customMetadata.length) body.custom_metadata = parsePairs(o.customMetadata);
       await c.call("POST", t.api("metadata"), body);

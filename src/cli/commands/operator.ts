@@ -2,8 +2,24 @@ import type { Command } from "commander";
 import { client, globals } from "../context.js";
 import { CliError, print, type Format } from "../output.js";
 
+/**
+ * preAction hook for command groups that print only tables or JSON: --format pem/der is a usage error
+ * before any request is sent (a token created and then not printed would be lost).
+ */
+export function tableOrJsonOnly(_group: Command, action: Command): void {
+  const f = globals(action).format;
+  if (f === "pem" || f === "der")
+    throw new CliError(
+      `--format ${f} applies only to commands that output certificates, CRLs or keys; use table or json`,
+      2,
+    );
+}
+
 export function operatorCommands(program: Command): void {
-  const op = program.command("operator").description("initialize, unseal, seal and inspect the server");
+  const op = program
+    .command("operator")
+    .description("initialize, unseal, seal and inspect the server")
+    .hook("preAction", tableOrJsonOnly);
 
   op.command("init")
     .description(

@@ -2,9 +2,13 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
+import { tableOrJsonOnly } from "./operator.js";
 
 export function policyCommands(program: Command): void {
-  const pol = program.command("policy").description("manage ACL policies (Vault HCL or JSON syntax)");
+  const pol = program
+    .command("policy")
+    .description("manage ACL policies (Vault HCL or JSON syntax)")
+    .hook("preAction", tableOrJsonOnly);
 
   pol
     .command("write")
@@ -32,7 +36,9 @@ export function policyCommands(program: Command): void {
       const res = await client(cmd).json("GET", `sys/policies/acl/${encodeURIComponent(name)}`);
       const g = globals(cmd);
       if (g.format === "json") return print(res, "json");
-      process.stdout.write(String(dataOf(res).policy ?? "") + "\n");
+      // Print the text as stored: a policy file already ends in a newline, so add one only when it does not.
+      const text = String(dataOf(res).policy ?? "");
+      process.stdout.write(text.endsWith("\n") ? text : text + "\n");
     });
 
   pol

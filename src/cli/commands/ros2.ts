@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { crlReasons, type CrlReason } from "../../crypto/index.js";
+import { isFleetError } from "../../errors/index.js";
 import { type KeyAlgorithm, type KeyManager, createKeyManager, keyAlgorithms } from "../../keys/index.js";
 import {
   type GovernanceOptions,
@@ -51,6 +52,17 @@ function tokenKey(v: string | undefined, flag: string): string | undefined {
     `${flag} takes a pkcs11: URI; software keys are made inside the keystore, so leave ${flag} out for one`,
     2,
   );
+}
+
+/** --domain: a malformed list or an id out of range is a usage error (exit 2), like the other flags. */
+function domainsOption(v: string): ReturnType<typeof parseDomains> {
+  try {
+    return parseDomains(v);
+  } catch (e) {
+    if (isFleetError(e) && e.code === "FR_VALIDATION")
+      throw new CliError(`--domain: ${e.detail ?? e.message}`, 2);
+    throw e;
+  }
 }
 
 const kindOption = (flag: string, what: string) =>
@@ -143,7 +155,7 @@ export function ros2Commands(program: Command): void {
             sharedCa: o.sharedCa === true,
             caValidityDays: days(o.caValidityDays as string, "--ca-validity-days") ?? 3650,
             enclaveValidityDays: days(o.validityDays as string, "--validity-days") ?? 3650,
-            domains: parseDomains(o.domain as string),
+            domains: domainsOption(o.domain as string),
             governance,
             keyAlgorithm: o.keyAlgorithm as KeyAlgorithm,
             ...(o.identityCaKey
@@ -260,7 +272,7 @@ export function ros2Commands(program: Command): void {
             { policy },
             {
               rosDiscoveryInfo: o.rosDiscoveryInfo,
-              ...(o.domain ? { domains: parseDomains(o.domain) } : {}),
+              ...(o.domain ? { domains: domainsOption(o.domain) } : {}),
             },
           ),
         );

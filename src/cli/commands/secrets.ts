@@ -1,9 +1,11 @@
-import { existsSync, mkdirSync, renameSync, rmSync, rmdirSync, writeFileSync, readdirSync } from "node:fs";
+import { existsSync, renameSync, rmSync, rmdirSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { mkdirpSync, parseDuration } from "../../util/index.js";
 import type { ApiClient } from "../client.js";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
+import { tableOrJsonOnly } from "./operator.js";
 
 /** Token metadata key that marks a token as made by bootstrap for one service. */
 const SERVICE_META = "fleetroot_service";
@@ -55,10 +57,22 @@ function writePrivate(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
+/** A duration flag (30s, 15m, 1h, 7d or seconds) that must be above zero; anything else is a usage error. */
+function positiveDuration(v: string, flag: string): void {
+  let seconds = 0;
+  try {
+    seconds = parseDuration(v, flag);
+  } catch {
+    throw new CliError(`${flag} must be a duration like 30s, 15m, 1h or 7d, not "${v}"`, 2);
+  }
+  if (seconds <= 0) throw new CliError(`${flag} must be longer than zero, not "${v}"`, 2);
+}
+
 export function secretsCommands(program: Command): void {
   const sec = program
     .command("secrets")
-    .description("secrets-store operations beyond single keys (service bootstrap)");
+    .description("secrets-store operations beyond single keys (service bootstrap)")
+    .hook("preAction", tableOrJsonOnly);
 
   sec
     .command("bootstrap")
@@ -88,8 +102,11 @@ export function secretsCommands(program: Command): void {
       for (const s of services)
         if (!SERVICE_RE.test(s))
           throw new CliError(`service name "${s}" must be lowercase letters, digits, _ . - (at most 63)`, 2);
+      // Checked before anything changes: a bad duration found at the first token would leave policies behind.
+      positiveDuration(o.period, "--period");
+      if (o.wrapTtl !== undefined) positiveDuration(o.wrapTtl, "--wrap-ttl");
       const c = client(cmd);
-      mkdirSync(o.out, { recursive: true, mode: 0o700 });
+      mkdirpSync(o.out, 0o700);
       const existing = await existingTokens(c);
       const report: Array<Record<string, string>> = [];
 
@@ -115,7 +132,7 @@ export function secretsCommands(program: Command): void {
           },
           o.wrapTtl ? { headers: { "x-vault-wrap-ttl": o.wrapTtl } } : {},
         );
-        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        mkdirpSync(dir, 0o700);
         writePrivate(file, JSON.stringify(res.json(), null, 2) + "\n");
         // Only now that the new token is on disk do the old ones go.
         for (const accessor of live)

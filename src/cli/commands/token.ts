@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
+import { tableOrJsonOnly } from "./operator.js";
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -11,7 +12,10 @@ function boolFlag(v: string, flag: string): boolean {
 }
 
 export function tokenCommands(program: Command): void {
-  const tok = program.command("token").description("create, inspect, renew and revoke tokens");
+  const tok = program
+    .command("token")
+    .description("create, inspect, renew and revoke tokens")
+    .hook("preAction", tableOrJsonOnly);
 
   tok
     .command("create")
@@ -117,6 +121,13 @@ export function tokenCommands(program: Command): void {
           throw new CliError("name the token to revoke (or its accessor with --accessor), or pass --self", 2);
         if (o.self && (o.accessor || o.orphan))
           throw new CliError("--self revokes the current token; it takes no --accessor or --orphan", 2);
+        // Revoking by accessor takes the whole tree: silently dropping --orphan would revoke the children the
+        // operator meant to keep.
+        if (o.accessor && o.orphan)
+          throw new CliError(
+            "--orphan cannot be combined with --accessor: give the token itself to revoke only it",
+            2,
+          );
         const c = client(cmd);
         if (o.self) await c.json("POST", "auth/token/revoke-self");
         else if (o.accessor) await c.json("POST", "auth/token/revoke-accessor", { accessor: token });

@@ -1,9 +1,10 @@
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { parse as parseYaml } from "yaml";
 import { configCustom } from "../../agent/index.js";
 import { createKeyManager } from "../../keys/index.js";
+import { mkdirpSync } from "../../util/index.js";
 import {
   addSignatures,
   checkTargetPath,
@@ -49,8 +50,13 @@ const targetPath = (p: string): string => {
 };
 const enc = (p: string) => targetPath(p).split("/").map(encodeURIComponent).join("/");
 
+/** What --generate may name (the server's list): checked here so a typo is a usage error (exit 2). */
+const GENERATE_ALGS = ["ed25519", "ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072"];
+
 /** --key URI (held by the server) and --pubkey FILE (offline) into the API's key list. */
 function keySpecs(uris: string[], pubFiles: string[], generate?: string) {
+  if (generate !== undefined && !GENERATE_ALGS.includes(generate))
+    throw new CliError(`--generate must be one of ${GENERATE_ALGS.join(", ")}, not "${generate}"`, 2);
   return [
     ...uris.map((uri) => ({ uri, ...(generate ? { generate } : {}) })),
     ...pubFiles.map((f) => ({ public: read(f).toString("utf8") })),
@@ -91,7 +97,7 @@ export function updatesCommands(program: Command): void {
   init
     .option(
       "--generate <alg>",
-      "generate keys missing at their URIs: ed25519, ecdsa-p256, rsa-2048, rsa-3072",
+      "generate keys missing at their URIs: ed25519, ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072",
     )
     .option("--threshold <role=n>", "signature threshold of a role (repeatable)", collect, [])
     .option(
@@ -373,7 +379,7 @@ function intotoCommands(up: Command): void {
             cwd: process.cwd(),
             signer,
           });
-          mkdirSync(o.outDir, { recursive: true });
+          mkdirpSync(o.outDir);
           const out = path.join(o.outDir, r.fileName);
           writeFileSync(out, JSON.stringify(r.link, null, 1) + "\n");
           process.stdout.write(

@@ -10,7 +10,6 @@
  * trusts the fleet root validates enclave → ROS 2 CA (intermediate) → fleet root.
  */
 import crypto, { X509Certificate } from "node:crypto";
-import fs from "node:fs/promises";
 import path from "node:path";
 import {
   type DnAttribute,
@@ -23,6 +22,7 @@ import { fail } from "../../errors/index.js";
 import type { KeyManager, Signer } from "../../keys/index.js";
 import { type PkiServices, assertCanSignCa, buildCsr, caCertRow } from "../../pki/index.js";
 import type { Clock } from "../../util/clock.js";
+import { mkdirp } from "../../util/index.js";
 import type { CaRequest } from "./config.js";
 
 /** One CA as stored (PEM text; the key URI is only ever stored inside the barrier). */
@@ -103,7 +103,7 @@ function requirePki(d: CaDeps): PkiServices {
 
 async function defaultKeyUri(dataDir: string, role: string): Promise<string> {
   const dir = path.join(dataDir, "ros2");
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdirp(dir, 0o700);
   return `file:${path.join(dir, `${role}-ca-${crypto.randomBytes(6).toString("hex")}.key`)}`;
 }
 

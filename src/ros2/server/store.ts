@@ -61,7 +61,7 @@ export class FleetRos2Store {
   async requireConfig(): Promise<FleetConfig> {
     return (
       (await this.config()) ??
-      fail("FR_ROS2_FLEET_NOT_CONFIGURED", "the fleet's ROS 2 CAs are not configured: POST ros2/config first")
+      fail("FR_ROS2_FLEET_NOT_CONFIGURED", "create them with `fleetroot ros2 fleet config`")
     );
   }
 

@@ -84,7 +84,7 @@ async function wrappingToken(core: CoreServices, ctx: RouteContext): Promise<str
     if (ctx.token && !ctx.token.startsWith(WRAP_TOKEN_PREFIX) && ctx.token !== fromBody) {
       const auth = await core.tokens.authenticate(ctx.token);
       if (!auth.root && !(await core.policies.acl(auth.policies)).allows(ctx.path, "update"))
-        fail("FR_PERMISSION_DENIED", "1 error occurred: permission denied");
+        fail("FR_PERMISSION_DENIED", `no policy of the caller's token grants update on ${ctx.path}`);
     }
     return fromBody;
   }
