@@ -1,3 +1,4 @@
+import "reflect-metadata";
 import { webcrypto } from "node:crypto";
 import * as px509 from "@peculiar/x509";
 import { describe, expect, it } from "vitest";
