@@ -20,7 +20,7 @@ import {
   writeConfig,
   writePair,
 } from "./files.js";
-import { runReloadHook } from "./run-hook.js";
+import { killProcessGroup, runReloadHook } from "./run-hook.js";
 
 export type EnrollProof =
   | { readonly type: "token"; readonly token: string }
@@ -181,13 +181,7 @@ export function psaTokenFromCommand(cmd: string, challenge: Buffer, timeoutMs = 
     let outLength = 0;
     let stderr = "";
     let failure: string | undefined;
-    const killGroup = () => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        /* the group is gone already */
-      }
-    };
+    const killGroup = () => killProcessGroup(child);
     child.stdout.on("data", (d: Buffer) => {
       outLength += d.length;
       if (outLength > MAX_TOKEN_OUTPUT) {

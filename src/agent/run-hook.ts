@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -10,6 +10,15 @@ export interface HookResult {
 
 /** Output kept from a hook, so a chatty one cannot fill the agent's memory. */
 const MAX_OUTPUT = 16 * 1024;
+
+/** SIGKILL to the whole process group of a child spawned with `detached: true` (it leads its own group). */
+export function killProcessGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    /* the group is gone already */
+  }
+}
 
 /**
  * Runs the operator's reload command after a new pair went live (e.g. `systemctl reload mosquitto`),
@@ -50,13 +59,7 @@ export function runReloadHook(cmd: string, genDir: string, timeoutMs = 60_000): 
     child.stdout.on("data", keep);
     child.stderr.on("data", keep);
     let timedOut = false;
-    const killGroup = () => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        /* the group is gone already */
-      }
-    };
+    const killGroup = () => killProcessGroup(child);
     const timer = setTimeout(() => {
       timedOut = true;
       killGroup();
