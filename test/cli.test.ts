@@ -189,6 +189,16 @@ describe("fleetroot CLI against a running server", () => {
     const ok = await cli(["audit", "verify", log]);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stdout).toMatch(/^OK: \d+ entries, (1 signed checkpoint|\d+ signed checkpoints) verified in /);
+    expect(ok.stdout).not.toContain("note:");
+    // Lines after the last checkpoint are named in the text output too (was: only in --format json).
+    for (let i = 0; i < 2; i++) await server.app.inject({ method: "GET", url: "/v1/sys/seal-status" });
+    const unsigned = await cli(["audit", "verify", log]);
+    expect(unsigned.code, unsigned.stderr).toBe(0);
+    expect(unsigned.stdout).toMatch(
+      /\nnote: the last 2 lines \(from line \d+, seq \d+\) are chained but not yet covered/,
+    );
+    const strict = await cli(["audit", "verify", "--strict", log]);
+    expect(strict.code, strict.stdout + strict.stderr).toBe(1);
 
     const copy = join(dir, "edited.log");
     const lines = readFileSync(log, "utf8").split("\n");

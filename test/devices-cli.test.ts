@@ -24,7 +24,7 @@ describe("fleetroot device … and fleetroot agent enroll against a running serv
       env,
     );
     expect(tok.code, tok.stderr).toBe(0);
-    const token = (JSON.parse(tok.stdout) as { token: string }).token;
+    const token = (JSON.parse(tok.stdout) as { data: { token: string } }).data.token;
     expect(token).toMatch(/^frj_/);
 
     const out = join(work, "agent");
@@ -65,7 +65,7 @@ describe("fleetroot device … and fleetroot agent enroll against a running serv
 
     expect((await cli(["device", "labels", "cli-1", "site=field", "tier=gold"], env)).code).toBe(0);
     const got = await cli(["-f", "json", "device", "get", "cli-1"], env);
-    expect(JSON.parse(got.stdout).labels).toEqual({ site: "field", tier: "gold" });
+    expect(JSON.parse(got.stdout).data.labels).toEqual({ site: "field", tier: "gold" });
     const pem = await cli(["-f", "pem", "device", "get", "cli-1"], env);
     expect(pem.stdout).toBe(readFileSync(join(out, "current", "cert.pem"), "utf8"));
 
@@ -74,7 +74,7 @@ describe("fleetroot device … and fleetroot agent enroll against a running serv
     expect(suspended.stdout).toMatch(/^cli-1\tsuspended/m);
     const dec = await cli(["-f", "json", "device", "decommission", "cli-1"], env);
     expect(dec.code, dec.stderr).toBe(0);
-    expect(JSON.parse(dec.stdout).revoked_serials).toHaveLength(1);
+    expect(JSON.parse(dec.stdout).data.revoked_serials).toHaveLength(1);
     const again = await cli(["device", "resume", "cli-1"], env);
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/decommissioned/);

@@ -112,6 +112,6 @@ describe("fleetroot device", () => {
     expect(missing.stderr).toContain("FR_DEVICE_NOT_FOUND");
     const list = await cli(["-f", "json", "device", "list", "-l", "a=b"], env);
     expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout)).toMatchObject({ devices: [] });
+    expect(JSON.parse(list.stdout)).toMatchObject({ data: { devices: [] } });
   });
 });

@@ -1,7 +1,10 @@
 import type { FileHandle } from "node:fs/promises";
 import { fail } from "../errors/index.js";
-import { endOfLastLine, firstLine, linesBackward } from "./file-lines.js";
+import { endOfLastLine, firstLine, linesBackward, readAt } from "./file-lines.js";
 import { AUDIT_FORMAT, lineHash } from "./format.js";
+
+/** How every genesis line starts (chainLine with seq 1). */
+const GENESIS_START = Buffer.from('{"seq":1,"time":"');
 
 /** Where an existing log's chain stands, read from its tail so that opening a large log stays cheap. */
 export interface ChainState {
@@ -24,7 +27,17 @@ export async function readChainState(
 ): Promise<ChainState | undefined> {
   const end = await endOfLastLine(fh, size);
   if (end === 0) {
-    await fh.truncate(0); // only a cut-short genesis line: start afresh
+    // Only a cut-short genesis line (or the zeros a crash can leave) is cut off to start afresh; any other
+    // file without a "\n" is not a log of ours and is left as it is.
+    const head = await readAt(fh, 0, Math.min(size, GENESIS_START.length));
+    const torn = head.every((b) => b === 0) || GENESIS_START.subarray(0, head.length).equals(head);
+    if (!torn) {
+      fail(
+        "FR_AUDIT_TAMPERED",
+        `${path} does not start with a ${AUDIT_FORMAT} genesis line; run \`fleetroot audit verify ${path}\``,
+      );
+    }
+    await fh.truncate(0);
     return undefined;
   }
 

@@ -269,7 +269,7 @@ export class DeviceRegistry {
           revoked_at: null,
         })
         .execute();
-      await db
+      const r = await db
         .updateTable("fleet_device")
         .set({
           status: "active",
@@ -280,7 +280,13 @@ export class DeviceRegistry {
         })
         .where("id", "=", deviceId)
         .where("status", "in", ["pending", "active"])
-        .execute();
+        .executeTakeFirst();
+      // Suspended or decommissioned since the caller checked (a renewal racing a decommission): the
+      // certificate must not be recorded as the device's, unrevoked. Throwing rolls the insert back.
+      if (Number(r.numUpdatedRows) !== 1) {
+        const d = await this.get(deviceId, t);
+        fail("FR_DEVICE_STATE", `device "${deviceId}" is ${d.status}; it cannot take a new certificate`);
+      }
     };
     if (trx) await write(trx);
     else await this.store.transaction(write);

@@ -145,7 +145,15 @@ export class EnrollService {
       ...deviceNames(device.id),
     };
     const issued = await this.d.authority.sign(options, csr);
-    await this.d.registry.addCertificate(device.id, toIssued(issued));
+    try {
+      await this.d.registry.addCertificate(device.id, toIssued(issued));
+    } catch (e) {
+      // Not recorded (the device was suspended or decommissioned meanwhile): the new certificate must
+      // not stay valid either.
+      await this.d.authority.revoke(issued.issuerId, issued.serial, "superseded").catch(() => undefined);
+      if (e instanceof FleetError && e.code === "FR_DEVICE_STATE") deny(e.message);
+      throw e;
+    }
     return {
       device: await this.d.registry.get(device.id),
       issued,

@@ -203,6 +203,15 @@ export class SealManager {
       );
     }
     const share = parseShare(key, s.n === 1 ? ROOT_KEY_LEN : ROOT_KEY_LEN + 1);
+    // A round that reached its threshold is being combined and checked: a share arriving meanwhile waits
+    // for that outcome instead of opening a new round the unsealed server would keep half-filled.
+    if (this.unsealing) {
+      await this.unsealing.catch(() => undefined);
+      if (!this.barrier.sealed) {
+        share.fill(0);
+        return this.status();
+      }
+    }
     const round = (this.round ??= { nonce: randomUUID(), shares: [] });
     if (round.shares.some((x) => timingSafeEqual(x, share))) {
       share.fill(0);
@@ -216,6 +225,21 @@ export class SealManager {
 
     // Threshold reached: this round ends whatever the outcome.
     this.round = undefined;
+    const done = this.unsealWith(s, share, round.shares);
+    this.unsealing = done;
+    try {
+      await done;
+    } finally {
+      if (this.unsealing === done) this.unsealing = undefined;
+    }
+    return this.status();
+  }
+
+  /** The round's outcome while its shares are combined and checked (see submitShare). */
+  private unsealing: Promise<void> | undefined;
+
+  private async unsealWith(s: StoredSeal, share: Buffer, shares: Buffer[]): Promise<void> {
+    const round = { shares };
     let rootKey: Buffer | undefined;
     try {
       try {
@@ -238,7 +262,6 @@ export class SealManager {
       rootKey?.fill(0);
       for (const x of round.shares) x.fill(0);
     }
-    return this.status();
   }
 
   resetProgress(): void {

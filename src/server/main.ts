@@ -1,5 +1,6 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { accessSync, constants as fsConstants, existsSync, readFileSync, writeFileSync } from "node:fs";
+import Database from "better-sqlite3";
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
@@ -101,10 +102,19 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
   makeDataDir(paths.dataDir);
   const modules = opts.modules ?? defaultModules();
 
-  const store = await openStore(paths.storage, {
-    migrations: [sealMigrations, authMigrations, ...modules.map((m) => m.migrations)],
-  });
-  const cleanup: Array<() => Promise<unknown>> = [() => store.close()];
+  // One process owns a data dir: a second server (a restart racing a stopping one, say) would interleave
+  // its audit lines with the first's and break the chain.
+  const releaseLock = lockDataDir(paths.dataDir, paths.auditPath);
+  let store: Store;
+  try {
+    store = await openStore(paths.storage, {
+      migrations: [sealMigrations, authMigrations, ...modules.map((m) => m.migrations)],
+    });
+  } catch (e) {
+    releaseLock();
+    throw e;
+  }
+  const cleanup: Array<() => Promise<unknown>> = [() => store.close(), async () => releaseLock()];
   try {
     const barrier = new Barrier(store, clock);
     const keys = createKeyManager({ protector: barrier });
@@ -143,12 +153,20 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     const core: CoreServices = { config, paths, clock, store, barrier, keys, audit, tokens, policies };
     const coreView = barrier.view("core/");
 
-    const afterUnseal = async () => {
-      const key = await coreView.get("audit-hmac-key");
-      audit.setHmacKey(key ?? undefined);
-      for (const m of modules) await m.onUnseal?.(core);
-    };
+    // Once per unseal: shares sent in parallel may each see the server go from sealed to unsealed, and
+    // every one of them waits for the same run of the hooks.
+    let unsealHooks: Promise<void> | undefined;
+    const afterUnseal = () =>
+      (unsealHooks ??= (async () => {
+        const key = await coreView.get("audit-hmac-key");
+        audit.setHmacKey(key ?? undefined);
+        for (const m of modules) await m.onUnseal?.(core);
+      })().catch((e: unknown) => {
+        unsealHooks = undefined;
+        throw e;
+      }));
     const afterSeal = async () => {
+      unsealHooks = undefined;
       audit.setHmacKey(undefined);
       for (const m of modules) await m.onSeal?.();
     };
@@ -161,6 +179,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         status: () => seal.status(),
         init: async (req) => {
           const out = await seal.init(req, async () => {
+            await dropTokensOfFailedInit(store);
             await coreView.put("audit-hmac-key", randomBytes(32));
             return tokens.createRootToken();
           });
@@ -192,7 +211,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     ];
 
     let devRootToken: string | undefined;
-    if (dev) devRootToken = await devInit(seal, coreView, tokens, paths.dataDir, log);
+    if (dev) devRootToken = await devInit(seal, coreView, tokens, paths.dataDir, log, store);
     if (seal.status().initialized && seal.status().sealed && (await seal.autoUnseal())) {
       log(`unsealed through the ${config.seal.type} seal`);
     }
@@ -276,6 +295,14 @@ async function openOrGenerate(keys: KeyManager, uri: string): Promise<Signer> {
   }
 }
 
+/**
+ * Init runs while the store is not initialized, so any token row is left from an init that failed or was
+ * killed after it made its root token: sealed under a keyring that was never stored, handed to nobody.
+ */
+async function dropTokensOfFailedInit(store: Store): Promise<void> {
+  await store.db.withTables<{ auth_token: { token_hash: string } }>().deleteFrom("auth_token").execute();
+}
+
 /** Dev mode: initialize on first start with one share and keep the root token in the data dir. */
 async function devInit(
   seal: SealManager,
@@ -283,10 +310,12 @@ async function devInit(
   tokens: TokenStore,
   dataDir: string,
   log: (line: string) => void,
+  store: Store,
 ): Promise<string> {
   const file = join(dataDir, "root-token");
   if (!seal.status().initialized) {
     const out = await seal.init({ secret_shares: 1, secret_threshold: 1 }, async () => {
+      await dropTokensOfFailedInit(store);
       await coreView.put("audit-hmac-key", randomBytes(32));
       return tokens.createRootToken();
     });
@@ -331,6 +360,48 @@ async function devCa(app: FastifyInstance, token: string, log: (line: string) =>
     log(`Dev CA (pki/ca) SHA-256 fingerprint: ${fp}`);
     log("");
   }
+}
+
+/**
+ * Takes the data dir's lock (`fleetroot.lock`, an exclusive SQLite lock the kernel drops when the process
+ * dies, so a kill -9 leaves no stale lock). Refuses with FR_AUDIT_FILE while another server holds it, and
+ * with FR_CONFIG_INVALID, naming the cause, when the directory cannot be written (such as read-only).
+ */
+function lockDataDir(dir: string, auditPath: string): () => void {
+  const file = join(dir, "fleetroot.lock");
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { timeout: 0 });
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("CREATE TABLE IF NOT EXISTS lock (pid INTEGER)");
+  } catch (e) {
+    db?.close();
+    if ((e as { code?: string }).code === "SQLITE_BUSY") {
+      throw new FleetError(
+        "FR_AUDIT_FILE",
+        `data_dir ${dir} (audit log ${auditPath}) is in use by another Fleetroot server process ` +
+          `(${file} is locked); stop that server first, or give this one its own data_dir`,
+        { cause: e },
+      );
+    }
+    let why = (e as Error).message;
+    try {
+      accessSync(dir, fsConstants.W_OK);
+    } catch (a) {
+      why = (a as Error).message;
+    }
+    throw new FleetError(
+      "FR_CONFIG_INVALID",
+      `data_dir ${dir} cannot be written (${why}); the server needs a writable data_dir ` +
+        "(a read-only copy or mount cannot be served)",
+      { cause: e },
+    );
+  }
+  const held = db;
+  return () => {
+    if (held.open) held.close();
+  };
 }
 
 /** Creates data_dir (0700) when missing; a path that cannot be one is a configuration error naming it. */

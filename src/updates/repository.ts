@@ -383,6 +383,10 @@ export class UpdatesRepository {
         await this.publishTargets(repo, r, roles, trustedRoot.signed, settings, now, result);
       }
     }
+    // A snapshot must list targets.json (TUF 5.5): until a first targets version meets its threshold (one
+    // signed with offline keys is imported), no snapshot or timestamp is published — clients find no
+    // timestamp rather than metadata that references targets they cannot fetch. `status` says so.
+    if (!(await latestMeta(this.db, repo, "targets"))) return result;
     const force = new Set(opts.force ?? []);
     const rootMoved = result.published.some((p) => p.role === "root");
     if (result.published.length > 0 || force.has("snapshot") || rootMoved) {
@@ -800,9 +804,16 @@ export class UpdatesRepository {
     };
   }
 
-  async status(
-    repo: string,
-  ): Promise<{ repo: string; settings: RepoSettings; roles: RoleStatus[]; targets: number }> {
+  async status(repo: string): Promise<{
+    repo: string;
+    settings: RepoSettings;
+    roles: RoleStatus[];
+    targets: number;
+    /** Whether clients can update: a timestamp is published. */
+    servable: boolean;
+    /** Why clients cannot update yet (the signature the repository waits for), or null. */
+    waiting: string | null;
+  }> {
     const settings = await loadSettings(this.db, repo);
     const roles = await loadRoles(this.db, repo);
     const keys = await loadKeys(this.db, repo);
@@ -839,7 +850,15 @@ export class UpdatesRepository {
         dirty: r.dirty === 1,
       });
     }
-    return { repo, settings, roles: out, targets: Number(count?.n ?? 0) };
+    const servable = versions.some((v) => v.role === "timestamp" && v.state === "published");
+    return {
+      repo,
+      settings,
+      roles: out,
+      targets: Number(count?.n ?? 0),
+      servable,
+      waiting: servable ? null : waitingFor(repo, out),
+    };
   }
 
   /** A published metadata file by its served name: `timestamp.json`, `<role>.json` or `<N>.<role>.json`. */
@@ -936,6 +955,22 @@ function roleRow(
     ord,
     dirty: 1,
   };
+}
+
+/** What an unserved repository waits for: the first root, then the first targets version (offline keys). */
+function waitingFor(repo: string, roles: RoleStatus[]): string {
+  for (const name of ["root", "targets"]) {
+    const r = roles.find((x) => x.role === name);
+    if (!r || r.version !== null) continue;
+    if (r.pendingVersion === null)
+      return `${name} has no signed version yet: run \`updates publish ${repo}\``;
+    return (
+      `${name} v${r.pendingVersion} is waiting for its offline signature (threshold ${r.threshold}, ` +
+      `${r.heldKeys} key(s) held here): \`updates export ${repo} ${name}\`, sign it offline, ` +
+      `\`updates import ${repo} FILE\`; until then no snapshot or timestamp is published`
+    );
+  }
+  return `no timestamp is published yet: run \`updates publish ${repo}\``;
 }
 
 function checkThreshold(role: string, threshold: number, keys: number) {

@@ -37,6 +37,7 @@ export async function startTestServer(
       env: {},
       clock,
       dev: opts.dev ?? false,
+      ...(opts.modules ? { modules: opts.modules } : {}),
       defaults: {
         data_dir: dataDir,
         storage,

@@ -1,5 +1,5 @@
 import { hash, randomBytes } from "node:crypto";
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import { fail } from "../../errors/index.js";
 import type { KeyProtector } from "../../keys/types.js";
 import type { RequestAuth } from "../../server/types.js";
@@ -24,6 +24,8 @@ export { sanitizePolicies } from "./types.js";
 export const TOKEN_PREFIX = "frs.";
 const MAX_TOKEN_CHARS = 256;
 const MAX_TREE_DEPTH = 64;
+/** uses_left of a token whose last use has been counted (0 means unlimited); revoked right after. */
+const USED_UP = -1;
 const MAX_CACHED_ENTRIES = 10_000;
 /** How long another node's revocation may take to be seen here (see authCache). */
 const AUTH_CACHE_MS = 1000;
@@ -186,19 +188,23 @@ export class TokenStore {
     if (hit) return hit;
     const now = this.clock.now().getTime();
     const row = await this.liveRow(token);
-    let usesLeft = row.uses_left;
+    let usesLeft = Number(row.uses_left);
     if (usesLeft > 0) {
+      // The last use leaves USED_UP, not 0 (which means "unlimited"): between this update and the
+      // revocation below, a concurrent request reading the row must see a dead token, not an unlimited one.
       const r = await this.db
         .updateTable("auth_token")
-        .set((eb) => ({ uses_left: eb("uses_left", "-", 1) }))
+        .set({
+          uses_left: sql<number>`case when uses_left > 1 then uses_left - 1 else ${sql.lit(USED_UP)} end`,
+        })
         .where("hash", "=", row.hash)
         .where("uses_left", ">", 0)
         .returning("uses_left")
         .executeTakeFirst();
       if (!r) fail("FR_TOKEN_INVALID");
-      usesLeft = Number(r.uses_left);
-      // The use that brings the count to 0 is the last one: this request runs, the token is gone.
-      if (usesLeft === 0) await this.revokeTree(row.hash);
+      usesLeft = Math.max(0, Number(r.uses_left));
+      // The last use: this request runs, the token is gone.
+      if (Number(r.uses_left) === USED_UP) await this.revokeTree(row.hash);
     }
     const entry = await this.entry(row);
     const auth: RequestAuth = {
@@ -210,7 +216,7 @@ export class TokenStore {
       root: entry.policies.includes(ROOT_POLICY),
     };
     this.snapshots.set(auth, this.info({ ...row, uses_left: usesLeft }, entry));
-    if (row.uses_left === 0) {
+    if (Number(row.uses_left) === 0) {
       const expiry = await this.chainExpiry(row);
       if (this.authCache.size >= MAX_CACHED_ENTRIES) this.forgetCached();
       this.authCache.set(row.hash, { auth, until: Math.min(now + AUTH_CACHE_MS, expiry) });
@@ -313,14 +319,19 @@ export class TokenStore {
     return rows.map((r) => r.accessor);
   }
 
-  /** Revokes every expired token with its subtree; returns how many tokens went. For a periodic job. */
+  /** Revokes every expired or used-up token with its subtree; returns how many tokens went. For a periodic job. */
   async tidy(): Promise<number> {
     const now = this.clock.now().getTime();
     const expired = await this.db
       .selectFrom("auth_token")
       .select("hash")
-      .where("expire_at", ">", 0)
-      .where("expire_at", "<=", now)
+      .where((eb) =>
+        eb.or([
+          eb.and([eb("expire_at", ">", 0), eb("expire_at", "<=", now)]),
+          // Used up, its revocation interrupted (crash between the last use and the revoke).
+          eb("uses_left", "=", USED_UP),
+        ]),
+      )
       .execute();
     if (expired.length === 0) return 0;
     const gone = await this.store.transaction((trx) =>
@@ -360,12 +371,10 @@ export class TokenStore {
     await this.store.transaction(async (trx) => {
       const t = trx.withTables<AuthTables>();
       if (parentHash) {
-        // The parent may have been revoked since it authenticated: a child must never outlive it.
-        const p = await t
-          .selectFrom("auth_token")
-          .select("hash")
-          .where("hash", "=", parentHash)
-          .executeTakeFirst();
+        // The parent may have been revoked since it authenticated: a child must never outlive it. On
+        // PostgreSQL the share lock orders this insert against a revocation's walk (see revokeSubtree).
+        const q = t.selectFrom("auth_token").select("hash").where("hash", "=", parentHash);
+        const p = await (this.store.dialect === "postgres" ? q.forShare() : q).executeTakeFirst();
         if (!p) fail("FR_TOKEN_INVALID");
       }
       await t.insertInto("auth_token").values(row).execute();
@@ -423,7 +432,7 @@ export class TokenStore {
   }
 
   private async checkAlive(row: Row): Promise<void> {
-    let cur: Pick<Row, "hash" | "parent_hash" | "expire_at"> | undefined = row;
+    let cur: Pick<Row, "hash" | "parent_hash" | "expire_at" | "uses_left"> | undefined = row;
     for (let depth = 0; cur; depth++) {
       if (depth > MAX_TREE_DEPTH) fail("FR_TOKEN_INVALID");
       if (!this.alive(cur)) {
@@ -433,7 +442,7 @@ export class TokenStore {
       if (!cur.parent_hash) return;
       cur = await this.db
         .selectFrom("auth_token")
-        .select(["hash", "parent_hash", "expire_at"])
+        .select(["hash", "parent_hash", "expire_at", "uses_left"])
         .where("hash", "=", cur.parent_hash)
         .executeTakeFirst();
       // A missing parent means the tree is being revoked right now.
@@ -444,7 +453,8 @@ export class TokenStore {
     }
   }
 
-  private alive(row: Pick<Row, "expire_at">): boolean {
+  private alive(row: Pick<Row, "expire_at" | "uses_left">): boolean {
+    if (Number(row.uses_left) === USED_UP) return false;
     const exp = Number(row.expire_at);
     return exp === 0 || exp > this.clock.now().getTime();
   }

@@ -57,6 +57,14 @@ export function auditCommands(program: Command): void {
           process.stdout.write(
             `OK: ${plural(result.entries, "entry", "entries")}, ${plural(result.checkpoints, "signed checkpoint", "signed checkpoints")} verified in ${path}\n`,
           );
+          // Chained but not yet signed: a running server's latest lines, or what a crash left (--strict fails).
+          const tail = result.unsignedTail;
+          if (tail)
+            process.stdout.write(
+              `note: the last ${plural(tail.count, "line", "lines")} (from line ${tail.line}, seq ${tail.seq}) ` +
+                "are chained but not yet covered by a signed checkpoint; the server signs them at its next " +
+                "checkpoint or restart (--strict fails on them)\n",
+            );
         }
         if (!result.ok) {
           const p = result.problem;

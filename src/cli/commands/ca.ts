@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { derFrom } from "../../crypto/index.js";
+import { crlReasons, derFrom } from "../../crypto/index.js";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
 import { caOfflineCommands } from "./ca-offline.js";
@@ -31,6 +31,20 @@ function printCert(cmd: Command, res: Record<string, unknown>, pemParts: string[
 }
 
 const CA_KEY_TYPES = ["ec", "rsa", "ed25519"];
+
+/** The RFC 5280 CRLReason names the server accepts to revoke (removeFromCRL only undoes a hold). */
+const REVOKE_REASONS = Object.keys(crlReasons).filter((r) => r !== "removeFromCRL");
+
+/** --reason checked before anything is sent (exit 2); any case, as the server takes it. */
+function revokeReason(reason: string): string {
+  const name = REVOKE_REASONS.find((r) => r.toLowerCase() === reason.toLowerCase());
+  if (!name)
+    throw new CliError(
+      `--reason "${reason}" is not an RFC 5280 revocation reason; use one of ${REVOKE_REASONS.join(", ")}`,
+      2,
+    );
+  return name;
+}
 
 /**
  * --key-type / --key-bits of a CA key, checked before anything is sent (exit 2). Without --key-bits the
@@ -247,7 +261,8 @@ export function caCommands(program: Command): void {
       "unspecified",
     )
     .action(async (serial: string, o: { reason: string }, cmd: Command) => {
-      const res = await client(cmd).json("POST", "pki/revoke", { serial_number: serial, reason: o.reason });
+      const reason = revokeReason(o.reason);
+      const res = await client(cmd).json("POST", "pki/revoke", { serial_number: serial, reason });
       print(
         globals(cmd).format === "json" ? res : dataOf(res),
         globals(cmd).format === "json" ? "json" : "table",

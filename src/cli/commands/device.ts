@@ -29,6 +29,16 @@ function readText(file: string, what: string): string {
 }
 
 const seg = (s: string) => encodeURIComponent(s);
+
+/**
+ * Prints a server response: with --format json the whole Vault envelope (as `ca`, `kv`, `policy` and `token`
+ * do), otherwise `table` (by default the envelope's data).
+ */
+function show(cmd: Command, res: Record<string, unknown>, table: unknown = dataOf(res)): void {
+  const g = globals(cmd);
+  if (g.format === "json") return print(res, "json");
+  print(table, g.format);
+}
 const statuses = ["pending", "active", "suspended", "decommissioned"];
 
 /** `fleetroot device …`: the device registry, provisioners, join tokens and registered identities. */
@@ -62,7 +72,7 @@ export function deviceCommands(program: Command): void {
       if (o.after) q.set("after", o.after as string);
       const res = await client(cmd).json("GET", `fleet/devices?${q.toString()}`);
       const g = globals(cmd);
-      if (g.format === "json") return print(dataOf(res), "json");
+      if (g.format === "json") return print(res, "json");
       const d = dataOf(res) as {
         devices: {
           id: string;
@@ -88,16 +98,14 @@ export function deviceCommands(program: Command): void {
     .argument("<id>", "device id")
     .action(async (id: string, _o: unknown, cmd: Command) => {
       const g = globals(cmd);
-      const d = dataOf(await client(cmd).json("GET", `fleet/devices/${seg(id)}`));
+      const res = await client(cmd).json("GET", `fleet/devices/${seg(id)}`);
+      const d = dataOf(res);
       if (g.format === "pem") {
         if (typeof d.certificate !== "string") throw new CliError(`device ${id} has no current certificate`);
         process.stdout.write(d.certificate);
         return;
       }
-      print(
-        g.format === "table" ? { ...d, certificate: d.certificate ? "(PEM; use --format pem)" : null } : d,
-        g.format,
-      );
+      show(cmd, res, { ...d, certificate: d.certificate ? "(PEM; use --format pem)" : null });
     });
 
   dev
@@ -106,11 +114,9 @@ export function deviceCommands(program: Command): void {
     .argument("<id>", "device id")
     .argument("[labels...]", "key=value pairs (none clears every label)")
     .action(async (id: string, pairs: string[], _o: unknown, cmd: Command) => {
-      print(
-        dataOf(
-          await client(cmd).json("POST", `fleet/devices/${seg(id)}/labels`, { labels: labelsOf(pairs) }),
-        ),
-        globals(cmd).format,
+      show(
+        cmd,
+        await client(cmd).json("POST", `fleet/devices/${seg(id)}/labels`, { labels: labelsOf(pairs) }),
       );
     });
 
@@ -124,10 +130,7 @@ export function deviceCommands(program: Command): void {
       .description(what)
       .argument("<id>", "device id")
       .action(async (id: string, _o: unknown, cmd: Command) => {
-        print(
-          dataOf(await client(cmd).json("POST", `fleet/devices/${seg(id)}/${verb}`)),
-          globals(cmd).format,
-        );
+        show(cmd, await client(cmd).json("POST", `fleet/devices/${seg(id)}/${verb}`));
       });
   }
 
@@ -150,10 +153,7 @@ export function deviceCommands(program: Command): void {
         if (o.name) body.name = o.name;
         if (o.label.length) body.labels = labelsOf(o.label);
         if (o.ttl) body.ttl = o.ttl;
-        print(
-          dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/tokens`, body)),
-          globals(cmd).format,
-        );
+        show(cmd, await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/tokens`, body));
       },
     );
 
@@ -165,26 +165,21 @@ export function deviceCommands(program: Command): void {
     .requiredOption("--config <file>", 'definition, e.g. {"type": "join-token", "role": "device"}')
     .action(async (name: string, o: { config: string }, cmd: Command) => {
       const body = parseYaml(readText(o.config, "provisioner definition")) as unknown;
-      print(
-        dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(name)}`, body)),
-        globals(cmd).format,
-      );
+      show(cmd, await client(cmd).json("POST", `fleet/provisioners/${seg(name)}`, body));
     });
   prov
     .command("list")
     .description("list provisioners")
-    .action(async (_o: unknown, cmd: Command) =>
-      print(
-        (dataOf(await client(cmd).json("GET", "fleet/provisioners")).keys ?? []) as string[],
-        globals(cmd).format,
-      ),
-    );
+    .action(async (_o: unknown, cmd: Command) => {
+      const res = await client(cmd).json("GET", "fleet/provisioners");
+      show(cmd, res, dataOf(res).keys ?? []);
+    });
   prov
     .command("read")
     .description("show a provisioner's definition")
     .argument("<name>", "provisioner name")
     .action(async (name: string, _o: unknown, cmd: Command) =>
-      print(dataOf(await client(cmd).json("GET", `fleet/provisioners/${seg(name)}`)), globals(cmd).format),
+      show(cmd, await client(cmd).json("GET", `fleet/provisioners/${seg(name)}`)),
     );
   prov
     .command("delete")
@@ -192,6 +187,7 @@ export function deviceCommands(program: Command): void {
     .argument("<name>", "provisioner name")
     .action(async (name: string, _o: unknown, cmd: Command) => {
       await client(cmd).json("DELETE", `fleet/provisioners/${seg(name)}`);
+      process.stdout.write(`Success! Deleted provisioner: ${name}\n`);
     });
 
   dev
@@ -202,10 +198,7 @@ export function deviceCommands(program: Command): void {
     .requiredOption("--public-key <file>", "PEM public key")
     .action(async (o: { provisioner: string; deviceId: string; publicKey: string }, cmd: Command) => {
       const body = { device_id: o.deviceId, public_key: readText(o.publicKey, "public key") };
-      print(
-        dataOf(await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/keys`, body)),
-        globals(cmd).format,
-      );
+      show(cmd, await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/keys`, body));
     });
 
   dev
@@ -225,11 +218,9 @@ export function deviceCommands(program: Command): void {
           device_id: o.deviceId,
           public_key: readText(o.publicKey, "public key"),
         };
-        print(
-          dataOf(
-            await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/attestation-keys`, body),
-          ),
-          globals(cmd).format,
+        show(
+          cmd,
+          await client(cmd).json("POST", `fleet/provisioners/${seg(o.provisioner)}/attestation-keys`, body),
         );
       },
     );
@@ -244,18 +235,13 @@ export function deviceCommands(program: Command): void {
     .action(async (name: string, o: { cert: string; crl?: string }, cmd: Command) => {
       const body: Record<string, unknown> = { certificate: readText(o.cert, "certificate") };
       if (o.crl) body.crl = readText(o.crl, "CRL");
-      print(
-        dataOf(await client(cmd).json("POST", `fleet/manufacturers/${seg(name)}`, body)),
-        globals(cmd).format,
-      );
+      show(cmd, await client(cmd).json("POST", `fleet/manufacturers/${seg(name)}`, body));
     });
   mfr
     .command("list")
     .description("list manufacturers")
-    .action(async (_o: unknown, cmd: Command) =>
-      print(
-        (dataOf(await client(cmd).json("GET", "fleet/manufacturers")).keys ?? []) as string[],
-        globals(cmd).format,
-      ),
-    );
+    .action(async (_o: unknown, cmd: Command) => {
+      const res = await client(cmd).json("GET", "fleet/manufacturers");
+      show(cmd, res, dataOf(res).keys ?? []);
+    });
 }

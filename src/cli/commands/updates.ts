@@ -336,6 +336,8 @@ export function updatesCommands(program: Command): void {
       const g = globals(cmd);
       if (g.format === "json") return print(d, "json");
       process.stdout.write(`repository ${repo}: ${String(d.targets)} target(s)\n`);
+      // Clients cannot update from a repository without a timestamp: say what it is waiting for.
+      if (d.servable === false) process.stdout.write(`NOT SERVED: ${String(d.waiting)}\n`);
       for (const r of d.roles as Array<Record<string, unknown>>) {
         process.stdout.write(
           `${String(r.role).padEnd(16)} v${String(r.version ?? "-")}  expires ${String(r.expires ?? "-")}  ` +

@@ -29,7 +29,12 @@ interface Change {
   drop?: number[];
 }
 
-const MAX_RETRIES = 8;
+/**
+ * A writer only loses a round when another writer of the same key committed (PostgreSQL: a duplicate
+ * version row or a stale rev), so with W concurrent writers each one retries at most W-1 times. 8 made a
+ * burst of 20 plain writes to one key fail with a 500 (the raw duplicate-key error) on PostgreSQL.
+ */
+const MAX_RETRIES = 128;
 /** Keys whose opened metadata and recent version bodies the read cache keeps by default. */
 export const DEFAULT_READ_CACHE_KEYS = 10_000;
 
@@ -272,7 +277,7 @@ export class Kv2Store {
         }
         if (done) return;
       } catch (e) {
-        if (attempt >= MAX_RETRIES || !isRetryable(e)) throw e;
+        if (!isRetryable(e)) throw e;
       }
       if (attempt >= MAX_RETRIES)
         fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
