@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fetchVerifiedTarget } from "../src/agent/update.js";
 import { createKeyManager } from "../src/keys/index.js";
 import { addSignatures, serialize, tufSigner } from "../src/updates/index.js";
 import { cli } from "./helpers/cli.js";
@@ -98,6 +99,21 @@ describe("updates init with an offline targets key", () => {
       )) as Error & { statusCode?: number };
     expect(err?.constructor.name).toBe("DownloadHTTPError");
     expect(err.statusCode).toBe(404);
+    // The agent's client says what a 404 there means (was: tuf-js's bare "Failed to download").
+    const agentErr = (await fetchVerifiedTarget(
+      {
+        repoUrl: `${f.url}/v1/updates/off`,
+        trustedRoot: join(dir, "root.json"),
+        metadataDir: mkdtempSync(join(work, "agent-")),
+      },
+      "app/v1.bin",
+    ).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as Error & { code?: string };
+    expect(agentErr?.code).toBe("FR_UPDATES_VERIFY");
+    expect(agentErr.message).toContain("serves no timestamp metadata (404)");
+    expect(agentErr.message).toContain("`fleetroot updates status off`");
 
     // status says so, in JSON and for people.
     const st = JSON.parse((await ok(["-f", "json", "updates", "status", "off"])).stdout) as {

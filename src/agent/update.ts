@@ -64,7 +64,7 @@ export async function fetchVerifiedTarget(opts: UpdateClientOptions, name: strin
       await updater.refresh();
       info = await updater.getTargetInfo(name);
     } catch (e) {
-      throw verifyError(e, "refreshing the repository metadata");
+      throw missingMetadata(e, base) ?? verifyError(e, "refreshing the repository metadata");
     }
     if (!info) return fail("FR_UPDATES_VERIFY", `the repository lists no target ${JSON.stringify(name)}`);
     const file = path.join(scratch, "download");
@@ -135,6 +135,26 @@ async function seedRoot(opts: UpdateClientOptions): Promise<void> {
   parseEnvelope(text, "root");
   await mkdirp(opts.metadataDir, 0o700);
   await writeFileAtomic(dest, text, 0o600);
+}
+
+/**
+ * A 404 for the repository's metadata: a wrong repository name or server URL, or a repository that
+ * publishes nothing yet (its first targets waits for an offline signature). tuf-js says only "Failed to
+ * download".
+ */
+function missingMetadata(e: unknown, base: string): FleetError | undefined {
+  // tuf-js does not export its error classes (nor set their names): its DownloadHTTPError is known by
+  // its constructor and its statusCode.
+  const err = e as { constructor?: { name?: unknown }; statusCode?: unknown } | undefined;
+  if (err?.constructor?.name !== "DownloadHTTPError" || err.statusCode !== 404) return undefined;
+  const repo = base.split("/").pop() ?? "REPO";
+  return new FleetError(
+    "FR_UPDATES_VERIFY",
+    `${base} serves no timestamp metadata (404): check the repository name and the server URL; a repository ` +
+      `whose targets wait for an offline signature publishes nothing until they are imported ` +
+      `(\`fleetroot updates status ${repo}\` on the server side says so)`,
+    { cause: e },
+  );
 }
 
 function verifyError(e: unknown, during: string): FleetError {
