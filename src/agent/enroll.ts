@@ -3,7 +3,6 @@
  * provisioner wants, and writes the issued pair into the output directory atomically (files.ts).
  * The private key never leaves the device: only the CSR and the proof are sent.
  */
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fromPem } from "../crypto/index.js";
@@ -20,7 +19,7 @@ import {
   writeConfig,
   writePair,
 } from "./files.js";
-import { killProcessGroup, runReloadHook } from "./run-hook.js";
+import { runInProcessGroup, runReloadHook } from "./run-hook.js";
 
 export type EnrollProof =
   | { readonly type: "token"; readonly token: string }
@@ -170,60 +169,49 @@ const MAX_STDERR = 4 * 1024;
  * killed (SIGKILL) at the timeout, so neither a command that ignores SIGTERM nor the children it left
  * in the background outlive it; a background child holding stdout open does not hold enrollment up.
  */
-export function psaTokenFromCommand(cmd: string, challenge: Buffer, timeoutMs = 30_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("/bin/sh", ["-c", cmd], {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
-    });
-    const out: Buffer[] = [];
-    let outLength = 0;
-    let stderr = "";
-    let failure: string | undefined;
-    const killGroup = () => killProcessGroup(child);
-    child.stdout.on("data", (d: Buffer) => {
-      outLength += d.length;
-      if (outLength > MAX_TOKEN_OUTPUT) {
-        failure ??= `the PSA token command printed more than ${MAX_TOKEN_OUTPUT / 1024} KiB`;
-        killGroup();
-      } else out.push(d);
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      if (stderr.length < MAX_STDERR) stderr += d.toString("utf8").slice(0, MAX_STDERR - stderr.length);
-    });
-    const timer = setTimeout(() => {
-      failure ??= `the PSA token command timed out after ${timeoutMs / 1000}s`;
-      killGroup();
-    }, timeoutMs);
-    let settled = false;
-    const done = (why: string | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Children the command left running in the background do not hold the agent up.
-      child.stdout.destroy();
-      child.stderr.destroy();
-      if (why !== undefined) {
-        const detail = stderr.trim();
-        return reject(new Error(detail ? `${why}: ${detail}` : why));
-      }
-      const stdout = Buffer.concat(out);
-      const text = stdout.toString("latin1").trim();
-      resolve(/^[A-Za-z0-9+/=_-]+$/.test(text) && text.length > 0 ? text : stdout.toString("base64"));
-    };
-    child.on("error", (e) => done(`the PSA token command could not run (${e.message})`));
-    child.on("exit", (code, signal) => {
-      const why =
-        failure ??
-        (code === 0
-          ? undefined
-          : `the PSA token command failed (${signal ? `killed by ${signal}` : `exit status ${code}`})`);
-      // The rest of its output arrives with "close"; a background child may hold the pipes open longer.
-      child.once("close", () => done(failure ?? why));
-      setTimeout(() => done(failure ?? why), 200).unref();
-    });
-  });
+export async function psaTokenFromCommand(
+  cmd: string,
+  challenge: Buffer,
+  timeoutMs = 30_000,
+): Promise<string> {
+  const out: Buffer[] = [];
+  let outLength = 0;
+  let stderr = "";
+  let failure: string | undefined;
+  const run = runInProcessGroup(
+    cmd,
+    { ...process.env, FLEETROOT_PSA_CHALLENGE: challenge.toString("hex") },
+    timeoutMs,
+    {
+      stdout: (d) => {
+        outLength += d.length;
+        if (outLength > MAX_TOKEN_OUTPUT) {
+          failure ??= `the PSA token command printed more than ${MAX_TOKEN_OUTPUT / 1024} KiB`;
+          run.kill();
+        } else out.push(d);
+      },
+      stderr: (d) => {
+        if (stderr.length < MAX_STDERR) stderr += d.toString("utf8").slice(0, MAX_STDERR - stderr.length);
+      },
+    },
+  );
+  const r = await run.done;
+  const why =
+    r.kind === "error"
+      ? `the PSA token command could not run (${r.message})`
+      : (failure ??
+        (r.kind === "timeout"
+          ? `the PSA token command timed out after ${timeoutMs / 1000}s`
+          : r.code === 0
+            ? undefined
+            : `the PSA token command failed (${r.signal ? `killed by ${r.signal}` : `exit status ${r.code}`})`));
+  if (why !== undefined) {
+    const detail = stderr.trim();
+    throw new Error(detail ? `${why}: ${detail}` : why);
+  }
+  const stdout = Buffer.concat(out);
+  const text = stdout.toString("latin1").trim();
+  return /^[A-Za-z0-9+/=_-]+$/.test(text) && text.length > 0 ? text : stdout.toString("base64");
 }
 
 export { readConfig };

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 
@@ -11,13 +11,58 @@ export interface HookResult {
 /** Output kept from a hook, so a chatty one cannot fill the agent's memory. */
 const MAX_OUTPUT = 16 * 1024;
 
-/** SIGKILL to the whole process group of a child spawned with `detached: true` (it leads its own group). */
-export function killProcessGroup(child: ChildProcess): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-  } catch {
-    /* the group is gone already */
-  }
+/** How a command run by runInProcessGroup ended. */
+export type GroupOutcome =
+  | { readonly kind: "exit"; readonly code: number | null; readonly signal: NodeJS.Signals | null }
+  | { readonly kind: "timeout" }
+  | { readonly kind: "error"; readonly message: string };
+
+/**
+ * Runs an operator's command (`/bin/sh -c cmd`) in its own process group, handing its output to `onData`.
+ * At `timeoutMs`, or when `kill()` is called (an output cap, say), the whole group gets SIGKILL, so
+ * neither a command that ignores SIGTERM nor the children it left in the background outlive it. `done`
+ * resolves once the command has exited and its output has arrived — or 200 ms after the exit, since a
+ * background child may hold the pipes open for longer.
+ */
+export function runInProcessGroup(
+  cmd: string,
+  env: NodeJS.ProcessEnv,
+  timeoutMs: number,
+  onData: { stdout(d: Buffer): void; stderr(d: Buffer): void },
+): { done: Promise<GroupOutcome>; kill(): void } {
+  const child = spawn("/bin/sh", ["-c", cmd], { detached: true, stdio: ["ignore", "pipe", "pipe"], env });
+  const kill = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+    } catch {
+      /* the group is gone already */
+    }
+  };
+  child.stdout.on("data", onData.stdout);
+  child.stderr.on("data", onData.stderr);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill();
+  }, timeoutMs);
+  const done = new Promise<GroupOutcome>((resolve) => {
+    let settled = false;
+    const settle = (outcome: GroupOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      resolve(outcome);
+    };
+    child.on("error", (e) => settle({ kind: "error", message: e.message }));
+    child.on("exit", (code, signal) => {
+      const outcome: GroupOutcome = timedOut ? { kind: "timeout" } : { kind: "exit", code, signal };
+      child.once("close", () => settle(outcome));
+      setTimeout(() => settle(outcome), 200).unref();
+    });
+  });
+  return { done, kill };
 }
 
 /**
@@ -28,7 +73,7 @@ export function killProcessGroup(child: ChildProcess): void {
  * The hook runs in its own process group, and the whole group is killed (SIGKILL) once `timeoutMs`
  * has passed, so a hook that ignores SIGTERM or leaves children behind cannot stall the agent.
  */
-export function runReloadHook(cmd: string, genDir: string, timeoutMs = 60_000): Promise<HookResult> {
+export async function runReloadHook(cmd: string, genDir: string, timeoutMs = 60_000): Promise<HookResult> {
   const uriFile = path.join(genDir, "key.uri");
   const hsm = !existsSync(path.join(genDir, "key.pem")) && existsSync(uriFile);
   const keyEnv = hsm
@@ -40,52 +85,27 @@ export function runReloadHook(cmd: string, genDir: string, timeoutMs = 60_000): 
           .replace(/[?&;]$/, ""),
       }
     : { FLEETROOT_KEY: path.join(genDir, "key.pem") };
-  return new Promise((resolve) => {
-    const child = spawn("/bin/sh", ["-c", cmd], {
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        FLEETROOT_DIR: genDir,
-        FLEETROOT_CERT: path.join(genDir, "cert.pem"),
-        ...keyEnv,
-        FLEETROOT_CHAIN: path.join(genDir, "chain.pem"),
-      },
-    });
-    let output = "";
-    const keep = (d: Buffer) => {
-      if (output.length < MAX_OUTPUT) output += d.toString("utf8").slice(0, MAX_OUTPUT - output.length);
-    };
-    child.stdout.on("data", keep);
-    child.stderr.on("data", keep);
-    let timedOut = false;
-    const killGroup = () => killProcessGroup(child);
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup();
-    }, timeoutMs);
-    let settled = false;
-    const done = (why: string | undefined) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // Children the hook left running in the background do not hold the agent up.
-      child.stdout.destroy();
-      child.stderr.destroy();
-      resolve({ ok: why === undefined, output: [why, output.trim()].filter(Boolean).join(": ") });
-    };
-    child.on("error", (e) => done(`cannot run the hook (${e.message})`));
-    child.on("exit", (code, signal) => {
-      const why = timedOut
-        ? `timed out after ${Math.round(timeoutMs / 1000)}s and was killed`
-        : code === 0
+  let output = "";
+  const keep = (d: Buffer) => {
+    if (output.length < MAX_OUTPUT) output += d.toString("utf8").slice(0, MAX_OUTPUT - output.length);
+  };
+  const env = {
+    ...process.env,
+    FLEETROOT_DIR: genDir,
+    FLEETROOT_CERT: path.join(genDir, "cert.pem"),
+    ...keyEnv,
+    FLEETROOT_CHAIN: path.join(genDir, "chain.pem"),
+  };
+  const r = await runInProcessGroup(cmd, env, timeoutMs, { stdout: keep, stderr: keep }).done;
+  const why =
+    r.kind === "timeout"
+      ? `timed out after ${Math.round(timeoutMs / 1000)}s and was killed`
+      : r.kind === "error"
+        ? `cannot run the hook (${r.message})`
+        : r.code === 0
           ? undefined
-          : signal
-            ? `killed by ${signal}`
-            : `exited with status ${code}`;
-      // The rest of its output arrives with "close"; a background child may hold the pipes open longer.
-      child.once("close", () => done(why));
-      setTimeout(() => done(why), 200).unref();
-    });
-  });
+          : r.signal
+            ? `killed by ${r.signal}`
+            : `exited with status ${r.code}`;
+  return { ok: why === undefined, output: [why, output.trim()].filter(Boolean).join(": ") };
 }
