@@ -9,6 +9,7 @@ import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, line
 import { hmacSha256, jsonSafe, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
 import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
+import { LoopLoad } from "../util/loop-load.js";
 
 /** How many token/accessor HMACs are remembered (see setHmacKey). */
 const IDENTITY_CACHE = 1024;
@@ -61,6 +62,8 @@ export class AuditLog {
   private flushing = false;
   private flushScheduled = false;
   private readonly group: GroupSync;
+  /** Whether the event loop is busy: the commit delay applies only then (GroupSync). */
+  private readonly load = new LoopLoad();
   private entriesQueued = 0;
   private failure: FleetError | undefined;
   private closed = false;
@@ -85,6 +88,7 @@ export class AuditLog {
       () => new Promise<void>((resolve, reject) => fdatasync(fh.fd, (e) => (e ? reject(e) : resolve()))),
       BACKGROUND_SYNC_MS,
       SYNC_GAP_MS,
+      () => this.load.busy(),
     );
   }
 

@@ -9,6 +9,7 @@ import {
   type TransactionSettings,
 } from "kysely";
 import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
+import { LoopLoad } from "../util/loop-load.js";
 
 /**
  * Kysely driver for better-sqlite3, built for many concurrent requests on one connection:
@@ -265,6 +266,7 @@ export class FleetSqliteDriver implements Driver {
 /** fdatasync of the database's WAL file, opened once (the WAL lives as long as the connection). */
 function walSync(dbFile: string): { sync: GroupSync; close(): void } {
   let fd: number | undefined;
+  const load = new LoopLoad();
   return {
     sync: new GroupSync(
       async () => {
@@ -274,6 +276,7 @@ function walSync(dbFile: string): { sync: GroupSync; close(): void } {
       },
       0,
       SYNC_GAP_MS,
+      () => load.busy(),
     ),
     close: () => {
       if (fd !== undefined) closeSync(fd);

@@ -100,7 +100,7 @@ describe("GroupSync with lazyMs", () => {
 });
 
 describe("GroupSync with gapMs (commit delay)", () => {
-  function gapped(gapMs: number) {
+  function gapped(gapMs: number, busy?: () => boolean) {
     const calls: Array<() => void> = [];
     const g = new GroupSync(
       () =>
@@ -109,9 +109,32 @@ describe("GroupSync with gapMs (commit delay)", () => {
         }),
       0,
       gapMs,
+      busy,
     );
     return { g, calls };
   }
+
+  it("applies the gap only while busy() says so", async () => {
+    let busy = false;
+    const { g, calls } = gapped(10_000, () => busy);
+    g.wrote();
+    void g.durable();
+    calls[0]!();
+    await tick();
+    g.wrote();
+    void g.durable();
+    expect(calls).toHaveLength(2); // not busy: the next sync starts at once, within the gap
+    calls[1]!();
+    await tick();
+    busy = true;
+    g.wrote();
+    const pending = g.durable();
+    expect(calls).toHaveLength(2); // busy: put off by the gap
+    const settled = g.settle();
+    calls[2]!();
+    await settled;
+    await pending;
+  });
 
   it("starts at once on an idle file, then waits out the gap so later writes share one sync", async () => {
     const { g, calls } = gapped(40);

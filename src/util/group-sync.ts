@@ -1,8 +1,8 @@
 /**
- * The commit delay the server's logs use (the audit file and SQLite's WAL). Measured on the development
- * VM at 16 concurrent KV writes against no delay, in alternating runs: 0.8 ms gave more writes per second
- * in five of six and then four of four (+6% to +30%; about half as many syncs); 0.4 ms changed nothing
- * measurable.
+ * The commit delay the server's logs use (the audit file and SQLite's WAL), applied while the event loop
+ * is busy (see GroupSync's `busy`). Measured on the development VM at 16 concurrent KV writes against no
+ * delay, in alternating runs: 0.8 ms gave more writes per second in five of six and then four of four
+ * (+6% to +30%; about half as many syncs); 0.4 ms changed nothing measurable.
  */
 export const SYNC_GAP_MS = 0.8;
 
@@ -34,11 +34,17 @@ export class GroupSync {
    * it; waiting out the gap lets more writes share each sync, and every fdatasync spared is kernel and
    * thread-pool CPU the requests get back. A sync on an idle file (the last one started longer ago than
    * the gap) starts at once, so a lone write pays nothing.
+   *
+   * `busy`: whether the gap applies now. The gap pays off only while the event loop is busy: syncs then
+   * cost CPU the requests need, and the loop gathers waiters anyway. On a loop with time to spare it only
+   * adds latency, and with a fixed number of clients each waiting on its request, latency is throughput
+   * (a loop-load sampler, src/util/loop-load.ts). Always, when not given.
    */
   constructor(
     private readonly sync: () => Promise<void>,
     private readonly lazyMs = 0,
     private readonly gapMs = 0,
+    private readonly busy: () => boolean = () => true,
   ) {}
 
   private lastStart = Number.NEGATIVE_INFINITY;
@@ -95,7 +101,7 @@ export class GroupSync {
 
   private start(now = false): void {
     if (this.running || this.writtenGen <= this.syncedGen) return;
-    if (this.gapMs > 0 && !now) {
+    if (this.gapMs > 0 && !now && this.busy()) {
       const wait = this.lastStart + this.gapMs - performance.now();
       if (wait > 0) {
         this.gapTimer ??= setTimeout(() => {

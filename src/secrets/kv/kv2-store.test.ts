@@ -216,6 +216,57 @@ describeEachStore("secrets: KV v2 store and its read cache", (ctx) => {
     expect(x.kind === "ok" && y.kind === "ok" && x.body !== y.body).toBe(true);
     expect(dataOf(y)).toEqual({ outer: { inner: ["x", { y: 1 }] } });
   });
+
+  it("a write starts from the metadata it last wrote (SQLite: no lookup); a stale entry is retried from the store", async () => {
+    const other = await ctx.open([sealMigrations, secretsMigrations]);
+    const a = new Kv2Store(store, barrier, clock);
+    const b = new Kv2Store(other, barrier, clock);
+    await a.write(mount, "hot", { v: "1" }, undefined);
+    const lookups = vi.spyOn(PreparedQuery.prototype, "run");
+    try {
+      await a.write(mount, "hot", { v: "2" }, 1);
+      expect(lookups.mock.calls.length).toBe(ctx.dialect === "sqlite" ? 0 : 1);
+    } finally {
+      lookups.mockRestore();
+    }
+
+    // Another connection writes: a CAS against the store's current version succeeds, and so does a plain
+    // write; nothing is numbered from the stale entry.
+    await b.write(mount, "hot", { v: "3" }, 2);
+    const w4 = await a.write(mount, "hot", { v: "4" }, 3);
+    expect(w4.n).toBe(4);
+    await b.write(mount, "hot", { v: "5" }, 4);
+    expect((await a.write(mount, "hot", { v: "6" }, undefined)).n).toBe(6);
+    // A CAS that really is wrong still fails, as a CAS mismatch.
+    await b.write(mount, "hot", { v: "7" }, 6);
+    const err = await a.write(mount, "hot", { v: "x" }, 6).catch((e: unknown) => e);
+    expect((err as FleetError).code).toBe("FR_KV_CAS_MISMATCH");
+    // A patch of a version the entry names but the store no longer has (deleted and written anew).
+    await a.write(mount, "patched", { a: "1" }, undefined);
+    await a.write(mount, "patched", { a: "2" }, undefined);
+    await b.deleteAll(mount, "patched");
+    await b.write(mount, "patched", { b: "1" }, undefined);
+    const p = await a.write(mount, "patched", (cur) => ({ ...cur, c: "2" }), undefined);
+    expect(p.n).toBe(2);
+    expect(dataOf(await b.read(mount, "patched", 0))).toEqual({ b: "1", c: "2" });
+
+    // Deleted and written again over the other connection until the rev is the one the entry holds (2):
+    // only the blob tells the two apart. Without that check this write would take version 3 and put
+    // back the old key's version list.
+    await a.write(mount, "again", { v: "old-1" }, undefined);
+    await a.write(mount, "again", { v: "old-2" }, undefined);
+    await b.deleteAll(mount, "again");
+    await b.write(mount, "again", { v: "new-1" }, undefined);
+    await b.updateMeta(mount, "again", (meta) => void (meta.maxVersions = 1), false);
+    const w = await a.write(mount, "again", { v: "new-2" }, undefined);
+    expect(w.n).toBe(2);
+    const fresh = new Kv2Store(store, barrier, clock);
+    const found = await fresh.meta(mount, "again");
+    expect(found?.meta.current).toBe(2);
+    expect(Object.keys(found!.meta.versions)).toEqual(["2"]);
+    expect(found?.meta.maxVersions).toBe(1);
+    expect(dataOf(await fresh.read(mount, "again", 0))).toEqual({ v: "new-2" });
+  });
 });
 
 it("the read cache keeps at most its capacity, oldest key out first, and only for the exact blob", () => {

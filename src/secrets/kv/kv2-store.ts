@@ -67,13 +67,16 @@ const deleteVersion = new PreparedQuery<SecretsTables, never>(3, (db, mount, pat
     .where("path", "=", path)
     .where("version", "=", version as unknown as number),
 );
-const updateKey = new PreparedQuery<SecretsTables, never>(5, (db, rev, blob, mount, path, oldRev) =>
+// Both the rev and the blob the change was computed from must still be there: a rev alone repeats after a
+// key is deleted and written again, the blob (under a fresh random nonce each time) never does.
+const updateKey = new PreparedQuery<SecretsTables, never>(6, (db, rev, blob, mount, path, oldRev, oldBlob) =>
   db
     .updateTable("secrets_kv_key")
     .set({ rev: rev as unknown as number, blob: blob as unknown as Buffer })
     .where("mount", "=", mount)
     .where("path", "=", path)
-    .where("rev", "=", oldRev as unknown as number),
+    .where("rev", "=", oldRev as unknown as number)
+    .where("blob", "=", oldBlob as unknown as Buffer),
 );
 
 const metaAad = (m: Mount, path: string) => `secrets/kv/${m.uuid}/${path}/meta`;
@@ -81,8 +84,14 @@ const versionAad = (m: Mount, path: string, n: number) => `secrets/kv/${m.uuid}/
 
 /**
  * KV v2 storage: per key one sealed metadata row and one sealed row per version, each bound by its
- * associated data to mount, path and version. Writers use optimistic concurrency on the key's `rev`,
- * so two nodes writing the same key cannot both take the same version number.
+ * associated data to mount, path and version. Writers use optimistic concurrency on the key's `rev`
+ * (and its sealed blob), so two nodes writing the same key cannot both take the same version number.
+ *
+ * On SQLite, whose file one server holds (its lock), a write to a key this store last read or wrote
+ * starts from the cached metadata instead of looking the row up: should the row have changed meanwhile
+ * (another process on the file, a transaction that never committed), the final update matches no row,
+ * the transaction rolls back and the retry looks the row up. On PostgreSQL other nodes write the same
+ * rows, so every write looks first rather than lose a round to each of their changes.
  */
 export class Kv2Store {
   private readonly db: Kysely<SecretsTables>;
@@ -96,7 +105,11 @@ export class Kv2Store {
   ) {
     this.db = store.db.withTables<SecretsTables>();
     this.cache = new Kv2ReadCache(opts.readCacheKeys ?? DEFAULT_READ_CACHE_KEYS);
+    this.writesFromCache = store.changeStamp !== undefined;
   }
+
+  /** Whether a write may start from the cached metadata (see the class comment). */
+  private readonly writesFromCache: boolean;
 
   /** Drops every opened key (the server is sealing: no plaintext stays in memory). */
   forgetAll(): void {
@@ -108,20 +121,33 @@ export class Kv2Store {
   }
 
   /**
-   * The key's metadata as stored now, a copy the caller may change. When the sealed blob is the one the
-   * read cache opened (or this node last wrote), its cached JSON is parsed instead of the blob decrypted.
+   * The key's metadata as stored now, a copy the caller may change, with the row's rev and blob. When the
+   * sealed blob is the one the read cache opened (or this node last wrote), its cached JSON is parsed
+   * instead of the blob decrypted. `fromCache`: a cached entry with a known rev is taken without looking
+   * at the store (for a write, whose final update checks both; see the class comment).
    */
   async meta(
     m: Mount,
     path: string,
     db: Kysely<SecretsTables> = this.db,
-  ): Promise<{ meta: KeyMeta; rev: number } | undefined> {
+    fromCache = false,
+  ): Promise<FoundMeta | undefined> {
+    const id = m.uuid + "\u0000" + path;
+    if (fromCache) {
+      const e = this.cache.peek(id);
+      if (e?.rev !== undefined)
+        return { meta: JSON.parse(e.text) as KeyMeta, rev: e.rev, blob: e.blob, cached: true };
+    }
     const [row] = await selectMeta.run(db, m.uuid, path);
     if (!row) return undefined;
-    const hit = this.cache.get(m.uuid + "\u0000" + path, row.blob);
-    if (hit) return { meta: JSON.parse(hit.text) as KeyMeta, rev: Number(row.rev) };
+    const rev = Number(row.rev);
+    const hit = this.cache.get(id, row.blob);
+    if (hit) {
+      hit.rev = rev;
+      return { meta: JSON.parse(hit.text) as KeyMeta, rev, blob: row.blob };
+    }
     const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(row.blob));
-    return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev: Number(row.rev) };
+    return { meta: JSON.parse(Buffer.from(plain).toString("utf8")) as KeyMeta, rev, blob: row.blob };
   }
 
   /** Whether the key has metadata (a write to it is then an update, not a create). Nothing is decrypted. */
@@ -149,7 +175,7 @@ export class Kv2Store {
       key = this.cache.get(id, blob);
       if (!key) {
         const plain = await this.barrier.decrypt(metaAad(m, path), new Uint8Array(blob));
-        key = this.cache.set(id, blob, Buffer.from(plain).toString("utf8"));
+        key = this.cache.set(id, blob, Buffer.from(plain).toString("utf8"), Number(row.rev));
       }
       if (stamp !== undefined) this.cache.seenAt(key, stamp);
     }
@@ -249,6 +275,7 @@ export class Kv2Store {
       await t.deleteFrom("secrets_kv_version").where("mount", "=", m.uuid).where("path", "=", path).execute();
       await t.deleteFrom("secrets_kv_key").where("mount", "=", m.uuid).where("path", "=", path).execute();
     });
+    this.cache.forget(m.uuid + "\u0000" + path);
   }
 
   /** One transaction: read the key's metadata, compute the change, write it if nobody else did meanwhile. */
@@ -258,14 +285,20 @@ export class Kv2Store {
     opts: Durability,
     fn: (meta: KeyMeta | undefined, trx: Kysely<SecretsTables>) => Promise<Change | undefined>,
   ): Promise<void> {
+    // The first attempt may start from the cache; a retry looks at the store. Whatever fails on a change
+    // computed from the cache (a CAS mismatch, a version to patch that is not there) may be the cache's
+    // staleness, so it is tried again from the store before it counts.
+    let attempt = 0;
+    let fromCache = false;
     const body = async (trx: Transaction<object>) => {
       const t = trx.withTables<SecretsTables>();
-      const found = await this.meta(m, path, t);
+      const found = await this.meta(m, path, t, attempt === 0 && this.writesFromCache);
+      fromCache = found?.cached === true;
       const change = await fn(found?.meta, t);
       if (!change) return true;
-      return this.apply(t, m, path, found?.rev, change);
+      return this.apply(t, m, path, found, change);
     };
-    for (let attempt = 0; ; attempt++) {
+    for (; ; attempt++) {
       try {
         let done: boolean;
         if (opts.durable) {
@@ -277,7 +310,7 @@ export class Kv2Store {
         }
         if (done) return;
       } catch (e) {
-        if (!isRetryable(e)) throw e;
+        if (!fromCache && !isRetryable(e)) throw e;
       }
       if (attempt >= MAX_RETRIES)
         fail("FR_CONFLICT", `${m.path}${path} is being changed concurrently; retry`);
@@ -288,7 +321,7 @@ export class Kv2Store {
     t: Kysely<SecretsTables>,
     m: Mount,
     path: string,
-    rev: number | undefined,
+    found: FoundMeta | undefined,
     change: Change,
   ): Promise<boolean> {
     if (change.put) {
@@ -309,17 +342,19 @@ export class Kv2Store {
     if (!change.meta) return true;
     const metaText = JSON.stringify(change.meta);
     const blob = Buffer.from(await this.barrier.encrypt(metaAad(m, path), Buffer.from(metaText, "utf8")));
-    if (rev === undefined) {
-      await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev: 1, blob }).execute();
+    const rev = found ? found.rev + 1 : 1;
+    if (!found) {
+      await t.insertInto("secrets_kv_key").values({ mount: m.uuid, path, rev, blob }).execute();
     } else {
-      const r = await updateKey.execute(t, rev + 1, blob, m.uuid, path, rev);
-      // Lost the race: throwing rolls the transaction back; mutate() retries it.
+      const r = await updateKey.execute(t, rev, blob, m.uuid, path, found.rev, found.blob);
+      // Lost the race (or started from a stale cache entry): throwing rolls the transaction back, and
+      // mutate() retries it from the store.
       if (Number(r.numAffectedRows) !== 1) throw new RetryError();
     }
     // Write-through: the next read or write of the key finds this metadata without decrypting it. Should
-    // the transaction not commit, the blob never reaches the store, no lookup matches it, and the entry
-    // is never used.
-    this.cache.set(m.uuid + "\u0000" + path, blob, metaText);
+    // the transaction not commit, the blob never reaches the store: no lookup matches it, and a write
+    // starting from it matches no row and is retried from the store.
+    this.cache.set(m.uuid + "\u0000" + path, blob, metaText, rev);
     return true;
   }
 
@@ -339,6 +374,15 @@ export interface Durability {
 }
 
 class RetryError extends Error {}
+
+/** A key's metadata as found for a change, with the row's rev and sealed blob the change must replace. */
+interface FoundMeta {
+  meta: KeyMeta;
+  rev: number;
+  blob: Buffer;
+  /** Taken from the cache without looking at the store. */
+  cached?: boolean;
+}
 
 /** Lost a race with another writer: our own rev check, a duplicate version row, or a serialization failure. */
 function isRetryable(e: unknown): boolean {

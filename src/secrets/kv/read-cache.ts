@@ -21,6 +21,8 @@ interface CachedKey {
   held: boolean;
   /** The store's change stamp (Store.changeStamp) at which `blob` was last seen in the store. */
   stamp: number | undefined;
+  /** The key row's `rev` that went with `blob`, when known (Kv2Store's writes start from it). */
+  rev: number | undefined;
 }
 
 /** Versions kept per key: a reader almost always asks for the current one. */
@@ -55,6 +57,11 @@ export class Kv2ReadCache {
     return this.bytes;
   }
 
+  /** The entry for `id` as last read or written, whatever the store holds now. */
+  peek(id: string): CachedKey | undefined {
+    return this.keys.get(id);
+  }
+
   /** The entry for `id` if it was opened from exactly `blob`. */
   get(id: string, blob: Buffer): CachedKey | undefined {
     const e = this.keys.get(id);
@@ -76,11 +83,12 @@ export class Kv2ReadCache {
   }
 
   /**
-   * Remembers the metadata `text` (its JSON) as opened from `blob`; returns the entry, which is not kept
-   * when the cache is off or the entry alone would take too much of it.
+   * Remembers the metadata `text` (its JSON) as opened from `blob` (stored with `rev`); returns the entry,
+   * which is not kept when the cache is off or the entry alone would take too much of it.
    */
-  set(id: string, blob: Buffer, text: string): CachedKey {
+  set(id: string, blob: Buffer, text: string, rev?: number): CachedKey {
     const e: CachedKey = {
+      rev,
       blob,
       text,
       parsed: undefined,
