@@ -42,6 +42,24 @@ describeEachStore("core: init, restart, unseal, tokens, audit", (db) => {
     const bad = await t.call("PUT", "sys/init", { secret_shares: 2, secret_threshold: 3 });
     expect(bad.statusCode).toBe(400);
     expect((await t.call("GET", "sys/init")).json()).toEqual({ initialized: false });
+    // As Vault: both counts are required JSON integers (was: strings taken, missing ones became 5 and 3).
+    for (const [body, says] of [
+      [{}, "secret_shares and secret_threshold are required"],
+      [{ secret_shares: 5 }, "are required"],
+      [
+        { secret_shares: "5", secret_threshold: 3 },
+        'secret_shares must be a JSON integer, not the string "5"',
+      ],
+      [{ secret_shares: 5, secret_threshold: 2.5 }, "secret_threshold must be a JSON integer, not number"],
+    ] as const) {
+      const r = await t.call("PUT", "sys/init", body);
+      expect([r.statusCode, r.json().code, r.json().errors[0]], JSON.stringify(body)).toEqual([
+        400,
+        "FR_VALIDATION",
+        expect.stringContaining(says),
+      ]);
+    }
+    expect((await t.call("GET", "sys/init")).json()).toEqual({ initialized: false });
 
     const res = await t.call("PUT", "sys/init", { secret_shares: 5, secret_threshold: 3 });
     expect(res.statusCode).toBe(200);

@@ -56,6 +56,7 @@ describeEachStore("validation leftovers", (ctx) => {
       "description object": { type: "kv", description: { a: 1 } },
       "description array": { type: "kv", description: ["x"] },
       "description boolean": { type: "kv", description: true },
+      "description over 1 KiB (was: cut silently)": { type: "kv", description: "d".repeat(1025) },
       "type number": { type: 2 },
       "type object": { type: { kv: true } },
       "type missing": { description: "x" },
@@ -90,6 +91,16 @@ describeEachStore("validation leftovers", (ctx) => {
     expect((await f.t.call("GET", "sys/mounts/typed", undefined, f.root)).json().data.description).toBe(
       "kept",
     );
+    const long = await f.t.call("POST", "sys/mounts/typed/tune", { description: "x".repeat(2000) }, f.root);
+    expect([long.statusCode, long.json().errors[0]]).toEqual([
+      400,
+      expect.stringContaining("2000 characters"),
+    ]);
+    const full = "y".repeat(1024);
+    expect((await f.t.call("POST", "sys/mounts/typed/tune", { description: full }, f.root)).statusCode).toBe(
+      204,
+    );
+    expect((await f.t.call("GET", "sys/mounts/typed", undefined, f.root)).json().data.description).toBe(full);
     // Leases above the system's max (768h) are refused at mount and at tune, as Vault does.
     for (const config of [{ default_lease_ttl: "800h" }, { max_lease_ttl: "769h" }]) {
       const t = await f.t.call("POST", "sys/mounts/typed/tune", config, f.root);

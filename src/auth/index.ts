@@ -17,3 +17,4 @@ export {
   sanitizePolicies,
   sha256hex,
 } from "./token/token-store.js";
+export { TOKEN_TIDY_INTERVAL_MS, TokenTidy } from "./token/tidy-job.js";

@@ -100,11 +100,19 @@ async function mustGet(mounts: MountTable, path: string): Promise<Mount> {
   return (await mounts.get(path)) ?? fail("FR_NOT_FOUND", `no secrets engine is mounted at ${path}`);
 }
 
-/** A mount's description: a string (cut to 1 KiB) or absent; another type is an error, as in Vault. */
+/** The longest mount description accepted, in characters. */
+const MAX_DESCRIPTION = 1024;
+
+/** A mount's description: a string of at most 1 KiB or absent; another type is an error, as in Vault. */
 function optDescription(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string") fail("FR_VALIDATION", `description must be a string, not ${typeName(v)}`);
-  return v.slice(0, 1024);
+  if (v.length > MAX_DESCRIPTION)
+    fail(
+      "FR_VALIDATION",
+      `description is ${v.length} characters long; at most ${MAX_DESCRIPTION} are accepted`,
+    );
+  return v;
 }
 
 const typeName = (v: unknown): string => (Array.isArray(v) ? "an array" : `a ${typeof v}`);

@@ -6,7 +6,7 @@ import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "../audit/index.js";
-import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore } from "../auth/index.js";
+import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore, TokenTidy } from "../auth/index.js";
 import { loadConfig, resolvePaths, type Config } from "../config/index.js";
 import { FleetError } from "../errors/index.js";
 import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js";
@@ -152,6 +152,17 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     const authorizer = new Authorizer({ tokens, policies, clock });
     const core: CoreServices = { config, paths, clock, store, barrier, keys, audit, tokens, policies };
     const coreView = barrier.view("core/");
+    // Expired tokens are refused at once; this removes their rows (and subtrees) every few minutes.
+    const tokenTidy = new TokenTidy(
+      tokens,
+      async (removed) => {
+        await audit.log({ type: "event", event: { name: "auth.token_tidy", fields: { removed } } });
+      },
+      (e) =>
+        log(
+          `removing expired tokens failed (tried again in a few minutes): ${(e as Error)?.message ?? String(e)}`,
+        ),
+    );
 
     // Once per unseal: shares sent in parallel may each see the server go from sealed to unsealed, and
     // every one of them waits for the same run of the hooks.
@@ -161,12 +172,14 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         const key = await coreView.get("audit-hmac-key");
         audit.setHmacKey(key ?? undefined);
         for (const m of modules) await m.onUnseal?.(core);
+        tokenTidy.start();
       })().catch((e: unknown) => {
         unsealHooks = undefined;
         throw e;
       }));
     const afterSeal = async () => {
       unsealHooks = undefined;
+      await tokenTidy.stop();
       audit.setHmacKey(undefined);
       for (const m of modules) await m.onSeal?.();
     };
@@ -269,6 +282,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         if (closed) return;
         closed = true;
         await app.close();
+        await tokenTidy.stop();
         for (const m of modules) await m.stop?.().catch(() => undefined);
         for (const c of cleanup) await c().catch(() => undefined);
       },

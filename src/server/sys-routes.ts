@@ -46,8 +46,19 @@ export function sysRoutes(deps: SysDeps): RouteSpec[] {
       whileSealed: true,
       handler: async (ctx) => {
         const b = ctx.body;
-        const shares = intField(b.secret_shares ?? b.recovery_shares, "secret_shares", 5);
-        const threshold = intField(b.secret_threshold ?? b.recovery_threshold, "secret_threshold", 3);
+        // Shamir: the operator says how the root key is split, as Vault requires. An auto-unseal seal
+        // (the recovery shares) defaults to 5 and 3, as Vault's CLI does.
+        const shamir = deps.status().type === "shamir";
+        const shares = intField(
+          b.secret_shares ?? b.recovery_shares,
+          "secret_shares",
+          shamir ? undefined : 5,
+        );
+        const threshold = intField(
+          b.secret_threshold ?? b.recovery_threshold,
+          "secret_threshold",
+          shamir ? undefined : 3,
+        );
         if (b.pgp_keys || b.root_token_pgp_key) {
           throw new FleetError(
             "FR_VALIDATION",
@@ -205,12 +216,21 @@ function auditHash(body: Record<string, unknown>, deps: SysDeps) {
   return raw({ hash, data: { hash } });
 }
 
-function intField(v: unknown, name: string, dflt: number): number {
-  if (v === undefined || v === null) return dflt;
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n))
-    throw new FleetError("FR_VALIDATION", `${name} must be an integer`);
-  return n;
+/** A JSON integer field of sys/init; absent means `dflt`, or is an error when there is none. */
+function intField(v: unknown, name: string, dflt: number | undefined): number {
+  if (v === undefined || v === null) {
+    if (dflt !== undefined) return dflt;
+    throw new FleetError(
+      "FR_VALIDATION",
+      "secret_shares and secret_threshold are required: how many key shares to split the root key " +
+        'into and how many of them unseal, e.g. {"secret_shares": 5, "secret_threshold": 3}',
+    );
+  }
+  if (typeof v !== "number" || !Number.isInteger(v)) {
+    const got = typeof v === "string" ? `the string ${JSON.stringify(v).slice(0, 40)}` : typeof v;
+    throw new FleetError("FR_VALIDATION", `${name} must be a JSON integer, not ${got}`);
+  }
+  return v;
 }
 
 /** Vault's health query overrides: a status code in the query replaces the default one. */

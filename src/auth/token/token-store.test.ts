@@ -10,6 +10,7 @@ import { Authorizer } from "../authorizer.js";
 import { authMigrations, type AuthTables } from "../migrations.js";
 import { PolicyStore } from "../policy/policy-store.js";
 import { renewalTtl } from "./ttl.js";
+import { TokenTidy } from "./tidy-job.js";
 import { TokenStore, sha256hex } from "./token-store.js";
 
 async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
@@ -195,6 +196,62 @@ describeEachStore("auth tokens", (ctx) => {
     clock.advance(31_000);
     expect(await tokens.tidy()).toBeGreaterThanOrEqual(1);
     expect(await tokens.listAccessors()).not.toContain(p.info.accessor);
+  });
+
+  it("the tidy job removes an expired token's whole subtree, reports it, and survives a failing run", async () => {
+    const parent = await tokens.create(root, { policies: ["ops"], ttl: 30 }, true);
+    const child = await tokens.create(await authz.authenticate(parent.token), { ttl: HOUR }, false);
+    const other = await tokens.create(root, { policies: ["ops"], ttl: HOUR }, true);
+    clock.advance(31_000);
+    const reports: number[] = [];
+    const errors: unknown[] = [];
+    const job = new TokenTidy(
+      tokens,
+      async (n) => void reports.push(n),
+      (e) => void errors.push(e),
+    );
+    await job.runOnce();
+    expect(reports).toEqual([2]);
+    const left = await tokens.listAccessors();
+    expect(left).not.toContain(parent.info.accessor);
+    expect(left).not.toContain(child.info.accessor);
+    expect(left).toContain(other.info.accessor);
+    await job.runOnce(); // nothing left to remove: nothing reported
+    expect(reports).toEqual([2]);
+    const failing = new TokenTidy(
+      {
+        tidy: () => Promise.reject(new Error("store unreachable")),
+      },
+      async () => undefined,
+      (e) => void errors.push(e),
+    );
+    failing.start();
+    failing.start();
+    await failing.runOnce();
+    await failing.stop();
+    expect(errors.map((e) => (e as Error).message)).toEqual(["store unreachable"]);
+  });
+
+  it("tidy() and revocations running at once over nested trees all succeed (PostgreSQL: no lock cycle)", async () => {
+    // Chains root → a → b → c, where a and c expire: tidy takes each expired root on its own while
+    // revocations of b and of whole chains run beside it.
+    const chains: Array<{ a: string; b: string; c: string }> = [];
+    for (let i = 0; i < 8; i++) {
+      const a = await tokens.create(root, { policies: ["ops"], ttl: 30 }, true);
+      const b = await tokens.create(await authz.authenticate(a.token), { ttl: HOUR }, false);
+      const c = await tokens.create(await authz.authenticate(b.token), { ttl: 20 }, false);
+      chains.push({ a: a.token, b: b.token, c: c.token });
+    }
+    clock.advance(31_000);
+    const results = await Promise.allSettled([
+      tokens.tidy(),
+      ...chains.map((ch, i) => (i % 2 ? tokens.revoke(ch.b) : tokens.revoke(ch.a))),
+      tokens.tidy(),
+    ]);
+    expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    for (const ch of chains)
+      for (const t of [ch.a, ch.b, ch.c])
+        expect(await codeOf(authz.authenticate(t))).toBe("FR_TOKEN_INVALID");
   });
 
   it("renews with increments capped by explicit_max_ttl; periodic tokens renew to the period", async () => {

@@ -319,7 +319,13 @@ export class TokenStore {
     return rows.map((r) => r.accessor);
   }
 
-  /** Revokes every expired or used-up token with its subtree; returns how many tokens went. For a periodic job. */
+  /**
+   * Revokes every expired or used-up token with its subtree (TokenTidy runs it periodically); returns how
+   * many tokens went. Each expired token's subtree goes in its own transaction, as a revocation by hand
+   * does: on PostgreSQL one transaction locking several unrelated roots could wait on a concurrent
+   * revocation that waits on it (a token under one root being the other's root), which a walk from a
+   * single root never does.
+   */
   async tidy(): Promise<number> {
     const now = this.clock.now().getTime();
     const expired = await this.db
@@ -334,15 +340,18 @@ export class TokenStore {
       )
       .execute();
     if (expired.length === 0) return 0;
-    const gone = await this.store.transaction((trx) =>
-      revokeSubtree(
-        trx,
-        expired.map((r) => r.hash),
-      ),
-    );
-    for (const h of gone) this.entries.delete(h);
-    this.forgetCached();
-    return gone.length;
+    const gone = new Set<string>();
+    for (const { hash } of expired) {
+      // Already gone with an expired ancestor taken earlier in this run.
+      if (gone.has(hash)) continue;
+      const removed = await this.store.transaction((trx) => revokeSubtree(trx, [hash]));
+      for (const h of removed) {
+        gone.add(h);
+        this.entries.delete(h);
+      }
+      this.forgetCached();
+    }
+    return gone.size;
   }
 
   private async insert(
