@@ -435,5 +435,5 @@ describe("fleetroot updates / agent CLI", () => {
       1,
       /cannot read --link-dir/,
     );
-  });
+  }, 180_000); // about thirty CLI runs in a row: 25 s on an idle machine, more beside the rest of the suite
 });
