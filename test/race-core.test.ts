@@ -62,35 +62,17 @@ describeEachStore("races: core", (db) => {
     });
     const token = w.json().wrap_info.token as string;
     const un = await Promise.all(Array.from({ length: N }, () => post("sys/wrapping/unwrap", { token })));
-    expect(
-      count(
-        un.map((r) => r.status),
-        200,
-      ),
-    ).toBe(1);
-    expect(
-      count(
-        un.map((r) => r.status),
-        400,
-      ),
-    ).toBe(N - 1);
+    const unwrapCodes = un.map((r) => r.status);
+    expect(count(unwrapCodes, 200)).toBe(1);
+    expect(count(unwrapCodes, 400)).toBe(N - 1);
     const c = await t.call("POST", "auth/token/create", { policies: ["default"], num_uses: 3 }, root);
     const limited = c.json().auth.client_token as string;
     const uses = await Promise.all(
       Array.from({ length: N }, () => post("auth/token/lookup-self", undefined, limited)),
     );
-    expect(
-      count(
-        uses.map((r) => r.status),
-        200,
-      ),
-    ).toBe(3);
-    expect(
-      count(
-        uses.map((r) => r.status),
-        403,
-      ),
-    ).toBe(N - 3);
+    const useCodes = uses.map((r) => r.status);
+    expect(count(useCodes, 200)).toBe(3);
+    expect(count(useCodes, 403)).toBe(N - 3);
   });
 
   it("20 parallel rewraps of one wrapping token: exactly one new token", async () => {

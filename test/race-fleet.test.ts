@@ -52,6 +52,16 @@ describeEachStore("races: fleet", (db) => {
     return (r.data as { token: string }).token;
   };
 
+  /** Every certificate the PKI issued for `device` (there are `n`) is revoked. */
+  const expectAllRevoked = async (device: string, n: number) => {
+    const certs = (await f.api("GET", "pki/certs?list=true")).data as {
+      key_info: Record<string, { subject: string; revoked: boolean }>;
+    };
+    const mine = Object.entries(certs.key_info).filter(([, c]) => c.subject.includes(device));
+    expect(mine.length).toBe(n);
+    for (const [s, c] of mine) expect(c.revoked, s).toBe(true);
+  };
+
   it("one join token presented by 20 parallel enrollments: exactly one device enrolls", async () => {
     const csr = await buildDeviceCsr(generateSoftwareKey("ecdsa-p256").signer);
     // Unbound: each enrollment asks for its own id, so a double redemption would show as two devices.
@@ -113,12 +123,7 @@ describeEachStore("races: fleet", (db) => {
     expect(dev.certificates.length).toBe(1);
     expect(dev.certificates.every((c) => c.revoked_at !== null)).toBe(true);
     // Every certificate the PKI issued for the device is revoked, including the one signed for the renewal.
-    const certs = (await f.api("GET", "pki/certs?list=true")).data as {
-      key_info: Record<string, { subject: string; revoked: boolean }>;
-    };
-    const mine = Object.entries(certs.key_info).filter(([, c]) => c.subject.includes("dc-race"));
-    expect(mine.length).toBe(2);
-    for (const [s, c] of mine) expect(c.revoked, s).toBe(true);
+    await expectAllRevoked("dc-race", 2);
   });
 
   it("decommission while a re-enrollment is being recorded: the new certificate does not survive", async () => {
@@ -140,12 +145,7 @@ describeEachStore("races: fleet", (db) => {
     };
     expect(dev.status).toBe("decommissioned");
     expect(dev.certificates.length).toBe(1);
-    const certs = (await f.api("GET", "pki/certs?list=true")).data as {
-      key_info: Record<string, { subject: string; revoked: boolean }>;
-    };
-    const mine = Object.entries(certs.key_info).filter(([, c]) => c.subject.includes("dc-enroll"));
-    expect(mine.length).toBe(2);
-    for (const [s, c] of mine) expect(c.revoked, s).toBe(true);
+    await expectAllRevoked("dc-enroll", 2);
   });
 
   it("one serial revoked by 20 parallel requests: one revocation, the CRL lists it once", async () => {
