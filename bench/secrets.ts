@@ -9,10 +9,12 @@
  * response entry before the reply, HTTP). It is what every write pays before the KV engine does anything,
  * so its ratio is the ceiling a KV write could reach with free storage.
  */
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { median } from "./_stats.js";
 import { scratchDir } from "./lib/scratch.js";
+import { answerStats, cpuFigure, showCpu, statsOf, type CpuFigure } from "./lib/cpu.js";
 import { startServeChild } from "./lib/serve-child.js";
 
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 4);
@@ -26,13 +28,6 @@ interface Info {
   pipelineUrl?: string;
   token?: string;
   body?: string;
-}
-
-/** Fleetroot's group-commit counters: fdatasync calls of the audit file and of SQLite's WAL, commits. */
-interface Counters {
-  auditSyncs: number;
-  walSyncs: number;
-  commits: number;
 }
 
 async function serve(kind: "bare" | "fleetroot"): Promise<void> {
@@ -53,6 +48,7 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
     app.post("/v1/secret/data/bench", async () => reply);
     await app.listen({ host: "127.0.0.1", port: 0 });
     const addr = app.server.address() as { port: number };
+    answerStats();
     process.stdout.write(
       JSON.stringify({ url: `http://127.0.0.1:${addr.port}/v1/secret/data/bench` }) + "\n",
     );
@@ -111,15 +107,11 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   const token = (tok.auth as { client_token: string }).client_token;
   await call("POST", "secret/data/bench", SECRET, token);
   const url = await server.listen();
-  // The parent asks for the sync counters before and after each write measurement (see load()).
-  process.on("message", () => {
+  // The parent asks for the sync counters (and the CPU spent) before and after each measurement (load()).
+  answerStats(() => {
     const audit = server.core.audit.stats;
     const store = server.core.store.stats?.() ?? { commits: 0, syncs: 0 };
-    process.send?.({
-      auditSyncs: audit.syncs,
-      walSyncs: store.syncs,
-      commits: store.commits,
-    } satisfies Counters);
+    return { auditSyncs: audit.syncs, walSyncs: store.syncs, commits: store.commits };
   });
   process.stdout.write(
     JSON.stringify({ url: `${url}/v1/secret/data/bench`, pipelineUrl: `${url}/v1/bench/pipeline`, token }) +
@@ -127,48 +119,55 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   );
 }
 
-async function start(
-  kind: "bare" | "fleetroot",
-): Promise<{ info: Info; stop(): void; counters(): Promise<Counters> }> {
+interface Server {
+  info: Info;
+  child: ChildProcess;
+  stop(): void;
+}
+
+async function start(kind: "bare" | "fleetroot"): Promise<Server> {
   const { info, child, stop } = await startServeChild<Info>(fileURLToPath(import.meta.url), [kind], {
     ipc: true,
   });
-  const counters = () =>
-    new Promise<Counters>((resolve) => {
-      child.once("message", (m) => resolve(m as Counters));
-      child.send("counters");
-    });
-  return { info, stop, counters };
+  return { info, child, stop };
 }
 
 interface Figure {
   rps: number;
   p50: number;
   p99: number;
+  cpu: CpuFigure;
   note?: string;
 }
 
-async function load(info: Info, write: boolean, counters?: () => Promise<Counters>): Promise<Figure> {
+async function load(server: Server, write: boolean, url = server.info.url): Promise<Figure> {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (info.token) headers["x-vault-token"] = info.token;
+  if (server.info.token) headers["x-vault-token"] = server.info.token;
   const opts = {
-    url: info.url,
+    url,
     connections: CONNECTIONS,
     headers,
     ...(write ? { method: "POST" as const, body: JSON.stringify(SECRET) } : {}),
   };
   await autocannon({ ...opts, duration: 1 });
-  const before = await counters?.();
+  const before = await statsOf(server.child);
+  const client = process.cpuUsage();
   const r = await autocannon({ ...opts, duration: DURATION_S });
-  const after = await counters?.();
+  const after = await statsOf(server.child);
   if (r.non2xx > 0 || r.errors > 0) throw new Error(`${r.non2xx} non-2xx responses, ${r.errors} errors`);
-  const f: Figure = { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99 };
-  if (before && after && r.requests.total > 0) {
+  const f: Figure = {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    cpu: cpuFigure(before, after, client, r.requests.total),
+  };
+  // Fleetroot's group-commit counters: fdatasync calls of the audit file and of SQLite's WAL, commits.
+  if (write && after.auditSyncs !== undefined && before.auditSyncs !== undefined && r.requests.total > 0) {
     const per = (n: number) => (n / r.requests.total).toFixed(3);
-    const commits = after.commits - before.commits;
+    const commits = after.commits! - before.commits!;
     f.note =
       `fdatasync per request: audit ${per(after.auditSyncs - before.auditSyncs)}, ` +
-      `WAL ${per(after.walSyncs - before.walSyncs)}; ` +
+      `WAL ${per(after.walSyncs! - before.walSyncs!)}; ` +
       `${commits > 0 ? (r.requests.total / commits).toFixed(1) : "no"} requests per SQLite commit`;
   }
   return f;
@@ -176,6 +175,7 @@ async function load(info: Info, write: boolean, counters?: () => Promise<Counter
 
 function show(name: string, f: Figure): void {
   console.log(`${name.padEnd(44)} ${f.rps.toFixed(0).padStart(7)} req/s   p50 ${f.p50} ms   p99 ${f.p99} ms`);
+  console.log(`${"".padEnd(46)}${showCpu(f.cpu)}`);
   if (f.note) console.log(`${"".padEnd(46)}${f.note}`);
 }
 
@@ -191,13 +191,16 @@ if (process.argv[2] === "serve") {
   const reads: number[] = [];
   const writes: number[] = [];
   const pipelines: number[] = [];
+  const readCpu: number[] = [];
+  const writeCpu: number[] = [];
+  const writeLoop: number[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
-      const bareRead = await load(bare.info, false);
-      const read = await load(fleet.info, false);
-      const bareWrite = await load(bare.info, true);
-      const write = await load(fleet.info, true, fleet.counters);
-      const pipeline = await load({ ...fleet.info, url: fleet.info.pipelineUrl! }, true);
+      const bareRead = await load(bare, false);
+      const read = await load(fleet, false);
+      const bareWrite = await load(bare, true);
+      const write = await load(fleet, true);
+      const pipeline = await load(fleet, true, fleet.info.pipelineUrl!);
       console.log(`round ${i + 1}`);
       show("  bare Fastify GET (same JSON)", bareRead);
       show("  Fleetroot KV v2 read (token, ACL, audit)", read);
@@ -205,6 +208,9 @@ if (process.argv[2] === "serve") {
       show("  Fleetroot KV v2 write (+ barrier, new version)", write);
       show("  reference: write pipeline, no storage", pipeline);
       reads.push(read.rps / bareRead.rps);
+      readCpu.push(bareRead.cpu.serverUs / read.cpu.serverUs);
+      writeCpu.push(bareWrite.cpu.serverUs / write.cpu.serverUs);
+      writeLoop.push(write.cpu.loopBusy);
       writes.push(write.rps / bareWrite.rps);
       pipelines.push(pipeline.rps / bareWrite.rps);
     }
@@ -224,6 +230,13 @@ if (process.argv[2] === "serve") {
   const c = median(pipelines);
   console.log(
     `reference: the write pipeline without storage ${(c * 100).toFixed(1)}% of the bare route, median of ${pct(pipelines)} (the most a KV write could reach)`,
+  );
+  // A server whose event loop is near 100% busy is bound by its CPU per request: the ratio then follows the
+  // CPU ratio. A KV write's loop below that waits on fdatasync (16 clients, each waiting on its reply).
+  console.log(
+    `CPU per request (server process, all threads): the bare GET takes ${(median(readCpu) * 100).toFixed(1)}% of a KV read's, ` +
+      `the bare POST ${(median(writeCpu) * 100).toFixed(1)}% of a KV write's; ` +
+      `the write's event loop was ${(median(writeLoop) * 100).toFixed(0)}% busy (medians of the rounds)`,
   );
   console.log(
     `(${CONNECTIONS} connections, ${DURATION_S} s per measurement after 1 s warm-up, ${ROUNDS} alternating rounds, servers in child processes, same machine)`,
