@@ -15,6 +15,7 @@ import { sql } from "kysely";
 import { DeviceRegistry, type DeviceFilter } from "../src/devices/index.js";
 import type { Server } from "../src/server/main.js";
 import { scratchDir } from "./lib/scratch.js";
+import { loaderArgs } from "./lib/serve-child.js";
 
 const DEVICES = Number(process.env.BENCH_ENROLL_DEVICES ?? 3000);
 const CONNECTIONS = 16;
@@ -197,7 +198,7 @@ if (process.argv[2] === "serve") {
   process.on("SIGTERM", () => process.exit(0));
   await serve();
 } else {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url), "serve"], {
+  const child = spawn(process.execPath, [...loaderArgs(), fileURLToPath(import.meta.url), "serve"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines: string[] = [];

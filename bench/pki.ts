@@ -20,7 +20,7 @@ import autocannon from "autocannon";
 import type { Signer } from "../src/keys/index.js";
 import { median } from "./_stats.js";
 import { scratchDir } from "./lib/scratch.js";
-import { type ServeChild, startServeChild } from "./lib/serve-child.js";
+import { type ServeChild, loaderArgs, startServeChild } from "./lib/serve-child.js";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const OCSP_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -285,10 +285,10 @@ async function crl(): Promise<void> {
   const dir = scratchDir("fr-bench-crl-");
   const index = join(dir, "index.txt");
   // Entries for openssl are written by a separate run so Fleetroot's peak memory is measured without them.
-  spawnSync(process.execPath, ["--import", "tsx", self, "crl-child", index], {
+  spawnSync(process.execPath, [...loaderArgs(), self, "crl-child", index], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  const out = spawnSync(process.execPath, ["--import", "tsx", self, "crl-child"], { encoding: "utf8" });
+  const out = spawnSync(process.execPath, [...loaderArgs(), self, "crl-child"], { encoding: "utf8" });
   const r = JSON.parse(out.stdout.trim().split("\n").pop() as string) as Record<string, number>;
   line(
     "Fleetroot: build + sign from pre-encoded entries",

@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 // `npm run bench [name…]`: runs bench/<name>.ts one after another (all of them by default). Each benchmark
 // prints its own figure next to a peer or limit measured in the same run, since absolute times drift.
+//
+// The code measured is the compiled build (dist/, built here first with `npm run build`), which is what
+// bin/fleetroot.mjs runs once built; FLEETROOT_FROM_SOURCE=1 measures the TypeScript sources through tsx
+// instead (bench/lib/dist-hooks.mjs does the swap).
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 
 const wanted = process.argv.slice(2);
 const all = readdirSync(new URL("../bench", import.meta.url))
@@ -10,15 +16,33 @@ const all = readdirSync(new URL("../bench", import.meta.url))
   .map((f) => f.replace(/\.ts$/, ""))
   .sort();
 const run = wanted.length ? wanted : all;
+const unknown = run.filter((n) => !all.includes(n));
+if (unknown.length) {
+  console.error(`no benchmark ${unknown.map((n) => `bench/${n}.ts`).join(", ")} (have: ${all.join(", ")})`);
+  process.exit(2);
+}
+
+const env = { ...process.env };
+const loader = ["--import", "tsx"];
+if (process.env.FLEETROOT_FROM_SOURCE) {
+  console.log("measuring the TypeScript sources through tsx (FLEETROOT_FROM_SOURCE is set)");
+} else {
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  console.log("building dist/ (npm run build) to measure the compiled server…");
+  const b = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  if (b.status !== 0) {
+    console.error("the build failed; fix it, or set FLEETROOT_FROM_SOURCE=1 to measure the sources");
+    process.exit(1);
+  }
+  env.FLEETROOT_BENCH_CODE = "dist";
+  loader.push("--import", fileURLToPath(new URL("../bench/lib/use-dist.mjs", import.meta.url)));
+}
+
 let failed = 0;
 for (const name of run) {
-  if (!all.includes(name)) {
-    console.error(`no benchmark bench/${name}.ts (have: ${all.join(", ")})`);
-    failed++;
-    continue;
-  }
   console.log(`\n== bench/${name}`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", `bench/${name}.ts`], { stdio: "inherit" });
+  const r = spawnSync(process.execPath, [...loader, `bench/${name}.ts`], { stdio: "inherit", env });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);

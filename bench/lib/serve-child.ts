@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
 /** A benchmark's server in a child process, and what it printed about itself when ready. */
 export interface ServeChild<I> {
@@ -8,6 +9,17 @@ export interface ServeChild<I> {
 }
 
 const running = new Set<ChildProcess>();
+
+/**
+ * How this process loads TypeScript, for its children: tsx, plus the hook that swaps src/ modules for
+ * their compiled twins in dist/ when `npm run bench` built them (see dist-hooks.mjs).
+ */
+export function loaderArgs(): string[] {
+  const args = ["--import", "tsx"];
+  if (process.env.FLEETROOT_BENCH_CODE === "dist")
+    args.push("--import", fileURLToPath(new URL("./use-dist.mjs", import.meta.url)));
+  return args;
+}
 let hooked = false;
 
 /**
@@ -21,7 +33,7 @@ export async function startServeChild<I = Record<string, string>>(
   args: readonly string[],
   opts: { ipc?: boolean } = {},
 ): Promise<ServeChild<I>> {
-  const child = spawn(process.execPath, ["--import", "tsx", script, "serve", ...args], {
+  const child = spawn(process.execPath, [...loaderArgs(), script, "serve", ...args], {
     stdio: opts.ipc ? ["ignore", "pipe", "inherit", "ipc"] : ["ignore", "pipe", "inherit"],
   });
   running.add(child);
