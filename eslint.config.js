@@ -2,7 +2,17 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "coverage/**", ".fleetroot-dev/**", "bin/**", "scripts/*.mjs"] },
+  {
+    ignores: [
+      "dist/**",
+      ".bench-dist/**",
+      "node_modules/**",
+      "coverage/**",
+      ".fleetroot-dev/**",
+      "bin/**",
+      "scripts/*.mjs",
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -2,9 +2,10 @@
 // `npm run bench [name…]`: runs bench/<name>.ts one after another (all of them by default). Each benchmark
 // prints its own figure next to a peer or limit measured in the same run, since absolute times drift.
 //
-// The code measured is the compiled build (dist/, built here first with `npm run build`), which is what
-// bin/fleetroot.mjs runs once built; FLEETROOT_FROM_SOURCE=1 measures the TypeScript sources through tsx
-// instead (bench/lib/dist-hooks.mjs does the swap).
+// The code measured is the compiled server, as a deployed one runs it: built here first into .bench-dist/
+// (`npm run build`'s configuration, its own directory so that dist/ and thus bin/fleetroot.mjs are left
+// alone); FLEETROOT_FROM_SOURCE=1 measures the TypeScript sources through tsx instead
+// (bench/lib/dist-hooks.mjs does the swap).
 import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -29,8 +30,11 @@ if (process.env.FLEETROOT_FROM_SOURCE) {
 } else {
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
   const root = fileURLToPath(new URL("..", import.meta.url));
-  console.log("building dist/ (npm run build) to measure the compiled server…");
-  const b = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
+  console.log("compiling the server into .bench-dist/ to measure the compiled build…");
+  const b = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", ".bench-dist"], {
+    cwd: root,
+    stdio: "inherit",
+  });
   if (b.status !== 0) {
     console.error("the build failed; fix it, or set FLEETROOT_FROM_SOURCE=1 to measure the sources");
     process.exit(1);

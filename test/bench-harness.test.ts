@@ -8,10 +8,10 @@ import { compiledTwin } from "../bench/lib/dist-hooks.mjs";
 const root = new URL("../", import.meta.url).href;
 const twin = compiledTwin as (url: string, exists?: (u: string) => boolean) => string | undefined;
 
-describe("bench: the compiled-build hook (npm run bench measures dist/)", () => {
-  it("swaps a src/ module for its dist/ twin only when the build produced one", () => {
+describe("bench: the compiled-build hook (npm run bench measures .bench-dist/)", () => {
+  it("swaps a src/ module for its compiled twin only when the build produced one", () => {
     const all = () => true;
-    expect(twin(`${root}src/server/main.ts`, all)).toBe(`${root}dist/server/main.js`);
+    expect(twin(`${root}src/server/main.ts`, all)).toBe(`${root}.bench-dist/server/main.js`);
     expect(twin(`${root}src/audit/log.ts`, () => false)).toBeUndefined();
     // Not a source module of the server: benchmarks, tests, declarations, packages, node: built-ins.
     expect(twin(`${root}bench/auth.ts`, all)).toBeUndefined();
@@ -36,8 +36,8 @@ describe("bench: the compiled-build hook (npm run bench measures dist/)", () => 
       ],
       { encoding: "utf8", timeout: 60_000 },
     ).trim();
-    // A clean clone has no dist/ (the tests run the sources); after `npm run build` the twin is taken.
-    const built = existsSync(fileURLToPath(`${root}dist/util/clock.js`));
-    expect(out).toBe(built ? `${root}dist/util/clock.js` : `${root}src/util/clock.ts`);
+    // A clean clone has no .bench-dist/ (the tests run the sources); after `npm run bench` the twin is taken.
+    const built = existsSync(fileURLToPath(`${root}.bench-dist/util/clock.js`));
+    expect(out).toBe(built ? `${root}.bench-dist/util/clock.js` : `${root}src/util/clock.ts`);
   });
 });

@@ -12,7 +12,7 @@ const running = new Set<ChildProcess>();
 
 /**
  * How this process loads TypeScript, for its children: tsx, plus the hook that swaps src/ modules for
- * their compiled twins in dist/ when `npm run bench` built them (see dist-hooks.mjs).
+ * their compiled twins in .bench-dist/ when `npm run bench` built them (see dist-hooks.mjs).
  */
 export function loaderArgs(): string[] {
   const args = ["--import", "tsx"];
