@@ -66,7 +66,11 @@ async function serve(kind: "bare" | "fleetroot"): Promise<void> {
   });
   const token = (tok.json() as { auth: { client_token: string } }).auth.client_token;
   const url = await server.listen();
-  answerStats();
+  // The audit log's counters come with the CPU figures: how many lines each write(2) carried.
+  answerStats(() => {
+    const a = server.core.audit.stats;
+    return { auditWrites: a.writes, auditLines: a.lines, auditSyncs: a.syncs };
+  });
   process.stdout.write(JSON.stringify({ url: `${url}/v1/bench/noop`, token }) + "\n");
 }
 
@@ -84,16 +88,30 @@ async function start(kind: "bare" | "fleetroot"): Promise<Server> {
   return { ...c.info, child: c.child, stop: c.stop };
 }
 
-async function measure(kind: string, s: Server, warm: boolean): Promise<{ rps: number; cpu: CpuFigure }> {
+async function measure(
+  kind: string,
+  s: Server,
+  warm: boolean,
+): Promise<{ rps: number; cpu: CpuFigure; audit?: string }> {
   const headers: Record<string, string> = s.token ? { "x-vault-token": s.token } : {};
   if (warm) await autocannon({ url: s.url, connections: CONNECTIONS, duration: 1, headers });
   const before = await statsOf(s.child);
   const client = process.cpuUsage();
   const r = await autocannon({ url: s.url, connections: CONNECTIONS, duration: DURATION_S, headers });
-  const cpu = cpuFigure(before, await statsOf(s.child), client, r.requests.total);
+  const after = await statsOf(s.child);
+  const cpu = cpuFigure(before, after, client, r.requests.total);
   if (r.non2xx > 0 || r.errors > 0)
     throw new Error(`${kind}: ${r.non2xx} non-2xx responses, ${r.errors} errors`);
-  return { rps: r.requests.average, cpu };
+  let audit: string | undefined;
+  if (after.auditWrites !== undefined && before.auditWrites !== undefined) {
+    const writes = after.auditWrites - before.auditWrites;
+    const lines = after.auditLines! - before.auditLines!;
+    const syncs = after.auditSyncs! - before.auditSyncs!;
+    audit =
+      `audit log: ${writes > 0 ? (lines / writes).toFixed(1) : "no"} lines per write(2), ` +
+      `${(syncs / DURATION_S).toFixed(0)} fdatasync/s`;
+  }
+  return { rps: r.requests.average, cpu, ...(audit ? { audit } : {}) };
 }
 
 if (process.argv[2] === "serve") {
@@ -118,6 +136,7 @@ if (process.argv[2] === "serve") {
       );
       console.log(`  bare:      ${showCpu(b.cpu)}`);
       console.log(`  Fleetroot: ${showCpu(f.cpu)}`);
+      if (f.audit) console.log(`             ${f.audit}`);
     }
   } finally {
     bare.stop();

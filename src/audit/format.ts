@@ -45,10 +45,12 @@ export function checkpointPayload(c: CheckpointFields): Uint8Array {
   return Buffer.from(text, "utf8");
 }
 
-/** Builds one chained line without re-serializing the entry: `body` is the entry's JSON object text. */
-export function chainLine(seq: number, time: string, prev: string, body: string): string {
-  // body starts with "{" and holds at least "type", so splicing the chain fields in front stays valid JSON.
-  return `{"seq":${seq},"time":${jsonString(time)},"prev":"${prev}",${body.slice(1)}`;
+/**
+ * Builds one chained line without re-serializing the entry: `fields` is the entry's JSON object text
+ * without its opening "{" (it holds at least "type", so the chain fields go in front of it).
+ */
+export function chainLine(seq: number, time: string, prev: string, fields: string): string {
+  return `{"seq":${seq},"time":${jsonString(time)},"prev":"${prev}",${fields}`;
 }
 
 const schemes: Readonly<

@@ -6,7 +6,7 @@ import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
 import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
-import { hmacSha256, jsonSafe, redactToJson, sealedHasher, type StringHasher } from "./redact.js";
+import { hmacSha256, jsonSafe, redactToJsonFields, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
 import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
 import { LoopLoad } from "../util/loop-load.js";
@@ -34,7 +34,8 @@ const APPEND = constants.O_RDWR | constants.O_APPEND | constants.O_CREAT;
 type Pending =
   | {
       kind: "entry";
-      body: string;
+      /** The entry's JSON without its opening "{" (redactToJsonFields). */
+      fields: string;
       time: string;
       durable: boolean;
       resolve(): void;
@@ -177,10 +178,10 @@ export class AuditLog {
       return Promise.reject(e);
     }
     // Redact and serialize now: the HMAC key in force and the caller's objects as they are at call time count.
-    const body = redactToJson(entry, this.hasher, this.identityHasher);
+    const fields = redactToJsonFields(entry, this.hasher, this.identityHasher);
     const time = this.isoNow();
     this.entriesQueued++;
-    return this.enqueue((resolve, reject) => ({ kind: "entry", body, time, durable, resolve, reject }));
+    return this.enqueue((resolve, reject) => ({ kind: "entry", fields, time, durable, resolve, reject }));
   }
 
   /** Writes a signed checkpoint now (unless nothing was written since the last one) and waits until durable. */
@@ -276,7 +277,7 @@ export class AuditLog {
           const rendered = this.render(batch);
           const text = typeof rendered === "string" ? rendered : await rendered;
           if (text.length > 0) {
-            this.writeAll(Buffer.from(text, "utf8"));
+            this.writeAll(text);
             this.writes++;
             this.linesWritten += this.seq - seqBefore;
           }
@@ -324,7 +325,7 @@ export class AuditLog {
   private render(batch: Pending[]): string | Promise<string> {
     let text = "";
     if (this.preamble === "genesis") {
-      text += this.append(this.genesisBody(), this.opts.clock.now().toISOString());
+      text += this.append(this.genesisBody().slice(1), this.opts.clock.now().toISOString());
       this.preamble = undefined;
     } else if (this.preamble === "open") {
       return this.renderSlow(batch, 0, text);
@@ -333,7 +334,7 @@ export class AuditLog {
       const p = batch[i] as Pending;
       if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every)
         return this.renderSlow(batch, i, text);
-      text += this.append(p.body, p.time);
+      text += this.append(p.fields, p.time);
     }
     return text;
   }
@@ -345,7 +346,7 @@ export class AuditLog {
     for (let i = from; i < batch.length; i++) {
       const p = batch[i] as Pending;
       if (p.kind === "entry") {
-        text += this.append(p.body, p.time);
+        text += this.append(p.fields, p.time);
         if (this.sinceCheckpoint >= this.every) text += await this.checkpointLine("interval");
       } else if (this.sinceCheckpoint > 0 || p.reason === "close") {
         text += await this.checkpointLine(p.reason);
@@ -354,8 +355,8 @@ export class AuditLog {
     return text;
   }
 
-  private append(body: string, time: string): string {
-    const line = chainLine(++this.seq, time, this.head, body);
+  private append(fields: string, time: string): string {
+    const line = chainLine(++this.seq, time, this.head, fields);
     this.head = lineHash(line);
     this.sinceCheckpoint++;
     return line + "\n";
@@ -401,12 +402,22 @@ export class AuditLog {
     return line + "\n";
   }
 
-  private writeAll(buf: Buffer): void {
-    let off = 0;
-    while (off < buf.length) {
-      const n = writeSync(this.fh.fd, buf, off, buf.length - off);
-      if (n <= 0) throw new Error("the write made no progress");
-      off += n;
+  /**
+   * Appends `text` as UTF-8. The string goes to write(2) as it is (Node encodes it without making a
+   * Buffer: a batch is larger than Buffer's pool, so each would be a new allocation for the collector);
+   * a short write, which a regular file gives only when nearly full, is finished from a Buffer.
+   */
+  private writeAll(text: string): void {
+    const fd = this.fh.fd;
+    const n = writeSync(fd, text, null, "utf8");
+    if (n < text.length || n !== Buffer.byteLength(text, "utf8")) {
+      const buf = Buffer.from(text, "utf8");
+      let off = n;
+      while (off < buf.length) {
+        const m = writeSync(fd, buf, off, buf.length - off);
+        if (m <= 0) throw new Error("the write made no progress");
+        off += m;
+      }
     }
     this.group.wrote();
   }

@@ -189,13 +189,25 @@ export function redactToJson(
   hashValue: StringHasher,
   identityHash: StringHasher = hashValue,
 ): string {
+  return "{" + redactToJsonFields(entry, hashValue, identityHash);
+}
+
+/**
+ * redactToJson without its opening "{": the audit log puts its chain fields in front of these, and a
+ * string built that way is never copied to drop a first character.
+ */
+export function redactToJsonFields(
+  entry: AuditEntry,
+  hashValue: StringHasher,
+  identityHash: StringHasher = hashValue,
+): string {
   if (!entryTypes.has(entry.type)) {
     fail(
       "FR_INTERNAL",
       `audit entry type must be request, response or event, not ${JSON.stringify(entry.type)}`,
     );
   }
-  let out = `{"type":${jsonString(entry.type)}`;
+  let out = `"type":${jsonString(entry.type)}`;
   for (const key in entry) {
     if (!Object.hasOwn(entry, key)) continue;
     const value = (entry as unknown as Record<string, unknown>)[key];
@@ -248,13 +260,20 @@ function jsonSectionOf(
   hash: StringHasher,
   identityHash: StringHasher,
 ): string {
-  return jsonObject(section, (key, value) =>
-    sensitiveKeys.has(key) && typeof value === "string"
-      ? quoted(identityHash, value)
-      : plain.has(key) && !sensitiveKeys.has(key)
-        ? jsonPlain(value, hash, 2)
-        : jsonAll(value, hash, 2),
-  );
+  // jsonObject's loop, written out: this runs for every entry's request section.
+  let out = "{";
+  let first = true;
+  for (const k in section) {
+    if (!Object.hasOwn(section, k)) continue;
+    const v = section[k];
+    if (v === undefined) continue;
+    out += (first ? "" : ",") + keyJson(k);
+    first = false;
+    if (sensitiveKeys.has(k)) out += typeof v === "string" ? quoted(identityHash, v) : jsonAll(v, hash, 2);
+    else if (plain.has(k)) out += typeof v === "string" ? jsonString(v) : jsonPlain(v, hash, 2);
+    else out += jsonAll(v, hash, 2);
+  }
+  return out + "}";
 }
 
 /** `{…}` of an object's own keys in iteration order (as JSON.stringify), skipping undefined values. */

@@ -154,15 +154,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     deps.log(`error: request ${requestId} (${method} ${path}) failed: ${describeFailure(e)}`);
   }
 
-  async function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
+  function writeAudit(entry: AuditRecord, durable = true): Promise<void> {
+    // Not an async function: the entry's own promise is passed on, and only a failure takes a detour.
+    let written: Promise<void>;
     try {
-      await deps.audit.log(entry, durable);
+      written = deps.audit.log(entry, durable);
     } catch (e) {
-      metrics.auditFailures++;
-      throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
-        ? e
-        : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
+      written = Promise.reject(e as Error);
     }
+    return written.catch(auditFailed);
+  }
+
+  function auditFailed(e: unknown): never {
+    metrics.auditFailures++;
+    throw e instanceof FleetError && e.code === "FR_AUDIT_FAILED"
+      ? e
+      : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
   }
 
   /** One request's state: a class, so a request costs one object rather than a bag of closures. */
@@ -410,10 +417,18 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           if (ctx.auth) entry.auth = authInfo(ctx.auth);
           entry.response = responseInfo(status, res);
           if (failure) entry.error = failure.message;
-          const response = writeAudit(entry, !readOnly || syncReads || failure !== undefined);
+          const durable = !readOnly || syncReads || failure !== undefined;
           const waits = ctx.pendingWaits;
-          if (waits) await Promise.all([...waits, response]);
-          else await response;
+          if (waits) {
+            await Promise.all([...waits, writeAudit(entry, durable)]);
+          } else {
+            // Most requests wait for their response entry alone: awaited here, without a wrapper promise.
+            try {
+              await deps.audit.log(entry, durable);
+            } catch (e) {
+              auditFailed(e);
+            }
+          }
         } catch (e) {
           failure = toFleetError(e);
           logFailure(failure, ctx.requestId, method, path);

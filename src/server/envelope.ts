@@ -50,5 +50,8 @@ export function envelopeJson(res: Envelope, requestId: string): string {
 
 /** JSON.stringify as a property value: what it cannot write (undefined, functions) becomes null, as in an object. */
 function json(v: unknown): string {
+  // Most of the envelope's varying fields are null or 0 on most responses.
+  if (v === null) return "null";
+  if (v === 0) return "0";
   return JSON.stringify(v) ?? "null";
 }
