@@ -260,20 +260,13 @@ function jsonSectionOf(
   hash: StringHasher,
   identityHash: StringHasher,
 ): string {
-  // jsonObject's loop, written out: this runs for every entry's request section.
-  let out = "{";
-  let first = true;
-  for (const k in section) {
-    if (!Object.hasOwn(section, k)) continue;
-    const v = section[k];
-    if (v === undefined) continue;
-    out += (first ? "" : ",") + keyJson(k);
-    first = false;
-    if (sensitiveKeys.has(k)) out += typeof v === "string" ? quoted(identityHash, v) : jsonAll(v, hash, 2);
-    else if (plain.has(k)) out += typeof v === "string" ? jsonString(v) : jsonPlain(v, hash, 2);
-    else out += jsonAll(v, hash, 2);
-  }
-  return out + "}";
+  return jsonObject(section, (key, value) =>
+    sensitiveKeys.has(key) && typeof value === "string"
+      ? quoted(identityHash, value)
+      : plain.has(key) && !sensitiveKeys.has(key)
+        ? jsonPlain(value, hash, 2)
+        : jsonAll(value, hash, 2),
+  );
 }
 
 /** `{…}` of an object's own keys in iteration order (as JSON.stringify), skipping undefined values. */
