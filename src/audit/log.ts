@@ -5,7 +5,8 @@ import { dirname } from "node:path";
 import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
 import { readChainState, type ChainState } from "./chain-state.js";
-import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf, lineHash } from "./format.js";
+import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf } from "./format.js";
+import { LineBatch } from "./line-batch.js";
 import { hmacSha256, jsonSafe, redactToJsonFields, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
 import { GroupSync, SYNC_GAP_MS } from "../util/group-sync.js";
@@ -73,6 +74,8 @@ export class AuditLog {
   private identityHasher: StringHasher = sealedHasher;
   private writes = 0;
   private linesWritten = 0;
+  /** The batch being rendered, as the bytes written; reused from one batch to the next. */
+  private readonly out = new LineBatch();
 
   private constructor(
     private readonly opts: AuditOptions,
@@ -274,10 +277,11 @@ export class AuditLog {
         const batch = this.queue.splice(0, MAX_BATCH);
         const seqBefore = this.seq;
         try {
+          this.out.reset();
           const rendered = this.render(batch);
-          const text = typeof rendered === "string" ? rendered : await rendered;
-          if (text.length > 0) {
-            this.writeAll(text);
+          if (rendered !== undefined) await rendered;
+          if (this.out.length > 0) {
+            this.writeAll();
             this.writes++;
             this.linesWritten += this.seq - seqBefore;
           }
@@ -319,47 +323,41 @@ export class AuditLog {
   }
 
   /**
-   * Turns a batch into chained lines, in queue order; seq and prev advance only here, so the chain is
-   * strict. Synchronous unless a checkpoint must be signed.
+   * Turns a batch into chained lines in `out`, in queue order; seq and prev advance only here, so the
+   * chain is strict. Synchronous unless a checkpoint must be signed.
    */
-  private render(batch: Pending[]): string | Promise<string> {
-    let text = "";
+  private render(batch: Pending[]): Promise<void> | undefined {
     if (this.preamble === "genesis") {
-      text += this.append(this.genesisBody().slice(1), this.opts.clock.now().toISOString());
+      this.append(this.genesisBody().slice(1), this.opts.clock.now().toISOString());
       this.preamble = undefined;
     } else if (this.preamble === "open") {
-      return this.renderSlow(batch, 0, text);
+      return this.renderSlow(batch, 0);
     }
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as Pending;
-      if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every)
-        return this.renderSlow(batch, i, text);
-      text += this.append(p.fields, p.time);
+      if (p.kind !== "entry" || this.sinceCheckpoint + 1 >= this.every) return this.renderSlow(batch, i);
+      this.append(p.fields, p.time);
     }
-    return text;
+    return undefined;
   }
 
-  private async renderSlow(batch: Pending[], from: number, prefix: string): Promise<string> {
-    let text = prefix;
-    if (this.preamble === "open") text += await this.checkpointLine("open");
+  private async renderSlow(batch: Pending[], from: number): Promise<void> {
+    if (this.preamble === "open") await this.checkpointLine("open");
     this.preamble = undefined;
     for (let i = from; i < batch.length; i++) {
       const p = batch[i] as Pending;
       if (p.kind === "entry") {
-        text += this.append(p.fields, p.time);
-        if (this.sinceCheckpoint >= this.every) text += await this.checkpointLine("interval");
+        this.append(p.fields, p.time);
+        if (this.sinceCheckpoint >= this.every) await this.checkpointLine("interval");
       } else if (this.sinceCheckpoint > 0 || p.reason === "close") {
-        text += await this.checkpointLine(p.reason);
+        await this.checkpointLine(p.reason);
       }
     }
-    return text;
   }
 
-  private append(fields: string, time: string): string {
-    const line = chainLine(++this.seq, time, this.head, fields);
-    this.head = lineHash(line);
+  private append(fields: string, time: string): void {
+    this.head = this.out.line(chainLine(++this.seq, time, this.head, fields));
     this.sinceCheckpoint++;
-    return line + "\n";
   }
 
   private genesisBody(): string {
@@ -373,7 +371,7 @@ export class AuditLog {
     });
   }
 
-  private async checkpointLine(reason: CheckpointReason): Promise<string> {
+  private async checkpointLine(reason: CheckpointReason): Promise<void> {
     const signer: Signer = this.opts.signer;
     const fields = {
       seq: this.seq + 1,
@@ -397,27 +395,19 @@ export class AuditLog {
       signature: Buffer.from(signature).toString("base64"),
     });
     this.seq = fields.seq;
-    this.head = lineHash(line);
+    this.head = this.out.line(line);
     this.sinceCheckpoint = 0;
-    return line + "\n";
   }
 
-  /**
-   * Appends `text` as UTF-8. The string goes to write(2) as it is (Node encodes it without making a
-   * Buffer: a batch is larger than Buffer's pool, so each would be a new allocation for the collector);
-   * a short write, which a regular file gives only when nearly full, is finished from a Buffer.
-   */
-  private writeAll(text: string): void {
+  /** Writes the rendered batch; a short write (a regular file gives one only when nearly full) is finished. */
+  private writeAll(): void {
     const fd = this.fh.fd;
-    const n = writeSync(fd, text, null, "utf8");
-    if (n < text.length || n !== Buffer.byteLength(text, "utf8")) {
-      const buf = Buffer.from(text, "utf8");
-      let off = n;
-      while (off < buf.length) {
-        const m = writeSync(fd, buf, off, buf.length - off);
-        if (m <= 0) throw new Error("the write made no progress");
-        off += m;
-      }
+    const { bytes, length } = this.out;
+    let off = 0;
+    while (off < length) {
+      const n = writeSync(fd, bytes, off, length - off);
+      if (n <= 0) throw new Error("the write made no progress");
+      off += n;
     }
     this.group.wrote();
   }
