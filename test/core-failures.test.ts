@@ -67,6 +67,10 @@ describe("core failure modes", () => {
       // The handler never ran: the server is still not initialized.
       const status = await t.call("GET", "sys/init");
       expect(status.statusCode).toBe(500);
+      // A read writes its one entry after the handler; that failure is refused and counted the same way.
+      expect(status.json().code).toBe("FR_AUDIT_FAILED");
+      const metrics = await t.server.app.inject({ method: "GET", url: "/metrics" });
+      expect(metrics.body).toMatch(/^fleetroot_audit_failures_total 2$/m);
       expect(readdirSync(dir).filter((f) => f.endsWith(".log"))).toEqual([]);
     } finally {
       await t.close().catch(() => undefined);
