@@ -282,6 +282,19 @@ describe("redactToJson", () => {
     }
   });
 
+  it("treats a key named like an Object.prototype member as an unknown section: hashed", () => {
+    const entry = {
+      type: "event",
+      constructor: { name: "secret-name" },
+      toString: "secret-text",
+      event: { name: "x" },
+    } as unknown as AuditEntry;
+    const text = redactToJson(entry, h, id);
+    expect(text).toBe(JSON.stringify(redactEntry(entry, h, id)));
+    expect(text).toContain('"constructor":{"name":"H(secret-name)"}');
+    expect(text).toContain('"toString":"H(secret-text)"');
+  });
+
   it("writes [too deep] past the depth limit, as redactEntry does", () => {
     let deep: Record<string, unknown> = { v: "x" };
     for (let i = 0; i < 100; i++) deep = { d: deep };

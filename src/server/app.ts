@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -8,6 +7,7 @@ import Fastify, {
 import type { AuditEntry } from "../audit/index.js";
 import { FleetError, toFleetError } from "../errors/index.js";
 import { parseDuration } from "../util/duration.js";
+import { UuidSource } from "../util/uuid-source.js";
 import type { Clock } from "../util/clock.js";
 import { envelopeJson } from "./envelope.js";
 import { listMethodHandler } from "./list-method.js";
@@ -85,6 +85,7 @@ const defaultCapability: Record<HttpMethod, Capability> = {
 export function buildApp(deps: AppDeps): FastifyInstance {
   const metrics = deps.metrics ?? new Metrics();
   const syncReads = deps.syncReads ?? false;
+  const requestIds = new UuidSource();
   const self: { app?: FastifyInstance } = {};
   const app = Fastify({
     clientErrorHandler: listMethodHandler(() => self.app),
@@ -271,7 +272,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const ctx = new RequestState(
       req,
       reply,
-      randomUUID(),
+      requestIds.uuid(),
       method,
       path,
       (req.params ?? {}) as Record<string, string>,

@@ -180,9 +180,13 @@ function mergeParams(
 
 /** Vault's parameter checks, in its order: required, then denied, then allowed. */
 function paramsAllowed(perms: Perms, params: ParamInput): boolean {
+  // Most rules constrain no parameter: nothing to look at (and nothing to allocate on every request).
+  if (!perms.required && !perms.denied && !perms.allowed) return true;
   const keys = Object.keys(params);
-  const has = new Set(keys.map((k) => k.toLowerCase()));
-  for (const r of perms.required ?? []) if (!has.has(r)) return false;
+  if (perms.required?.length) {
+    const has = new Set(keys.map((k) => k.toLowerCase()));
+    for (const r of perms.required) if (!has.has(r)) return false;
+  }
   if (keys.length === 0) return true;
   const { denied, allowed } = perms;
   if (denied && Object.keys(denied).length > 0) {
