@@ -6,6 +6,7 @@ import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
 import { readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf } from "./format.js";
+import { flatString } from "./json.js";
 import { LineBatch } from "./line-batch.js";
 import { hmacSha256, jsonSafe, redactToJsonFields, sealedHasher, type StringHasher } from "./redact.js";
 import type { AuditEntry, AuditOptions, CheckpointReason } from "./types.js";
@@ -147,7 +148,7 @@ export class AuditLog {
     const raw = Buffer.from(key);
     this.hmacKey = k;
     // Empty strings are common in response data (an unset deletion_time, say): their HMAC is computed once.
-    const empty = hmacSha256(raw, "");
+    const empty = flatString(hmacSha256(raw, ""));
     this.hasher = jsonSafe((v) => (v === "" ? empty : hmacSha256(raw, v)));
     // Tokens and accessors repeat on every request of a client: their HMACs are kept in a small bounded
     // cache (dropped with the key on seal). Secret values in request and response data are never cached.
@@ -156,7 +157,8 @@ export class AuditLog {
       let h = cache.get(v);
       if (h === undefined) {
         if (cache.size >= IDENTITY_CACHE) cache.clear();
-        h = hmacSha256(raw, v);
+        // Flat: a cached hash goes into many lines (see flatString).
+        h = flatString(hmacSha256(raw, v));
         cache.set(v, h);
       }
       return h;
@@ -184,7 +186,9 @@ export class AuditLog {
     const fields = redactToJsonFields(entry, this.hasher, this.identityHasher);
     const time = this.isoNow();
     this.entriesQueued++;
-    return this.enqueue((resolve, reject) => ({ kind: "entry", fields, time, durable, resolve, reject }));
+    return new Promise<void>((resolve, reject) => {
+      this.push({ kind: "entry", fields, time, durable, resolve, reject });
+    });
   }
 
   /** Writes a signed checkpoint now (unless nothing was written since the last one) and waits until durable. */
@@ -219,11 +223,10 @@ export class AuditLog {
 
   /** The clock's time in ISO form; the string is reused within one millisecond. */
   private isoNow(): string {
-    const d = this.opts.clock.now();
-    const ms = d.getTime();
+    const ms = this.opts.clock.nowMs();
     if (ms !== this.lastMs) {
       this.lastMs = ms;
-      this.lastIso = d.toISOString();
+      this.lastIso = new Date(ms).toISOString();
     }
     return this.lastIso;
   }
@@ -251,17 +254,19 @@ export class AuditLog {
   }
 
   private enqueue(make: (resolve: () => void, reject: (e: unknown) => void) => Pending): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push(make(resolve, reject));
-      if (!this.flushScheduled && !this.flushing) {
-        this.flushScheduled = true;
-        // Everything queued in this event-loop turn goes out in one write.
-        setImmediate(() => {
-          this.flushScheduled = false;
-          void this.flush();
-        });
-      }
-    });
+    return new Promise<void>((resolve, reject) => this.push(make(resolve, reject)));
+  }
+
+  private push(p: Pending): void {
+    this.queue.push(p);
+    if (!this.flushScheduled && !this.flushing) {
+      this.flushScheduled = true;
+      // Everything queued in this event-loop turn goes out in one write.
+      setImmediate(() => {
+        this.flushScheduled = false;
+        void this.flush();
+      });
+    }
   }
 
   /** The single writer: chains everything queued, writes it, repeats; then makes sure a sync follows. */

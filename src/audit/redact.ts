@@ -1,6 +1,6 @@
 import { createHmac, type KeyObject } from "node:crypto";
 import { fail } from "../errors/index.js";
-import { isPlainJsonString, jsonString } from "./json.js";
+import { flatString, isPlainJsonString, jsonString } from "./json.js";
 import type { AuditEntry } from "./types.js";
 
 /** Written instead of a sensitive string while no HMAC key is set (server sealed): never the clear text. */
@@ -264,7 +264,7 @@ function jsonSection(
     const hit = frozenJson.get(section);
     if (hit && hit.hasher === identityHash) return hit.json;
     const json = jsonRecord(section, kinds, hash, identityHash, 2);
-    if (deeplyImmutable(section)) frozenJson.set(section, { hasher: identityHash, json });
+    if (deeplyImmutable(section)) frozenJson.set(section, { hasher: identityHash, json: flatString(json) });
     return json;
   }
   return jsonRecord(section, kinds, hash, identityHash, 2);
@@ -373,7 +373,11 @@ function frozenAll(value: Record<string, unknown>, hash: StringHasher, depth: nu
     return hit.json;
   const json = jsonRecord(value, "hashed", hash, hash, depth + 1);
   if (hit === undefined || hit.hash !== hash || hit.depth !== depth) {
-    frozenAllJson.set(value, { hash, depth, json: deeplyFrozen(value, depth) ? json : undefined });
+    frozenAllJson.set(value, {
+      hash,
+      depth,
+      json: deeplyFrozen(value, depth) ? flatString(json) : undefined,
+    });
   }
   return json;
 }
@@ -412,7 +416,13 @@ function keyOf(k: string): KeyJson {
   let j = keyCache.get(k);
   if (j === undefined) {
     const key = JSON.stringify(k) + ":";
-    j = { key, open: "{" + key, next: "," + key, openQuoted: "{" + key + '"', nextQuoted: "," + key + '"' };
+    j = {
+      key: flatString(key),
+      open: flatString("{" + key),
+      next: flatString("," + key),
+      openQuoted: flatString("{" + key + '"'),
+      nextQuoted: flatString("," + key + '"'),
+    };
     if (keyCache.size < 4096) keyCache.set(k, j);
   }
   return j;

@@ -1,9 +1,11 @@
 /** Time source injected wherever time matters, so tests can move it. */
 export interface Clock {
   now(): Date;
+  /** now().getTime(), without making a Date: for checks made on every request. */
+  nowMs(): number;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+export const systemClock: Clock = { now: () => new Date(), nowMs: () => Date.now() };
 
 /** A clock tests can set and advance. */
 export class ManualClock implements Clock {
@@ -13,6 +15,9 @@ export class ManualClock implements Clock {
   }
   now(): Date {
     return new Date(this.t);
+  }
+  nowMs(): number {
+    return this.t;
   }
   set(t: Date | number): void {
     this.t = typeof t === "number" ? t : t.getTime();

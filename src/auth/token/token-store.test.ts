@@ -116,6 +116,10 @@ describeEachStore("auth tokens", (ctx) => {
         clock.advance(7);
         return clock.now();
       },
+      nowMs: () => {
+        clock.advance(7);
+        return clock.nowMs();
+      },
     };
     const slow = new TokenStore({ store, protector: barrier, clock: ticking });
     const c = await slow.create(root, { policies: ["app"], ttl: HOUR }, true);

@@ -169,7 +169,7 @@ export class TokenStore {
       this.hashOf.set(token, hash);
     }
     const cached = this.authCache.get(hash);
-    return cached && this.clock.now().getTime() < cached.until ? cached.auth : undefined;
+    return cached && this.clock.nowMs() < cached.until ? cached.auth : undefined;
   }
 
   /** Forgets every cached authentication (on revocation, renewal, or when the cache is full). */
