@@ -173,17 +173,26 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       : new FleetError("FR_AUDIT_FAILED", undefined, { cause: e });
   }
 
-  /** One request's state: a class, so a request costs one object rather than a bag of closures. */
+  /**
+   * One request's state and the steps after its handler: a class, so a request costs one object rather
+   * than a bag of closures (and the pipeline's variables live in its fields, not in a closure context).
+   */
   class RequestState implements RouteContext {
     auth: RequestAuth | undefined = undefined;
     policyPath: string;
     extraAudit: Record<string, unknown> | undefined = undefined;
     /** Audit events and other waits (beforeReply) the reply holds for along with the response entry. */
     pendingWaits: Promise<unknown>[] | undefined = undefined;
+    /** Why the request fails, once it does; the reply is then this error. */
+    failure: FleetError | undefined = undefined;
+    /** Whether the request changes nothing: its one entry is written after the handler (see dispatch). */
+    readonly readOnly: boolean;
 
     constructor(
       readonly req: FastifyRequest,
       readonly reply: FastifyReply,
+      readonly spec: RouteSpec,
+      readonly started: number,
       readonly requestId: string,
       readonly method: HttpMethod,
       readonly path: string,
@@ -194,6 +203,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       readonly token: string | undefined,
     ) {
       this.policyPath = path;
+      this.readOnly = method === "GET" || method === "LIST" || method === "HEAD" || spec.readOnly === true;
     }
 
     /** The parameters ACL rules are checked against: the query for reads, the body otherwise. */
@@ -246,6 +256,92 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       if (data) r.data = data;
       return r;
     }
+
+    /** What a read's one entry records of the request: its query (a GET), or its body (a read-only POST). */
+    readOnlyData(): Record<string, unknown> | undefined {
+      const m = this.method;
+      if (m === "GET" || m === "LIST" || m === "HEAD") {
+        for (const _k in this.query) return { ...this.query };
+        return undefined;
+      }
+      const d = auditBody(this.body, this.spec.redact);
+      return d && Object.keys(d).length ? d : undefined;
+    }
+
+    responseInfo(status: number, res: RouteResult | null): NonNullable<AuditRecord["response"]> {
+      const r: NonNullable<AuditRecord["response"]> = { status };
+      if (res && res.kind === "envelope") {
+        if (res.data !== undefined) r.data = res.data;
+        if (res.wrapInfo) r.data = { wrap_info: res.wrapInfo };
+        if (res.auth) r.auth = res.auth as { client_token?: string };
+      }
+      if (this.extraAudit && Object.keys(this.extraAudit).length)
+        r.data = { ...(payloadData(res) ?? {}), ...this.extraAudit };
+      return r;
+    }
+
+    /** Renders the result (or the failure), writes the response entry, then replies. */
+    async finish(res: RouteResult | null): Promise<FastifyReply> {
+      const { reply, method, path } = this;
+      let payload: unknown;
+      if (!this.failure && res) {
+        try {
+          payload = renderResult(res, this.requestId);
+        } catch (e) {
+          // A result that cannot be written as JSON is the server's fault, audited and answered as such.
+          this.failure = toFleetError(e);
+          res = null;
+        }
+      }
+      let failure = this.failure;
+      if (failure) {
+        payload = errorBody(failure);
+        logFailure(failure, this.requestId, method, path);
+      }
+      const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
+      // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
+      if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
+        try {
+          const entry: AuditRecord = {
+            type: "response",
+            request: this.requestInfo(this.readOnly ? this.readOnlyData() : undefined),
+          };
+          if (this.auth) entry.auth = authInfo(this.auth);
+          entry.response = this.responseInfo(status, res);
+          if (failure) entry.error = failure.message;
+          const durable = !this.readOnly || syncReads || failure !== undefined;
+          const waits = this.pendingWaits;
+          if (waits) {
+            await Promise.all([...waits, writeAudit(entry, durable)]);
+          } else {
+            // Most requests wait for their response entry alone: awaited here, without a wrapper promise.
+            try {
+              await deps.audit.log(entry, durable);
+            } catch (e) {
+              auditFailed(e);
+            }
+          }
+        } catch (e) {
+          failure = this.failure = toFleetError(e);
+          logFailure(failure, this.requestId, method, path);
+          metrics.observe(this.spec.url, 500, performance.now() - this.started);
+          return sendError(reply, failure);
+        }
+      }
+      metrics.observe(this.spec.url, status, performance.now() - this.started);
+      if (failure) return sendError(reply, failure);
+      if (!res || res.kind === "empty") return reply.code(204).send();
+      reply.code(status);
+      if (res.kind === "raw") {
+        if (res.headers) reply.headers(res.headers);
+        if (res.contentType) reply.header("content-type", res.contentType);
+        if (this.req.method === "HEAD") return reply.send();
+        return reply.send(payload);
+      }
+      // The envelope is JSON text already (renderResult): Fastify sends a string with a type as it is.
+      reply.header("content-type", "application/json; charset=utf-8");
+      return reply.send(payload);
+    }
   }
 
   async function dispatch(req: FastifyRequest, reply: FastifyReply, table: Map<HttpMethod, RouteSpec>) {
@@ -272,6 +368,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const ctx = new RequestState(
       req,
       reply,
+      spec,
+      started,
       requestIds.uuid(),
       method,
       path,
@@ -282,10 +380,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       readToken(req),
     );
     if (spec.policyPath) ctx.policyPath = safePolicyPath(spec, ctx);
-    const readOnly = method === "GET" || method === "LIST" || method === "HEAD" || spec.readOnly === true;
 
-    let result: RouteResult | undefined;
-    let failure: FleetError | undefined;
     let wrapTtl: number | undefined;
     try {
       if (deps.isSealed() && !spec.whileSealed) throw new FleetError("FR_SEALED");
@@ -330,127 +425,45 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           throw new FleetError(
             "FR_PERMISSION_DENIED",
             `no policy of this token grants ${capability} on ${ctx.policyPath}`,
-            {
-              status: 403,
-            },
+            { status: 403 },
           );
         }
       }
       // Checked before the handler runs: a bad header must not refuse a write that was already made.
       wrapTtl = wrapTtlOf(req.headers["x-vault-wrap-ttl"]);
     } catch (e) {
-      failure = toFleetError(e);
+      ctx.failure = toFleetError(e);
     }
 
     // A request that may change state writes its request entry before the handler runs: without it the
     // handler never runs. A read changes nothing, so its one entry (request and response together) is
     // written after the handler and before the reply; if it cannot be written, nothing is sent.
-    if (!readOnly) {
+    if (!ctx.readOnly) {
       try {
         await writeAudit({
           type: "request",
           request: ctx.requestInfo(auditBody(body, spec.redact)),
           ...(ctx.auth ? { auth: authInfo(ctx.auth) } : {}),
-          ...(failure ? { error: failure.message } : {}),
+          ...(ctx.failure ? { error: ctx.failure.message } : {}),
         });
       } catch (e) {
-        failure = toFleetError(e);
-        return finish(null);
+        ctx.failure = toFleetError(e);
+        return ctx.finish(null);
       }
     }
 
-    if (!failure) {
+    let result: RouteResult | undefined;
+    if (!ctx.failure) {
       try {
         result = await spec.handler(ctx);
         if (wrapTtl !== undefined && deps.wrap && result.kind === "envelope" && !result.wrapInfo) {
           result = { kind: "envelope", status: 200, wrapInfo: await deps.wrap(ctx, result, wrapTtl) };
         }
       } catch (e) {
-        failure = toFleetError(e);
+        ctx.failure = toFleetError(e);
       }
     }
-    return finish(result ?? null);
-
-    function readOnlyData(): Record<string, unknown> | undefined {
-      if (method === "GET" || method === "LIST" || method === "HEAD") {
-        for (const _k in query) return { ...query };
-        return undefined;
-      }
-      const d = auditBody(body, spec!.redact);
-      return d && Object.keys(d).length ? d : undefined;
-    }
-
-    function responseInfo(status: number, res: RouteResult | null): NonNullable<AuditRecord["response"]> {
-      const r: NonNullable<AuditRecord["response"]> = { status };
-      if (res && res.kind === "envelope") {
-        if (res.data !== undefined) r.data = res.data;
-        if (res.wrapInfo) r.data = { wrap_info: res.wrapInfo };
-        if (res.auth) r.auth = res.auth as { client_token?: string };
-      }
-      if (ctx.extraAudit && Object.keys(ctx.extraAudit).length)
-        r.data = { ...(payloadData(res) ?? {}), ...ctx.extraAudit };
-      return r;
-    }
-
-    async function finish(res: RouteResult | null) {
-      let payload: unknown;
-      if (!failure && res) {
-        try {
-          payload = renderResult(res, ctx.requestId);
-        } catch (e) {
-          // A result that cannot be written as JSON is the server's fault, audited and answered as such.
-          failure = toFleetError(e);
-          res = null;
-        }
-      }
-      if (failure) {
-        payload = errorBody(failure);
-        logFailure(failure, ctx.requestId, method, path);
-      }
-      const status = failure ? failure.status : (res?.status ?? (res?.kind === "empty" ? 204 : 200));
-      // The response entry is written before the reply leaves; if it cannot be, the client gets an error.
-      if (!(failure && failure.code === "FR_AUDIT_FAILED")) {
-        try {
-          const entry: AuditRecord = {
-            type: "response",
-            request: ctx.requestInfo(readOnly ? readOnlyData() : undefined),
-          };
-          if (ctx.auth) entry.auth = authInfo(ctx.auth);
-          entry.response = responseInfo(status, res);
-          if (failure) entry.error = failure.message;
-          const durable = !readOnly || syncReads || failure !== undefined;
-          const waits = ctx.pendingWaits;
-          if (waits) {
-            await Promise.all([...waits, writeAudit(entry, durable)]);
-          } else {
-            // Most requests wait for their response entry alone: awaited here, without a wrapper promise.
-            try {
-              await deps.audit.log(entry, durable);
-            } catch (e) {
-              auditFailed(e);
-            }
-          }
-        } catch (e) {
-          failure = toFleetError(e);
-          logFailure(failure, ctx.requestId, method, path);
-          metrics.observe(spec!.url, 500, performance.now() - started);
-          return sendError(reply, failure);
-        }
-      }
-      metrics.observe(spec!.url, status, performance.now() - started);
-      if (failure) return sendError(reply, failure);
-      if (!res || res.kind === "empty") return reply.code(204).send();
-      reply.code(status);
-      if (res.kind === "raw") {
-        if (res.headers) reply.headers(res.headers);
-        if (res.contentType) reply.header("content-type", res.contentType);
-        if (req.method === "HEAD") return reply.send();
-        return reply.send(payload);
-      }
-      // The envelope is JSON text already (renderResult): Fastify sends a string with a type as it is.
-      reply.header("content-type", "application/json; charset=utf-8");
-      return reply.send(payload);
-    }
+    return ctx.finish(result ?? null);
   }
 
   /** The X-Vault-Wrap-TTL header in seconds; undefined without one. */

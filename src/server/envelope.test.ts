@@ -21,6 +21,17 @@ describe("envelopeJson", () => {
       { kind: "envelope", data: { u: undefined, f: () => 1 } },
       { kind: "envelope", data: "just a string" },
       { kind: "envelope", leaseDuration: Number.NaN, renewable: false },
+      {
+        kind: "envelope",
+        data: 0,
+        leaseDuration: -0,
+        renewable: false,
+        wrapInfo: null,
+        auth: null,
+        warnings: [],
+      },
+      { kind: "envelope", data: [1], leaseDuration: 0, auth: { accessor: "a" } },
+      { kind: "envelope", data: { ok: true }, wrapInfo: undefined, auth: undefined, warnings: undefined },
     ];
     for (const s of shapes) {
       expect(envelopeJson(s, "req-1")).toBe(JSON.stringify(envelopeObject(s, "req-1")));

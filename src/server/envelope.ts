@@ -29,6 +29,23 @@ export function topLevelEnvelope(data: Record<string, unknown>, requestId: strin
  * cost nothing to serialize on every response. envelope.test.ts holds the two equal.
  */
 export function envelopeJson(res: Envelope, requestId: string): string {
+  // Most responses carry data alone: everything around it is one constant, and the reply is built from
+  // five pieces instead of fifteen (each piece is allocated, then copied when the reply is written).
+  if (
+    res.renewable !== true &&
+    (res.leaseDuration === undefined || res.leaseDuration === 0) &&
+    res.wrapInfo == null &&
+    res.auth == null &&
+    !res.warnings?.length
+  ) {
+    return (
+      '{"request_id":' +
+      JSON.stringify(requestId) +
+      ',"lease_id":"","renewable":false,"lease_duration":0,"data":' +
+      json(res.data ?? null) +
+      ',"wrap_info":null,"warnings":null,"auth":null}'
+    );
+  }
   return (
     '{"request_id":' +
     JSON.stringify(requestId) +
