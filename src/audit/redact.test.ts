@@ -282,6 +282,26 @@ describe("redactToJson", () => {
     }
   });
 
+  it("writes [too deep] for strings just past the limit too, plain or hashed, with any hasher", () => {
+    const hx = jsonSafe((v: string) => `X(${v})`);
+    // A string at every level, so that one sits exactly one level past the limit.
+    let deep: Record<string, unknown> = { s: "leaf", client_token: "t" };
+    for (let i = 0; i < 80; i++) deep = { s: `s${i}`, client_token: `t${i}`, d: deep };
+    const entry = {
+      type: "event",
+      request: { id: "1", operation: "read", path: "p", data: deep },
+      event: { name: "x", fields: deep },
+    } as unknown as AuditEntry;
+    for (const [hv, idv] of [
+      [h, id],
+      [hx, hx],
+    ] as const) {
+      const text = redactToJson(entry, hv, idv);
+      expect(text).toBe(JSON.stringify(redactEntry(entry, hv, idv)));
+      expect(text).toContain(TOO_DEEP_VALUE);
+    }
+  });
+
   it("treats a key named like an Object.prototype member as an unknown section: hashed", () => {
     const entry = {
       type: "event",

@@ -310,7 +310,7 @@ function jsonRecord(
     const key = keyOf(k);
     // A string that goes in as it is, or a JSON-safe hash, follows its key's opening quote directly: the
     // fewer pieces a line is built from, the less there is to allocate and to join when it is written.
-    if (typeof v === "string") {
+    if (typeof v === "string" && depth <= MAX_DEPTH) {
       let text: string | undefined;
       if (kind === PLAIN) {
         if (isPlainJsonString(v)) text = v;
