@@ -281,7 +281,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     }
 
     /** Renders the result (or the failure), writes the response entry, then replies. */
-    async finish(res: RouteResult | null): Promise<FastifyReply> {
+    async finish(res: RouteResult | null): Promise<FastifyReply | undefined> {
       const { reply, method, path } = this;
       let payload: unknown;
       if (!this.failure && res) {
@@ -325,22 +325,22 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           failure = this.failure = toFleetError(e);
           logFailure(failure, this.requestId, method, path);
           metrics.observe(this.spec.url, 500, performance.now() - this.started);
-          return sendError(reply, failure);
+          return handedOver(sendError(reply, failure));
         }
       }
       metrics.observe(this.spec.url, status, performance.now() - this.started);
-      if (failure) return sendError(reply, failure);
-      if (!res || res.kind === "empty") return reply.code(204).send();
+      if (failure) return handedOver(sendError(reply, failure));
+      if (!res || res.kind === "empty") return handedOver(reply.code(204).send());
       reply.code(status);
       if (res.kind === "raw") {
         if (res.headers) reply.headers(res.headers);
         if (res.contentType) reply.header("content-type", res.contentType);
-        if (this.req.method === "HEAD") return reply.send();
-        return reply.send(payload);
+        if (this.req.method === "HEAD") return handedOver(reply.send());
+        return handedOver(reply.send(payload));
       }
       // The envelope is JSON text already (renderResult): Fastify sends a string with a type as it is.
       reply.header("content-type", "application/json; charset=utf-8");
-      return reply.send(payload);
+      return handedOver(reply.send(payload));
     }
   }
 
@@ -360,7 +360,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
           ? new FleetError("FR_SEALED")
           : new FleetError("FR_METHOD_NOT_ALLOWED", `${method} is not supported on ${path}`),
       );
-      return reply;
+      return handedOver(reply);
     }
 
     const rawBody = Buffer.isBuffer(req.body) ? req.body : undefined;
@@ -535,6 +535,15 @@ function auditBody(
   const copy: Record<string, unknown> = { ...body };
   for (const k of redact) if (k in copy) copy[k] = "[redacted]";
   return copy;
+}
+
+/**
+ * What the route handler resolves to once it has called reply.send(): nothing, when the reply has gone out
+ * (Fastify then has nothing left to do), else the reply itself, which Fastify waits on. Resolving an async
+ * handler with the reply makes the promise adopt it as a thenable: an extra job on every request.
+ */
+function handedOver(reply: FastifyReply): FastifyReply | undefined {
+  return reply.sent ? undefined : reply;
 }
 
 /** The API path without /v1/ and the query string. */
