@@ -448,7 +448,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         });
       } catch (e) {
         ctx.failure = toFleetError(e);
-        return ctx.finish(null);
+        return await ctx.finish(null);
       }
     }
 
@@ -463,7 +463,9 @@ export function buildApp(deps: AppDeps): FastifyInstance {
         ctx.failure = toFleetError(e);
       }
     }
-    return ctx.finish(result ?? null);
+    // Awaited rather than returned: an async function that returns a promise resolves its own through a
+    // thenable job, two extra microtask turns per request.
+    return await ctx.finish(result ?? null);
   }
 
   /** The X-Vault-Wrap-TTL header in seconds; undefined without one. */
