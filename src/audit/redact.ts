@@ -69,15 +69,22 @@ const IDENTITY = 1;
 const HASHED = 2;
 type FieldKind = typeof PLAIN | typeof IDENTITY | typeof HASHED;
 
+/** A known key of a section: how its value is written, and the key's own JSON. */
+interface SectionField {
+  readonly kind: FieldKind;
+  readonly key: KeyJson;
+}
+
 /**
- * plainFields and sensitiveKeys folded into one lookup per section for the JSON writer: a key's kind in one
- * step. A key not in the map is hashed. IDENTITY applies to string values; any other value is hashed.
+ * plainFields and sensitiveKeys folded into one lookup per section for the JSON writer: a key's kind and
+ * its JSON in one step. A key not in the map is hashed. IDENTITY applies to string values; any other
+ * value is hashed.
  */
-const sectionKinds: ReadonlyMap<string, ReadonlyMap<string, FieldKind>> = new Map(
+const sectionKinds: ReadonlyMap<string, ReadonlyMap<string, SectionField>> = new Map(
   Object.entries(plainFields).map(([section, plain]) => {
-    const kinds = new Map<string, FieldKind>();
-    for (const k of plain) kinds.set(k, PLAIN);
-    for (const k of sensitiveKeys) kinds.set(k, IDENTITY);
+    const kinds = new Map<string, SectionField>();
+    for (const k of plain) kinds.set(k, { kind: PLAIN, key: keyJsonOf(k) });
+    for (const k of sensitiveKeys) kinds.set(k, { kind: IDENTITY, key: keyJsonOf(k) });
     return [section, kinds];
   }),
 );
@@ -254,7 +261,7 @@ export function redactToJsonFields(
 const frozenJson = new WeakMap<object, { hasher: StringHasher; json: string }>();
 
 function jsonSection(
-  kinds: ReadonlyMap<string, FieldKind>,
+  kinds: ReadonlyMap<string, SectionField>,
   section: unknown,
   hash: StringHasher,
   identityHash: StringHasher,
@@ -289,7 +296,7 @@ function deeplyImmutable(o: Record<string, unknown>): boolean {
  */
 function jsonRecord(
   o: Record<string, unknown>,
-  kinds: ReadonlyMap<string, FieldKind> | "plain" | "hashed",
+  kinds: ReadonlyMap<string, SectionField> | "plain" | "hashed",
   hash: StringHasher,
   identityHash: StringHasher,
   depth: number,
@@ -299,15 +306,16 @@ function jsonRecord(
     if (!Object.hasOwn(o, k)) continue;
     const v = o[k];
     if (v === undefined) continue;
-    const kind =
-      kinds === "hashed"
-        ? HASHED
-        : kinds === "plain"
-          ? sensitiveKeys.has(k)
-            ? HASHED
-            : PLAIN
-          : (kinds.get(k) ?? HASHED);
-    const key = keyOf(k);
+    let kind: FieldKind;
+    let key: KeyJson;
+    const known = typeof kinds === "string" ? undefined : kinds.get(k);
+    if (known !== undefined) {
+      kind = known.kind;
+      key = known.key;
+    } else {
+      kind = kinds === "plain" && !sensitiveKeys.has(k) ? PLAIN : HASHED;
+      key = keyOf(k);
+    }
     // A string that goes in as it is, or a JSON-safe hash, follows its key's opening quote directly: the
     // fewer pieces a line is built from, the less there is to allocate and to join when it is written.
     if (typeof v === "string" && depth <= MAX_DEPTH) {
@@ -415,17 +423,21 @@ const keyCache = new Map<string, KeyJson>();
 function keyOf(k: string): KeyJson {
   let j = keyCache.get(k);
   if (j === undefined) {
-    const key = JSON.stringify(k) + ":";
-    j = {
-      key: flatString(key),
-      open: flatString("{" + key),
-      next: flatString("," + key),
-      openQuoted: flatString("{" + key + '"'),
-      nextQuoted: flatString("," + key + '"'),
-    };
+    j = keyJsonOf(k);
     if (keyCache.size < 4096) keyCache.set(k, j);
   }
   return j;
+}
+
+function keyJsonOf(k: string): KeyJson {
+  const key = JSON.stringify(k) + ":";
+  return {
+    key: flatString(key),
+    open: flatString("{" + key),
+    next: flatString("," + key),
+    openQuoted: flatString("{" + key + '"'),
+    nextQuoted: flatString("," + key + '"'),
+  };
 }
 
 function keyJson(k: string): string {
