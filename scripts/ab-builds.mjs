@@ -12,6 +12,7 @@
 // left: ±0.7 µs per request here. The rate must be one the machine can serve for all of them at once; a
 // round whose servers fall behind it is reported.
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -49,6 +50,17 @@ for (const spec of positionals) {
   }
   const [root, kind = "fleetroot"] = spec.slice(eq + 1).split(":");
   const dir = resolve(root);
+  if (kind !== "fleetroot" && kind !== "bare") {
+    console.error(`${spec}: KIND must be fleetroot or bare, not ${kind}`);
+    process.exit(2);
+  }
+  if (!existsSync(`${dir}/bench/auth.ts`) || !existsSync(`${dir}/.bench-dist`)) {
+    console.error(
+      `${spec}: ${dir} needs bench/auth.ts and a compiled .bench-dist/ ` +
+        "(in it: npx tsc -p tsconfig.build.json --outDir .bench-dist)",
+    );
+    process.exit(2);
+  }
   const child = spawn(
     process.execPath,
     ["--import", "tsx", "--import", `${dir}/bench/lib/use-dist.mjs`, `${dir}/bench/auth.ts`, "serve", kind],
@@ -59,6 +71,7 @@ for (const spec of positionals) {
     },
   );
   const info = await new Promise((ok, fail) => {
+    child.on("error", (e) => fail(new Error(`${spec}: cannot start the server (${e.message})`)));
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
@@ -66,6 +79,9 @@ for (const spec of positionals) {
       if (line) ok(JSON.parse(line));
     });
     child.on("exit", (code) => fail(new Error(`${spec}: the server exited with ${code}`)));
+  }).catch((e) => {
+    console.error(e.message);
+    process.exit(1);
   });
   servers.push({ name: spec.slice(0, eq), child, ...info, rounds: [] });
 }
