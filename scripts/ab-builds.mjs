@@ -7,8 +7,9 @@
 // --outDir .bench-dist` in it); KIND is what bench/auth.ts serves: fleetroot (default) or bare. Every
 // server gets the same fixed request rate in the same seconds, so the machine's drift (which moves a
 // saturated run's figures by ±3 µs per request from one round to the next here) touches all of them
-// alike; each round reads every server's CPU (process.cpuUsage over IPC) and the verdict is the median of
-// the per-round differences against the first build. An A/A run (the same ROOT twice) shows the noise
+// alike; each round reads every server's CPU (process.cpuUsage over IPC) and its event loop's busy time
+// (what bounds a saturated server's throughput when work runs on other threads), and the verdict is the
+// median of the per-round differences against the first build. An A/A run (the same ROOT twice) shows the noise
 // left: ±0.7 µs per request here. The rate must be one the machine can serve for all of them at once; a
 // round whose servers fall behind it is reported.
 import { spawn } from "node:child_process";
@@ -83,12 +84,12 @@ for (const spec of positionals) {
     console.error(e.message);
     process.exit(1);
   });
-  servers.push({ name: spec.slice(0, eq), child, ...info, rounds: [] });
+  servers.push({ name: spec.slice(0, eq), child, ...info, rounds: [], loopRounds: [] });
 }
 
-const cpuUs = (child) =>
+const statsOf = (child) =>
   new Promise((ok) => {
-    child.once("message", (m) => ok(m.cpuUs));
+    child.once("message", (m) => ok(m));
     child.send({});
   });
 const load = (s, duration) =>
@@ -107,28 +108,38 @@ const median = (a) => {
 
 await Promise.all(servers.map((s) => load(s, 2)));
 for (let r = 1; r <= rounds; r++) {
-  const before = await Promise.all(servers.map((s) => cpuUs(s.child)));
+  const before = await Promise.all(servers.map((s) => statsOf(s.child)));
   const results = await Promise.all(servers.map((s) => load(s, seconds)));
-  const after = await Promise.all(servers.map((s) => cpuUs(s.child)));
+  const after = await Promise.all(servers.map((s) => statsOf(s.child)));
   const line = servers.map((s, i) => {
     const res = results[i];
-    const us = (after[i] - before[i]) / res.requests.total;
+    const us = (after[i].cpuUs - before[i].cpuUs) / res.requests.total;
+    const loopUs = ((after[i].loopActiveMs - before[i].loopActiveMs) * 1000) / res.requests.total;
     s.rounds.push(us);
+    s.loopRounds.push(loopUs);
     const behind = res.requests.average < rate * 0.97 ? " (behind the rate)" : "";
     const bad = res.non2xx + res.errors > 0 ? ` (${res.non2xx + res.errors} failed)` : "";
-    return `${s.name} ${us.toFixed(2)} µs${behind}${bad}`;
+    return `${s.name} ${us.toFixed(2)} µs (loop ${loopUs.toFixed(2)})${behind}${bad}`;
   });
   console.log(`round ${r}: ${line.join("  ")}`);
 }
 for (const s of servers)
-  console.log(`${s.name}: median ${median(s.rounds).toFixed(2)} µs of server CPU per request`);
+  console.log(
+    `${s.name}: median ${median(s.rounds).toFixed(2)} µs of server CPU per request, ` +
+      `${median(s.loopRounds).toFixed(2)} µs of it with the event loop busy`,
+  );
 const [first, ...rest] = servers;
 for (const s of rest) {
-  const diffs = s.rounds.map((us, i) => us - first.rounds[i]);
-  const lower = diffs.filter((d) => d < 0).length;
-  console.log(
-    `${s.name} − ${first.name}: median of the paired differences ${median(diffs).toFixed(2)} µs per request ` +
-      `(lower in ${lower} of ${diffs.length} rounds)`,
-  );
+  for (const [what, key] of [
+    ["server CPU", "rounds"],
+    ["event-loop time", "loopRounds"],
+  ]) {
+    const diffs = s[key].map((us, i) => us - first[key][i]);
+    const lower = diffs.filter((d) => d < 0).length;
+    console.log(
+      `${s.name} − ${first.name}, ${what}: median of the paired differences ${median(diffs).toFixed(2)} µs ` +
+        `per request (lower in ${lower} of ${diffs.length} rounds)`,
+    );
+  }
 }
 process.exit(0);

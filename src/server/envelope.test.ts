@@ -33,8 +33,11 @@ describe("envelopeJson", () => {
       { kind: "envelope", data: [1], leaseDuration: 0, auth: { accessor: "a" } },
       { kind: "envelope", data: { ok: true }, wrapInfo: undefined, auth: undefined, warnings: undefined },
     ];
-    for (const s of shapes) {
-      expect(envelopeJson(s, "req-1")).toBe(JSON.stringify(envelopeObject(s, "req-1")));
+    // A request id is a UUID; one that is not plain JSON text is still written as JSON.stringify would.
+    for (const id of ["req-1", "0f8c3c6e-5d1a-4e43-9a51-2b7c1e0d9f00", 'a "quoted\\ id\u2028\u0000', ""]) {
+      for (const s of shapes) {
+        expect(envelopeJson(s, id)).toBe(JSON.stringify(envelopeObject(s, id)));
+      }
     }
   });
 });

@@ -1,3 +1,4 @@
+import { jsonString } from "../audit/json.js";
 import type { RouteResult } from "./types.js";
 
 type Envelope = Extract<RouteResult, { kind: "envelope" }>;
@@ -40,7 +41,7 @@ export function envelopeJson(res: Envelope, requestId: string): string {
   ) {
     return (
       '{"request_id":' +
-      JSON.stringify(requestId) +
+      jsonString(requestId) +
       ',"lease_id":"","renewable":false,"lease_duration":0,"data":' +
       json(res.data ?? null) +
       ',"wrap_info":null,"warnings":null,"auth":null}'
@@ -48,7 +49,7 @@ export function envelopeJson(res: Envelope, requestId: string): string {
   }
   return (
     '{"request_id":' +
-    JSON.stringify(requestId) +
+    jsonString(requestId) +
     ',"lease_id":"","renewable":' +
     (res.renewable === true ? "true" : "false") +
     ',"lease_duration":' +
