@@ -45,8 +45,26 @@ describe("the LIST HTTP method Vault clients send", () => {
     expect(denied).toMatch(/^HTTP\/1\.1 403 /);
   });
 
-  it("other malformed requests get a plain 400 and the connection closes", async () => {
-    const bad = await rawRequest(port, "FLY /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n");
-    expect(bad).toMatch(/^HTTP\/1\.1 400 /);
+  it("an unknown method and other malformed requests get a JSON error and the connection closes", async () => {
+    const bodyOf = (res: string) => JSON.parse(res.slice(res.indexOf("\r\n\r\n") + 4));
+    const fly = await rawRequest(port, "FLY /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(fly).toMatch(/^HTTP\/1\.1 405 /);
+    expect(fly).toMatch(/\r\ncontent-type: application\/json; charset=utf-8\r\n/i);
+    expect(bodyOf(fly)).toEqual({
+      code: "FR_METHOD_NOT_ALLOWED",
+      errors: [expect.stringMatching(/unknown HTTP method; the API takes GET, LIST/)],
+    });
+    const garbage = await rawRequest(port, "GET /v1/sys/health HTTP/1.1\r\nHo st: x\r\n\r\n");
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    expect(bodyOf(garbage).code).toBe("FR_BAD_REQUEST");
+    const huge = await rawRequest(
+      port,
+      `GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    );
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(bodyOf(huge)).toMatchObject({
+      code: "FR_BAD_REQUEST",
+      errors: [expect.stringMatching(/too large/)],
+    });
   });
 });

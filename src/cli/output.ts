@@ -1,3 +1,6 @@
+import { statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+
 /** An error the CLI reports as one line and exit code 1. */
 export class CliError extends Error {
   constructor(
@@ -6,6 +9,34 @@ export class CliError extends Error {
   ) {
     super(message);
     this.name = "CliError";
+  }
+}
+
+/**
+ * Checks, before any work is done (a key generated, a request sent), that `file` can be written: it is
+ * not a directory and its directory exists. `what` names it in the error (`--out`, say).
+ */
+export function checkOutputPath(file: string, what: string): void {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (st?.isDirectory()) throw new CliError(`${what} ${file} is a directory; name a file in it`, 2);
+  const dir = dirname(resolve(file));
+  const parent = statSync(dir, { throwIfNoEntry: false });
+  if (!parent) throw new CliError(`${what} ${file}: the directory ${dir} does not exist; create it first`, 2);
+  if (!parent.isDirectory()) throw new CliError(`${what} ${file}: ${dir} is not a directory`, 2);
+}
+
+/** Writes an output file; a failure is one line naming the file and why (a full disk, no permission). */
+export function writeOutputFile(
+  file: string,
+  data: string | Uint8Array,
+  what: string,
+  options?: { mode?: number },
+): void {
+  try {
+    writeFileSync(file, data, options);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new CliError(`cannot write ${what} ${file}: ${err.code ?? ""}${err.code ? " " : ""}${err.message}`);
   }
 }
 

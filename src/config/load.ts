@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { resolve } from "node:path";
-import { isScalar, parseAllDocuments, type YAMLError } from "yaml";
+import { isScalar, parseAllDocuments, parseDocument, type YAMLError } from "yaml";
 import type { z } from "zod";
 import { FleetError } from "../errors/index.js";
 import { configSchema, type Config } from "./schema.js";
@@ -190,6 +190,18 @@ function firstInvalidUtf8(bytes: Buffer): number {
   } catch {
     return hi - 1;
   }
+}
+
+/**
+ * Parses a YAML file other than the configuration (a definition the CLI sends, say) the same strict way: a
+ * syntax error, a repeated key, a tab indent or an unknown tag throws an Error of one line that gives the
+ * line and column; the caller puts the file's name in front.
+ */
+export function parseYamlDocument(text: string): unknown {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new Error(describeYamlError(problem, text));
+  return doc.toJS();
 }
 
 function describeYamlError(e: YAMLError, text: string): string {

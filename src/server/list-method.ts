@@ -1,6 +1,7 @@
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
+import { FleetError } from "../errors/index.js";
 
 const MAX_HEADERS = 100;
 
@@ -9,7 +10,7 @@ const MAX_HEADERS = 100;
  * rejects before any route sees it. This client-error handler takes such a request from the raw bytes,
  * serves it as `GET …?list=true` through the app (the same pipeline: seal, auth, ACL, audit), answers on
  * the socket and closes it, since the parser cannot continue on that connection. Every other parse
- * error gets a plain 400.
+ * error gets the API's JSON error (see parseErrorResponse).
  */
 export function listMethodHandler(getApp: () => FastifyInstance | undefined) {
   return (err: Error & { code?: string; rawPacket?: Buffer }, socket: Socket): void => {
@@ -24,13 +25,35 @@ export function listMethodHandler(getApp: () => FastifyInstance | undefined) {
       serveList(app, raw, socket).catch(() => socket.destroy());
       return;
     }
-    if (socket.writable) {
-      const status = err.code === "HPE_HEADER_OVERFLOW" ? 431 : 400;
-      socket.end(
-        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
-      );
-    } else socket.destroy();
+    if (socket.writable) socket.end(parseErrorResponse(err.code));
+    else socket.destroy();
   };
+}
+
+/**
+ * The answer to a request Node's HTTP parser refused: the API's JSON error body, saying what was wrong,
+ * and the connection closed (the parser cannot go on after it).
+ */
+export function parseErrorResponse(parserCode: string | undefined): string {
+  let e: FleetError;
+  if (parserCode === "HPE_INVALID_METHOD") {
+    e = new FleetError(
+      "FR_METHOD_NOT_ALLOWED",
+      "unknown HTTP method; the API takes GET, LIST, POST, PUT, PATCH, DELETE and HEAD",
+    );
+  } else if (parserCode === "HPE_HEADER_OVERFLOW") {
+    e = new FleetError("FR_BAD_REQUEST", "the request's headers are too large", { status: 431 });
+  } else {
+    e = new FleetError(
+      "FR_BAD_REQUEST",
+      `the request is not valid HTTP/1.1${parserCode ? ` (${parserCode})` : ""}`,
+    );
+  }
+  const body = JSON.stringify({ errors: e.publicMessages, code: e.code });
+  return (
+    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ""}\r\nConnection: close\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  );
 }
 
 async function serveList(app: FastifyInstance, raw: Buffer, socket: Socket): Promise<void> {

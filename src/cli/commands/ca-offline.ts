@@ -4,7 +4,7 @@
  * plain PKCS#8 files (mode 0600) there; use a pkcs11: URI to keep the root key in an HSM.
  */
 import { X509Certificate } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import {
   buildCertificate,
@@ -18,7 +18,7 @@ import {
 import { FleetError, isFleetError } from "../../errors/index.js";
 import { type KeyAlgorithm, type Signer, createKeyManager, keyAlgorithms } from "../../keys/index.js";
 import { parseDuration } from "../../util/duration.js";
-import { CliError } from "../output.js";
+import { CliError, checkOutputPath, writeOutputFile } from "../output.js";
 
 function readText(file: string, what: string): string {
   try {
@@ -32,7 +32,7 @@ function readText(file: string, what: string): string {
 
 function emit(text: string, out: string | undefined): void {
   if (out) {
-    writeFileSync(out, text, { mode: 0o644 });
+    writeOutputFile(out, text, "--out", { mode: 0o644 });
     process.stderr.write(`wrote ${out}\n`);
   } else process.stdout.write(text);
 }
@@ -96,6 +96,8 @@ export function caOfflineCommands(root: Command): void {
         throw new CliError(`--algorithm must be one of ${keyAlgorithms.join(", ")}`, 2);
       const now = Date.now();
       const ttl = ttlOption(o.ttl as string, now);
+      // Before the key is generated: a bad --out must not leave a new key behind.
+      if (o.out) checkOutputPath(o.out, "--out");
       const pem = await withKey(o.key as string, o.algorithm as KeyAlgorithm, async (signer) => {
         const der = await buildCertificate(
           {
@@ -135,6 +137,7 @@ export function caOfflineCommands(root: Command): void {
       const rootNotAfter = rootValidTo(rootDer);
       const now = Date.now();
       const ttl = ttlOption(o.ttl as string, now);
+      if (o.out) checkOutputPath(o.out, "--out");
       const pem = await withKey(o.key as string, undefined, async (signer) => {
         const der = await buildCertificate(
           {

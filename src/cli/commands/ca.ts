@@ -3,11 +3,11 @@
  * and `ca root sign-intermediate` run offline on files (ca-offline.ts). Commands that output a
  * certificate or CRL honour --format pem (default), der or json.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { crlReasons, derFrom } from "../../crypto/index.js";
 import { client, dataOf, globals } from "../context.js";
-import { CliError, print } from "../output.js";
+import { CliError, print, writeOutputFile } from "../output.js";
 import { caOfflineCommands } from "./ca-offline.js";
 
 function readText(file: string, what: string): string {
@@ -26,7 +26,7 @@ function printCert(cmd: Command, res: Record<string, unknown>, pemParts: string[
   if (format === "json") return print(res, "json");
   const first = pemParts[0] ?? "";
   const data: string | Buffer = format === "der" ? derFrom(first) : pemParts.join("");
-  if (out) writeFileSync(out, data);
+  if (out) writeOutputFile(out, data, "--out");
   else process.stdout.write(data);
 }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
+import { parseYamlDocument } from "../../config/load.js";
 import { client, dataOf, globals } from "../context.js";
 import { CliError, print } from "../output.js";
 
@@ -164,7 +164,13 @@ export function deviceCommands(program: Command): void {
     .argument("<name>", "provisioner name")
     .requiredOption("--config <file>", 'definition, e.g. {"type": "join-token", "role": "device"}')
     .action(async (name: string, o: { config: string }, cmd: Command) => {
-      const body = parseYaml(readText(o.config, "provisioner definition")) as unknown;
+      const text = readText(o.config, "provisioner definition");
+      let body: unknown;
+      try {
+        body = parseYamlDocument(text);
+      } catch (e) {
+        throw new CliError(`${o.config}: ${(e as Error).message}`);
+      }
       show(cmd, await client(cmd).json("POST", `fleet/provisioners/${seg(name)}`, body));
     });
   prov

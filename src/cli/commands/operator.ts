@@ -56,8 +56,11 @@ export function operatorCommands(program: Command): void {
     .action(async (key: string | undefined, o: { reset?: boolean }, cmd: Command) => {
       const c = client(cmd, false);
       let body: Record<string, unknown>;
-      if (o.reset) body = { reset: true };
-      else {
+      if (o.reset) {
+        if (key !== undefined)
+          throw new CliError("--reset discards the shares given so far and takes no key: drop the key", 2);
+        body = { reset: true };
+      } else {
         const k = key ?? (await readSecretLine("Unseal Key (will be hidden): "));
         if (!k) throw new CliError("no unseal key given", 2);
         body = { key: k };

@@ -1,7 +1,6 @@
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import { configCustom } from "../../agent/index.js";
 import { createKeyManager } from "../../keys/index.js";
 import { mkdirpSync } from "../../util/index.js";
@@ -15,7 +14,8 @@ import {
   tufSigner,
 } from "../../updates/index.js";
 import { client, dataOf, globals } from "../context.js";
-import { CliError, print } from "../output.js";
+import { CliError, checkOutputPath, print, writeOutputFile } from "../output.js";
+import { parseYamlDocument } from "../../config/load.js";
 
 // No default for the repeatable options a command needs: commander then refuses the command without one.
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -286,8 +286,9 @@ export function updatesCommands(program: Command): void {
     .argument("<role>")
     .requiredOption("-o, --out <file>", "where to write it")
     .action(async (repo: string, role: string, o: { out: string }, cmd: Command) => {
+      checkOutputPath(o.out, "--out");
       const env = dataOf(await client(cmd).json("GET", `updates/${repo}/pending/${role}`));
-      writeFileSync(o.out, JSON.stringify(env, null, 1) + "\n");
+      writeOutputFile(o.out, JSON.stringify(env, null, 1) + "\n", "--out");
       process.stdout.write(`wrote pending ${role} metadata to ${o.out}\n`);
     });
 
@@ -309,7 +310,7 @@ export function updatesCommands(program: Command): void {
         const signers = [];
         for (const uri of o.key) signers.push(tufSigner(await keys.open(uri)));
         const out = await addSignatures(env, signers);
-        writeFileSync(o.out ?? file, serialize(out));
+        writeOutputFile(o.out ?? file, serialize(out), o.out ? "--out" : "metadata file");
         process.stdout.write(`${o.out ?? file}: ${out.signatures.length} signature(s)\n`);
       } finally {
         await keys.close();
@@ -383,7 +384,7 @@ function intotoCommands(up: Command): void {
           });
           mkdirpSync(o.outDir);
           const out = path.join(o.outDir, r.fileName);
-          writeFileSync(out, JSON.stringify(r.link, null, 1) + "\n");
+          writeOutputFile(out, JSON.stringify(r.link, null, 1) + "\n", "link file");
           process.stdout.write(
             `recorded ${out} (return value ${String(r.link.signed.byproducts["return-value"])})\n`,
           );
@@ -406,10 +407,10 @@ function intotoCommands(up: Command): void {
     .action(async (spec: string, o: { key: string[]; out: string }) => {
       let d: unknown;
       try {
-        d = parseYaml(read(spec).toString());
+        d = parseYamlDocument(read(spec).toString());
       } catch (e) {
         if (e instanceof CliError) throw e;
-        throw new CliError(`${spec} is not valid YAML: ${(e as Error).message.split("\n")[0] ?? ""}`);
+        throw new CliError(`${spec}: ${(e as Error).message}`);
       }
       if (!isObject(d)) throw new CliError(`${spec} must be a YAML mapping with expires and steps`);
       const base = path.dirname(spec);
@@ -439,7 +440,8 @@ function intotoCommands(up: Command): void {
       try {
         const signers = [];
         for (const uri of o.key) signers.push(tufSigner(await keys.open(uri), { intoto: true }));
-        writeFileSync(o.out, JSON.stringify(await intoto.signLayout(layout, signers), null, 1) + "\n");
+        const signed = await intoto.signLayout(layout, signers);
+        writeOutputFile(o.out, JSON.stringify(signed, null, 1) + "\n", "--out");
         process.stdout.write(`wrote ${o.out}\n`);
       } finally {
         await keys.close();
