@@ -218,6 +218,142 @@ describe("bad policies are refused with clear errors", () => {
   });
 });
 
+/** A one-enclave policy; `enclave`, `topic`, `ns` and `node` are inserted as written (XML text). */
+const onePolicy = (o: { enclave?: string; topic?: string; ns?: string; node?: string; root?: string } = {}) =>
+  `<${o.root ?? "policy"} version="0.2.0"><enclaves><enclave path="${o.enclave ?? "/a/b"}"><profiles>` +
+  `<profile ns="${o.ns ?? "/"}" node="${o.node ?? "b"}"><topics publish="ALLOW"><topic>${o.topic ?? "chatter"}</topic>` +
+  `</topics></profile></profiles></enclave></enclaves></${(o.root ?? "policy").split(" ")[0]}>`;
+
+/** The policy refused by both entry points (text and file) with `code`; returns the message. */
+function refusedBoth(xml: string, code: string, message?: RegExp): string {
+  expectCode(() => parsePolicy(xml), code, message);
+  const file = path.join(tmp, "refused.policy.xml");
+  fs.writeFileSync(file, xml);
+  let msg = "";
+  expectCode(
+    () => {
+      try {
+        loadPolicyFile(file);
+      } catch (e) {
+        msg = (e as Error).message;
+        throw e;
+      }
+    },
+    code,
+    message,
+  );
+  return msg;
+}
+
+describe("server-accepted bad policies: the one policy check refuses them (bug: ros2/policies stored what generate refuses)", () => {
+  it("enclave paths are checked as enclave names: ../../x, 5,000 characters, a space", () => {
+    refusedBoth(
+      onePolicy({ enclave: "../../x" }),
+      "FR_ROS2_ENCLAVE_NAME",
+      /"\.\.\/\.\.\/x" is not a fully qualified/,
+    );
+    const long = refusedBoth(
+      onePolicy({ enclave: `/${"a".repeat(4999)}` }),
+      "FR_ROS2_ENCLAVE_NAME",
+      /is 5000 characters, longer than 64/,
+    );
+    // The message names the file and shows the start of the name, not all 5,000 characters.
+    expect(long).toMatch(/refused\.policy\.xml: /);
+    expect(long.length).toBeLessThan(400);
+    refusedBoth(onePolicy({ enclave: "/a b" }), "FR_ROS2_ENCLAVE_NAME", /"\/a b"/);
+  });
+
+  it("characters XML 1.0 does not allow, raw or as references, anywhere in the document; xmllint agrees", async () => {
+    const cases: [Parameters<typeof onePolicy>[0], RegExp][] = [
+      [{ topic: "chat\u0001ter" }, /U\+0001 at line 1, column \d+/],
+      [{ topic: "chat&#1;ter" }, /character reference &#1; at line 1/],
+      [{ topic: "chat&#x000000001;ter" }, /character reference &#x000000001;/],
+      [{ topic: "chat&#xFFFE;ter" }, /&#xFFFE;/],
+      [{ topic: "chat&#xD800;ter" }, /&#xD800;/],
+      [{ ns: "/\u001b" }, /U\+001B/],
+      [{ node: "b&#0;" }, /&#0;/],
+    ];
+    for (const [parts, message] of cases) {
+      const xml = onePolicy(parts);
+      refusedBoth(xml, "FR_ROS2_POLICY_INVALID", message);
+      const file = path.join(tmp, "xmllint-bad.xml");
+      fs.writeFileSync(file, xml);
+      await expect(run("xmllint", ["--noout", "--nonet", file]), xml).rejects.toThrow();
+    }
+    // A lone surrogate cannot be written to a UTF-8 file, but it can arrive in a JSON string.
+    expectCode(() => parsePolicy(onePolicy({ topic: "chat\ud800ter" })), "FR_ROS2_POLICY_INVALID", /U\+D800/);
+    // In CDATA `&#1;` is four literal characters, and characters beyond the BMP are allowed.
+    const fine = onePolicy({ topic: "<![CDATA[a&#1;]]>&#x1F600;&#00065;" });
+    expect(parsePolicy(fine).enclaves[0]?.profileGroups[0]?.[0]?.rules[0]?.names).toEqual([
+      "a&#1;\u{1F600}A",
+    ]);
+    fs.writeFileSync(path.join(tmp, "xmllint-good.xml"), fine);
+    await run("xmllint", ["--noout", "--nonet", path.join(tmp, "xmllint-good.xml")]);
+  });
+
+  it("names, namespaces and node names longer than 1024 characters", () => {
+    refusedBoth(onePolicy({ topic: "t".repeat(1025) }), "FR_ROS2_POLICY_INVALID", /longer than 1024/);
+    refusedBoth(
+      onePolicy({ ns: `/${"n".repeat(1024)}` }),
+      "FR_ROS2_POLICY_INVALID",
+      /ns is longer than 1024/,
+    );
+    refusedBoth(onePolicy({ node: "n".repeat(1025) }), "FR_ROS2_POLICY_INVALID", /node is longer than 1024/);
+    expect(parsePolicy(onePolicy({ topic: "t".repeat(1024) })).enclaves).toHaveLength(1);
+  });
+
+  it("deep nesting is refused, not a stack overflow (was: generate failed with 'Maximum call stack size exceeded')", () => {
+    const n = 30_000;
+    const deep = onePolicy().replace(
+      "</profile>",
+      `</profile><metadata>${"<m>".repeat(n)}${"</m>".repeat(n)}</metadata>`,
+    );
+    refusedBoth(deep, "FR_ROS2_POLICY_INVALID", /nested deeper than 64 levels/);
+    // What sros2 policies hold (metadata a few levels deep) is far from the bound.
+    const shallow = onePolicy().replace(
+      "</profile>",
+      `</profile><metadata>${"<m>".repeat(20)}${"</m>".repeat(20)}</metadata>`,
+    );
+    expect(parsePolicy(shallow).enclaves).toHaveLength(1);
+  });
+
+  it("xinclude: false refuses XInclude elements instead of reading files", () => {
+    const inc = onePolicy().replace(
+      "<topics",
+      '<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="/etc/passwd"/><topics',
+    );
+    expectCode(
+      () => parsePolicy(inc, { name: "policy p", xinclude: false }),
+      "FR_ROS2_POLICY_INVALID",
+      /policy p: XInclude is not accepted here/,
+    );
+  });
+});
+
+describe("a namespaced root element is named with its namespace (bug: 'must be <policy>, not <policy>')", () => {
+  it("a default namespace, a prefix, a namespaced child", () => {
+    expectCode(
+      () => parsePolicy(onePolicy({ root: 'policy xmlns="urn:x"' })),
+      "FR_ROS2_POLICY_INVALID",
+      /must be <policy> with no namespace .*not <policy> in namespace "urn:x"; remove its xmlns attribute/,
+    );
+    const prefixed = onePolicy()
+      .replace(/^<policy /, '<p:policy xmlns:p="urn:x" ')
+      .replace(/<\/policy>$/, "</p:policy>");
+    expectCode(
+      () => parsePolicy(prefixed),
+      "FR_ROS2_POLICY_INVALID",
+      /not <p:policy> in namespace "urn:x"; remove the p: prefix and its xmlns:p declaration/,
+    );
+    expectCode(
+      () => parsePolicy(onePolicy().replace("<enclaves>", '<enclaves xmlns="urn:y">')),
+      "FR_ROS2_POLICY_INVALID",
+      /unexpected element <enclaves> in namespace "urn:y"; expected <enclaves>/,
+    );
+    expectCode(() => parsePolicy("<dds/>"), "FR_ROS2_POLICY_INVALID", /not <dds>$/);
+  });
+});
+
 describe("governance", () => {
   it("defaults to sros2's default governance.xml", () => {
     const norm = (s: string) => s.replace(/\s+/g, " ").trim();

@@ -3,6 +3,7 @@
  * S/MIME signing with any key URI, enclaves (file or PKCS#11 keys), revocation and verification.
  */
 export {
+  type ParsePolicyOptions,
   type Policy,
   type PolicyEnclave,
   type PolicyProfile,

@@ -38,19 +38,35 @@ export const enclaveFiles = [
   files.permissionsP7s,
 ] as const;
 
+/** The certificate's CN holds the name: X.520 ub-common-name. */
+const MAX_ENCLAVE_NAME = 64;
+
 /**
  * Enclave names are fully qualified ROS names: `/` followed by segments of letters, digits and `_`, not
  * starting with a digit (rcl's namespace rules). The name is also the certificate's CN (at most 64 chars).
+ * The one check for every enclave name: CLI arguments, policy `<enclave path>` (policy.ts), API fields.
+ * `where` (a policy file or name) starts the message when given.
  */
-export function checkEnclaveName(name: string): string {
+export function checkEnclaveName(name: string, where?: string): string {
+  const at = where ? `${where}: ` : "";
   if (!/^(\/[A-Za-z_][A-Za-z0-9_]*)+$/.test(name)) {
     fail(
       "FR_ROS2_ENCLAVE_NAME",
-      `"${name}" is not a fully qualified enclave name; use /segment/segment (letters, digits, _)`,
+      `${at}${shownName(name)} is not a fully qualified enclave name; use /segment/segment (letters, digits, _)`,
     );
   }
-  if (name.length > 64) fail("FR_ROS2_ENCLAVE_NAME", `"${name}" is longer than 64 characters (the CN limit)`);
+  if (name.length > MAX_ENCLAVE_NAME) {
+    fail(
+      "FR_ROS2_ENCLAVE_NAME",
+      `${at}${shownName(name)} is ${name.length} characters, longer than ${MAX_ENCLAVE_NAME} (the CN limit)`,
+    );
+  }
   return name;
+}
+
+/** A name quoted for a message: control characters escaped, at most 80 characters shown. */
+function shownName(name: string): string {
+  return name.length > 80 ? `${JSON.stringify(name.slice(0, 80)).slice(0, -1)}…"` : JSON.stringify(name);
 }
 
 /** The directory of enclave `name` in keystore `root`. */

@@ -1,6 +1,7 @@
 /**
  * Safe XML reading for policy documents: bounded size, no DTD (so no entity expansion and no external
- * entities, the XXE and "billion laughs" classes), every parser error fatal. Writing helpers escape text.
+ * entities, the XXE and "billion laughs" classes), only characters XML 1.0 allows, every parser error
+ * fatal. Writing helpers escape text.
  */
 import { DOMParser } from "@xmldom/xmldom";
 import type { Document, Element } from "@xmldom/xmldom";
@@ -22,6 +23,7 @@ export function parseXml(text: string, where: string): Document {
       `${where} contains a DTD or entity declaration (<!DOCTYPE/<!ENTITY); remove it — policies need none`,
     );
   }
+  checkXmlChars(text, where);
   const problems: string[] = [];
   const parser = new DOMParser({
     onError: (level, message) => {
@@ -43,6 +45,66 @@ export function parseXml(text: string, where: string): Document {
   if (!doc.documentElement) fail("FR_ROS2_POLICY_INVALID", `${where} has no root element`);
   return doc;
 }
+
+/**
+ * XML 1.0 section 2.2 `Char`: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF].
+ * With the `u` flag a lone surrogate (possible in a JSON string) is not in any range, so it is refused too.
+ */
+const NOT_XML_CHAR = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
+const CHAR_REF = /&#(?:x([0-9A-Fa-f]+)|([0-9]+));/y;
+
+function isXmlChar(cp: number): boolean {
+  return (
+    cp === 0x9 ||
+    cp === 0xa ||
+    cp === 0xd ||
+    (cp >= 0x20 && cp <= 0xd7ff) ||
+    (cp >= 0xe000 && cp <= 0xfffd) ||
+    (cp >= 0x10000 && cp <= 0x10ffff)
+  );
+}
+
+/**
+ * Refuses characters XML 1.0 does not allow, written directly or as a character reference (`&#1;`): the
+ * parser lets both through, and they would end up in permissions.xml, which the DDS plugins cannot read.
+ */
+function checkXmlChars(text: string, where: string): void {
+  const bad = (index: number, what: string): never => {
+    const before = text.slice(0, index).split("\n");
+    const column = (before[before.length - 1] ?? "").length + 1;
+    return fail(
+      "FR_ROS2_POLICY_INVALID",
+      `${where} contains ${what} at line ${before.length}, column ${column}; XML 1.0 does not allow that character, remove it`,
+    );
+  };
+  const raw = NOT_XML_CHAR.exec(text);
+  if (raw) bad(raw.index, codePoint(raw[0].codePointAt(0) ?? 0));
+  // One pass, skipping CDATA sections, comments and processing instructions (where `&#…;` is literal text).
+  for (let i = 0; i < text.length; i++) {
+    if (text.startsWith("<", i)) {
+      const close = text.startsWith("<![CDATA[", i)
+        ? text.indexOf("]]>", i)
+        : text.startsWith("<!--", i)
+          ? text.indexOf("-->", i)
+          : text.startsWith("<?", i)
+            ? text.indexOf("?>", i)
+            : i;
+      if (close < 0) return; // unterminated: the parser reports it
+      i = close;
+    } else if (text.startsWith("&#", i)) {
+      CHAR_REF.lastIndex = i;
+      const m = CHAR_REF.exec(text);
+      if (!m) continue; // not a reference: the parser reports it
+      const digits = (m[1] ?? m[2] ?? "").replace(/^0+(?=.)/, "");
+      // More than 8 digits is beyond U+10FFFF in either base (and would lose precision when parsed).
+      const cp = digits.length > 8 ? -1 : parseInt(digits, m[1] === undefined ? 10 : 16);
+      if (!isXmlChar(cp)) bad(i, `the character reference ${m[0].slice(0, 24)}`);
+      i += m[0].length - 1;
+    }
+  }
+}
+
+const codePoint = (cp: number) => `U+${cp.toString(16).toUpperCase().padStart(4, "0")}`;
 
 function firstLine(s: string): string {
   return (s.split("\n")[0] ?? "").slice(0, 200);

@@ -306,8 +306,8 @@ export function ros2Commands(program: Command): void {
         // Read every policy and check every name first: a bad one must fail before anything is written
         // (the keystore included).
         const policies = o.policy.map((f) => loadPolicyFile(f));
-        for (const name of [...o.enclave, ...policies.flatMap((p) => p.enclaves.map((e) => e.path))])
-          checkEnclaveName(name);
+        // A policy's enclave paths were checked when it was parsed; --enclave names are checked here.
+        for (const name of o.enclave) checkEnclaveName(name);
         const done = await withDeps(async (deps) => {
           const ks = await Ros2Keystore.open(o.keystore, deps).catch(async (e: unknown) => {
             if ((e as { code?: string }).code !== "FR_ROS2_KEYSTORE") throw e;

@@ -4,7 +4,6 @@
  * permissions of its assigned policy signed by the permissions CA).
  */
 import { X509Certificate } from "node:crypto";
-import type { Element } from "@xmldom/xmldom";
 import {
   type ParsedCsr,
   buildCertificate,
@@ -24,7 +23,6 @@ import { checkEnclaveName } from "../layout.js";
 import { grantsFromPolicy, permissionsXml } from "../permissions.js";
 import { type Policy, parsePolicy } from "../policy.js";
 import { signSmime } from "../smime.js";
-import { childElements, parseXml } from "../xml.js";
 import type { CaSigners } from "./cas.js";
 import type { FleetConfig } from "./store.js";
 
@@ -68,23 +66,12 @@ export async function deviceFromPeer(
 }
 
 /**
- * A stored policy: sros2's XML, parsed strictly. XInclude is refused on the server (it would read the
- * server's files); expand includes before uploading (`ros2 fleet policy write` does).
+ * A stored policy: sros2's XML, checked by the same function as the CLI's policy files (policy.ts), so the
+ * server stores exactly what `ros2 generate` would accept. XInclude is refused on the server (it would read
+ * the server's files); expand includes before uploading (`ros2 fleet policy write` does).
  */
 export function parseStoredPolicy(xml: string, name: string): Policy {
-  const doc = parseXml(xml, `policy ${name}`);
-  const walk = (el: Element, depth: number) => {
-    if (depth > 64) fail("FR_ROS2_POLICY_INVALID", `policy ${name} is nested too deeply`);
-    if (el.namespaceURI && /XInclude$/i.test(el.namespaceURI)) {
-      fail(
-        "FR_ROS2_POLICY_INVALID",
-        `policy ${name}: XInclude is not accepted by the server; send the expanded policy`,
-      );
-    }
-    for (const c of childElements(el)) walk(c, depth + 1);
-  };
-  walk(doc.documentElement as Element, 0);
-  return parsePolicy(xml, { name: `policy ${name}` });
+  return parsePolicy(xml, { name: `policy ${name}`, xinclude: false });
 }
 
 export function readEnclaveCsr(input: unknown, enclave: string): ParsedCsr {

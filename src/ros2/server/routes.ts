@@ -31,8 +31,6 @@ export interface Ros2RouteDeps {
   readonly revocations: FleetRevocations;
 }
 
-const MAX_POLICY_CHARS = 1024 * 1024;
-
 function configJson(c: FleetConfig): Record<string, unknown> {
   return {
     ca_source: c.source,
@@ -205,7 +203,6 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
         const xml = ctx.body.policy;
         if (typeof xml !== "string" || !xml.trim())
           fail("FR_VALIDATION", "policy is required: the sros2 policy XML as a string");
-        if (xml.length > MAX_POLICY_CHARS) fail("FR_ROS2_POLICY_INVALID", "the policy is larger than 1 MiB");
         const parsed = parseStoredPolicy(xml, n);
         await store.putPolicy({ name: n, xml, updatedAt: core.clock.now().toISOString() });
         const enclaves = parsed.enclaves.map((e) => e.path);
@@ -297,6 +294,8 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
         const device = await deviceFromPeer(d.registry, d.pki(), core.clock, peerCertificate(ctx));
         const cfg = await store.requireConfig();
         if (typeof ctx.body.enclave !== "string") fail("FR_VALIDATION", "enclave is required, e.g. /ns/node");
+        // Checked before anything else is looked at: a bad name is the client's error, whatever the policy.
+        const enclave = checkEnclaveName(ctx.body.enclave);
         const assignment = await store.assignmentFor(device);
         const stored =
           (await store.policy(assignment.policy)) ??
@@ -305,9 +304,9 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
             `assignment "${assignment.name}" names policy "${assignment.policy}", which no longer exists`,
           );
         const policy = parseStoredPolicy(stored.xml, stored.name);
-        const csr = readEnclaveCsr(ctx.body.csr, ctx.body.enclave);
+        const csr = readEnclaveCsr(ctx.body.csr, enclave);
         const out = await issueEnclave(cfg, d.signers, core.clock, {
-          enclave: ctx.body.enclave,
+          enclave,
           csr,
           policy,
           policyName: stored.name,
