@@ -59,6 +59,35 @@ describe("join-token provisioner, end to end through the agent", () => {
     expect((data.certificates as unknown[]).length).toBe(1);
   });
 
+  it("refuses a token bound to one device used for another, and leaves it unspent (robot-21 was enrolled as robot-20)", async () => {
+    const tk = await token({ device_id: "robot-20" });
+    const other = enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: out(),
+      deviceId: "robot-21",
+      proof: { type: "token", token: tk },
+    });
+    await expect(other).rejects.toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_DENIED",
+      message: expect.stringMatching(/bound to device "robot-20", not "robot-21"/),
+    });
+    expect((await f.api("GET", "fleet/devices/robot-21")).status).toBe(404);
+    const pending = await f.api("GET", "fleet/devices/robot-20");
+    expect((pending.data as { status: string; certificates: unknown[] }).status).toBe("pending");
+    expect((pending.data as { certificates: unknown[] }).certificates).toEqual([]);
+    // Unspent: the same token still enrolls the device it is bound to (naming it or not).
+    const r = await enrollDevice({
+      server: f.url,
+      provisioner: "factory",
+      out: out(),
+      deviceId: "robot-20",
+      proof: { type: "token", token: tk },
+    });
+    expect(r.deviceId).toBe("robot-20");
+  });
+
   it("refuses a reused token and an expired token", async () => {
     const tk = await token();
     await enrollDevice({

@@ -8,6 +8,9 @@ import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints } from "@
 import * as x509 from "@peculiar/x509";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enrollDevice } from "../src/agent/enroll.js";
+import { buildDeviceCsr, generateSoftwareKey } from "../src/agent/enroll-crypto.js";
+import { fromPem } from "../src/crypto/index.js";
+import { popMessage } from "../src/enroll/index.js";
 import { readPair } from "../src/agent/files.js";
 import { createKeyManager } from "../src/keys/index.js";
 import { type Fleet, startFleet, writeTemp } from "./enroll-fixture.js";
@@ -251,6 +254,66 @@ describe("x509 provisioner (IDevID → LDevID), end to end through the agent, ID
       expect(m, JSON.stringify(body)).toMatchObject({ status: 400, code: "FR_VALIDATION" });
       expect(String((m.errors as string[])[0])).not.toMatch(/enrollment proof|chain/);
     }
+  });
+
+  it("refuses an IDevID key outside the accepted set as such, not as a proof that does not verify (RSA-1024 was 403 'does not verify')", async () => {
+    const rsaAlg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" };
+    const weak = (await subtle.generateKey(
+      { ...rsaAlg, modulusLength: 1024, publicExponent: new Uint8Array([1, 0, 1]) },
+      true,
+      ["sign", "verify"],
+    )) as Keys;
+    const leaf = await issue(inter, interKeys.privateKey, "CN=x,2.5.4.5=SN8", weak.publicKey, {
+      serial: "2008",
+    });
+    const csr = await buildDeviceCsr(generateSoftwareKey("ecdsa-p256").signer);
+    const nonce = ((await f.api("POST", "fleet/enroll/nonce")).data as { nonce: string }).nonce;
+    const msg = popMessage(Buffer.from(nonce, "base64url"), fromPem(csr, "CERTIFICATE REQUEST").der);
+    const sig = Buffer.from(await subtle.sign(rsaAlg, weak.privateKey, msg)).toString("base64");
+    const r = await f.api("POST", "fleet/enroll", {
+      provisioner: "idevid",
+      csr,
+      nonce,
+      chain: pems(leaf, inter),
+      signature: sig,
+      signature_scheme: "rsa-pkcs1-sha256",
+    });
+    expect(r).toMatchObject({
+      status: 403,
+      code: "FR_ENROLL_DENIED",
+      errors: [expect.stringMatching(/IDevID certificate's key is an RSA-1024 key, which is not accepted/)],
+    });
+  });
+
+  it("refuses to delete a manufacturer a provisioner names, naming the provisioners (was 204, then every enrollment 403)", async () => {
+    const x1 = await f.api("POST", "fleet/provisioners/x1", {
+      type: "x509",
+      role: "device",
+      manufacturers: ["acme"],
+    });
+    expect(x1.status, JSON.stringify(x1)).toBe(200);
+    const r = await f.api("DELETE", "fleet/manufacturers/acme");
+    expect(r).toMatchObject({
+      status: 400,
+      code: "FR_CONFLICT",
+      errors: [expect.stringMatching(/manufacturer "acme" is used by provisioners "idevid", "x1"/)],
+    });
+    expect((await f.api("GET", "fleet/manufacturers/acme")).status).toBe(200);
+    // Once no provisioner names it, it can go.
+    const spare = await f.api("POST", "fleet/manufacturers/spare", { certificate: mfr.toString("pem") });
+    expect(spare.status).toBe(200);
+    expect(
+      (
+        await f.api("POST", "fleet/provisioners/x1", {
+          type: "x509",
+          role: "device",
+          manufacturers: ["spare"],
+        })
+      ).status,
+    ).toBe(200);
+    expect((await f.api("DELETE", "fleet/provisioners/x1")).status).toBe(204);
+    expect((await f.api("DELETE", "fleet/manufacturers/spare")).status).toBe(204);
+    expect((await f.api("GET", "fleet/manufacturers/spare")).status).toBe(404);
   });
 
   it("refuses further enrollment of a decommissioned device", async () => {

@@ -115,6 +115,30 @@ describe("CSR from openssl req -new", () => {
     expect(codeOf(() => parseCsr(der))).toBe("FR_CSR_ALGORITHM");
   });
 
+  it("refuses an EC key with explicit curve parameters (FR_CSR_ALGORITHM; was parsed as P-256 and signed)", () => {
+    const explicit = opensslCsr("explicit", [
+      "-algorithm",
+      "EC",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-pkeyopt",
+      "ec_param_enc:explicit",
+    ]).pem;
+    // openssl itself verifies the CSR: only the key encoding is at fault.
+    const file = dir.write("explicit-check.csr", explicit);
+    expect(runPeer("openssl", ["req", "-in", file, "-noout", "-verify"]).status).toBe(0);
+    let err: unknown;
+    try {
+      parseCsr(explicit);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({
+      code: "FR_CSR_ALGORITHM",
+      detail: expect.stringMatching(/explicit curve parameters/),
+    });
+  });
+
   it("refuses a CSR with a flipped signature byte (FR_CSR_SIGNATURE)", () => {
     const csr = parseCsr(rsa.pem);
     const der = Buffer.from(csr.der);

@@ -106,7 +106,7 @@ export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): Pa
   if (attrsEl) r.expect(attrsEl, 0xa0, "attributes [0]");
   if (more) r.fail("unexpected fields after the attributes", more.start);
   const [spkiAlg, spkiKey, spkiMore] = r.children(spki);
-  r.expect(spkiAlg, 0x30, "subjectPKInfo algorithm");
+  checkEcParameters(r, r.expect(spkiAlg, 0x30, "subjectPKInfo algorithm"));
   r.expect(spkiKey, 0x03, "subjectPublicKey");
   if (spkiMore) r.fail("unexpected fields in subjectPKInfo", spkiMore.start);
 
@@ -124,6 +124,32 @@ export function parseCsr(input: Uint8Array | string, limits: CsrLimits = {}): Pa
     requested: requestedProfile(extensions),
     extensions,
   };
+}
+
+/**
+ * RFC 5480 2.1.1: an EC key's parameters name its curve (namedCurve); implicitCurve and specifiedCurve
+ * MUST NOT be used, and RFC 5280 verifiers (openssl verify -x509_strict) refuse certificates with them.
+ * OpenSSL maps explicit parameters of a known curve back to its name, so the KeyObject cannot tell: the
+ * encoding must be looked at.
+ */
+function checkEcParameters(r: DerReader, alg: DerElement): void {
+  if (ecParametersOf(r, alg) === "explicit") {
+    fail(
+      "FR_CSR_ALGORITHM",
+      "the EC key has explicit curve parameters, which RFC 5480 forbids; make the key on a named curve " +
+        "(P-256, P-384 or P-521; openssl: -pkeyopt ec_param_enc:named_curve)",
+    );
+  }
+}
+
+/**
+ * Whether a SubjectPublicKeyInfo's AlgorithmIdentifier is an EC key's and, if so, whether its parameters
+ * name the curve (the only form RFC 5480 allows) or spell it out.
+ */
+export function ecParametersOf(r: DerReader, alg: DerElement): "named" | "explicit" | "not-ec" {
+  const [idEl, paramsEl] = r.children(alg);
+  if (r.oid(r.expect(idEl, 0x06, "public key algorithm")) !== OID.ecPublicKey) return "not-ec";
+  return paramsEl?.tag === 0x06 ? "named" : "explicit";
 }
 
 /** A BIT STRING's bytes; signatures and keys use whole bytes, so unused bits must be 0. */

@@ -58,6 +58,7 @@ export {
   type CsrLimits,
   type CsrSignatureAlgorithm,
   type ParsedCsr,
+  ecParametersOf,
   parseCsr,
   verifyCsrSignature,
 } from "./csr.js";

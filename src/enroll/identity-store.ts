@@ -2,18 +2,22 @@
  * What operators register ahead of enrollment: device public keys (registered-key), PSA attestation
  * keys by instance id (psa), and manufacturer CAs with their optional CRL (x509). All public material.
  */
-import { type KeyObject, X509Certificate, createHash, createPublicKey } from "node:crypto";
+import { X509Certificate, createHash, createPublicKey } from "node:crypto";
 import type { Kysely } from "kysely";
 import { FleetError, fail, isFleetError } from "../errors/index.js";
 import type { Store } from "../store/index.js";
 import type { Clock } from "../util/clock.js";
+import { ACCEPTED_KEYS, type KeyUse, readDeviceKey } from "./device-key.js";
 import type { EnrollTables } from "./migrations.js";
 import { crlSignedBy, parseCert, parseCrl } from "./x509-path.js";
 
 export const spkiFingerprint = (spki: Uint8Array): string => createHash("sha256").update(spki).digest("hex");
 
-/** A PEM or base64 SubjectPublicKeyInfo → DER; anything else is FR_VALIDATION. */
-export function readPublicKey(input: unknown, field = "public_key"): Buffer {
+/**
+ * A PEM public key or certificate, or a base64 SubjectPublicKeyInfo → DER; anything else, and any key
+ * `use` does not accept (so it could be registered but never enroll), is FR_VALIDATION.
+ */
+export function readPublicKey(input: unknown, use: KeyUse, field = "public_key"): Buffer {
   if (typeof input !== "string" || input.length === 0 || input.length > 16 * 1024) {
     fail("FR_VALIDATION", `${field} must be a PEM public key (-----BEGIN PUBLIC KEY-----)`);
   }
@@ -24,20 +28,22 @@ export function readPublicKey(input: unknown, field = "public_key"): Buffer {
       `${field} holds a private key; send only the public key (openssl pkey -pubout) and keep the private key on the device`,
     );
   }
-  let key: KeyObject;
+  let spki: Buffer;
   try {
-    key = input.includes("-----BEGIN")
+    const key = input.includes("-----BEGIN")
       ? createPublicKey(input)
       : createPublicKey({ key: Buffer.from(input, "base64"), format: "der", type: "spki" });
+    // The export keeps an EC key's parameters as they were encoded (named or explicit).
+    spki = key.export({ format: "der", type: "spki" });
   } catch {
     return fail("FR_VALIDATION", `${field} is not a readable public key`);
   }
-  // Only these curves verify in a CSR or a proof; a key on another could be registered but never enroll.
-  const curve = key.asymmetricKeyDetails?.namedCurve;
-  if (key.asymmetricKeyType === "ec" && !["prime256v1", "secp384r1", "secp521r1"].includes(curve ?? "")) {
-    fail("FR_VALIDATION", `${field} is on the EC curve ${curve ?? "(explicit)"}; use P-256, P-384 or P-521`);
+  const k = readDeviceKey(spki, use);
+  if (k.refused !== undefined) {
+    const what = use === "certify" ? "could never enroll" : "cannot sign PSA attestation tokens";
+    fail("FR_VALIDATION", `${field} is ${k.refused}, which ${what}; use ${ACCEPTED_KEYS[use]}`);
   }
-  return key.export({ format: "der", type: "spki" });
+  return spki;
 }
 
 /** The x509 parsers speak to enrolling devices (FR_ENROLL_MALFORMED); an operator's bad upload is FR_VALIDATION. */

@@ -17,8 +17,16 @@ export const authorizeJoinToken: Authorize<"join-token"> = async (deps, cfg, req
   try {
     let deviceId = row.deviceId;
     let newDevice = false;
+    const asked = req.body.device_id;
+    if (deviceId && asked !== undefined && asked !== deviceId) {
+      // A bound token enrolls its device only; the token is given back by undo() below.
+      fail(
+        "FR_ENROLL_DENIED",
+        `this join token is bound to device "${deviceId}", not ${JSON.stringify(asked).slice(0, 80)}; ` +
+          `send no device_id, or use a token created for that device`,
+      );
+    }
     if (!deviceId) {
-      const asked = req.body.device_id;
       deviceId = asked === undefined ? randomUUID() : checkDeviceId(asked);
       if (await deps.registry.find(deviceId)) {
         fail(

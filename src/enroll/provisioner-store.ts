@@ -74,6 +74,22 @@ export class ProvisionerStore {
     return rows.map((r) => r.name);
   }
 
+  /** The x509 provisioners that name a manufacturer CA, in name order. */
+  async usingManufacturer(manufacturer: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom("fleet_provisioner")
+      .select(["name", "config"])
+      .where("type", "=", "x509")
+      .orderBy("name")
+      .execute();
+    return rows
+      .filter((r) => {
+        const cfg = JSON.parse(r.config) as ProvisionerConfig;
+        return cfg.type === "x509" && cfg.manufacturers.includes(manufacturer);
+      })
+      .map((r) => r.name);
+  }
+
   async delete(name: string): Promise<void> {
     await this.db.deleteFrom("fleet_provisioner").where("name", "=", name).execute();
   }

@@ -152,7 +152,7 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       auth: "token",
       handler: async (ctx) => {
         const cfg = await provisionerOfType(d, nameOf(ctx), "registered-key");
-        const spki = readPublicKey(ctx.body.public_key);
+        const spki = readPublicKey(ctx.body.public_key, "certify");
         if (await d.identities.registeredKey(spki))
           fail("FR_CONFLICT", "this public key is already registered");
         const deviceId = await pendingDevice(d, cfg, ctx.body);
@@ -175,7 +175,7 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
         if (typeof instance !== "string" || !/^01[0-9a-fA-F]{64}$/.test(instance)) {
           fail("FR_VALIDATION", "instance_id must be the 33-byte PSA instance id in hex (starting 01)");
         }
-        const spki = readPublicKey(ctx.body.public_key);
+        const spki = readPublicKey(ctx.body.public_key, "attest");
         if (await d.identities.psaKey(instance.toLowerCase()))
           fail("FR_CONFLICT", `instance id ${instance} is already registered`);
         const deviceId = await pendingDevice(d, cfg, ctx.body);
@@ -225,8 +225,18 @@ export function enrollRoutes(d: EnrollRouteDeps): RouteSpec[] {
       url: "/v1/fleet/manufacturers/:name",
       auth: "token",
       handler: async (ctx) => {
-        await d.identities.deleteManufacturer(nameOf(ctx));
-        await ctx.auditEvent("fleet.manufacturer.delete", { name: nameOf(ctx) });
+        const name = nameOf(ctx);
+        // An x509 provisioner naming a deleted manufacturer would refuse every device (403): refuse here.
+        const users = await d.provisioners.usingManufacturer(name);
+        if (users.length) {
+          fail(
+            "FR_CONFLICT",
+            `manufacturer "${name}" is used by provisioner${users.length > 1 ? "s" : ""} ${users.map((u) => `"${u}"`).join(", ")}; ` +
+              "remove it from their manufacturers (or delete them) first",
+          );
+        }
+        await d.identities.deleteManufacturer(name);
+        await ctx.auditEvent("fleet.manufacturer.delete", { name });
         return empty();
       },
     },

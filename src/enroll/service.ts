@@ -10,6 +10,7 @@ import { FleetError, fail } from "../errors/index.js";
 import type { Store } from "../store/index.js";
 import type { DeviceAuthority, IssuedChain } from "./authority.js";
 import type { Authorization, AuthorizeDeps } from "./authorize-types.js";
+import { checkCsrKey } from "./device-key.js";
 import { authorizeJoinToken } from "./provision-join-token.js";
 import { authorizePsa } from "./provision-psa.js";
 import { authorizeRegisteredKey } from "./provision-registered-key.js";
@@ -41,6 +42,7 @@ export class EnrollService {
       fail("FR_VALIDATION", "provisioner is required");
     const cfg = await this.d.provisioners.get(provisionerName);
     const csr = await this.d.authority.readCsr(body.csr, MAX_CSR_BYTES);
+    checkCsrKey(csr.key);
     const auth = await this.authorize(cfg, { csr, body });
     try {
       const existing = await this.d.registry.find(auth.options.deviceId);
@@ -104,6 +106,7 @@ export class EnrollService {
     const cert = await this.d.registry.certificateByFingerprint(certFingerprint(peerDer!));
     if (!cert) return deny("the client certificate is not a device certificate issued by this server");
     const csr = await this.d.authority.readCsr(body.csr, MAX_CSR_BYTES);
+    checkCsrKey(csr.key);
     const device = await this.d.registry.get(cert.deviceId);
     if (device.status !== "active") deny(`device "${device.id}" is ${device.status}`);
     if (cert.revokedAt !== null || (await this.d.authority.isRevoked(cert.issuerId, cert.serial))) {
