@@ -1,8 +1,9 @@
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createKeyManager, type KeyManager } from "../src/keys/index.js";
+import { FleetError } from "../src/errors/index.js";
+import { createKeyManager, type KeyManager, type Signer } from "../src/keys/index.js";
 import {
   Lease,
   OnlineRefresher,
@@ -114,5 +115,42 @@ describeEachStore("updates repository storage", (ctx) => {
     const after = (await repos.status("off")).roles.find((r) => r.role === "timestamp");
     expect(after).toMatchObject({ version: null, heldKeys: 0 });
     expect(before?.heldKeys).toBe(0);
+  });
+
+  it("a rotation or init whose signing fails stores nothing and removes the keys and directories it made", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    // A key that opens but cannot sign (a token pulled out between opening and signing).
+    const broken = (s: Signer): Signer =>
+      s.uri.includes("broken")
+        ? { ...s, sign: () => Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) }
+        : s;
+    const flaky: KeyManager = {
+      ...keys,
+      open: async (uri) => broken(await keys.open(uri)),
+      generate: async (uri, alg) => broken(await keys.generate(uri, alg)),
+    };
+    const repos = new UpdatesRepository({ store, keys: flaky, clock });
+    await repos.init("atomic", {
+      keys: { root: [k("a-root")], targets: [k("a-t")], snapshot: [k("a-s")], timestamp: [k("a-ts")] },
+    });
+    const before = await repos.status("atomic");
+    const newDir = join(dir, `${ctx.dialect}-new`);
+    const brokenKey = { uri: `file:${join(newDir, "sub", "broken.pem")}`, generate: "ed25519" as const };
+    await expect(repos.rotateKey("atomic", { role: "targets", add: [brokenKey] })).rejects.toMatchObject({
+      code: "FR_KEY_BACKEND",
+    });
+    expect(await repos.status("atomic")).toEqual(before);
+    expect(await repos.readMetadata("atomic", "2.root.json")).toBeUndefined();
+    expect(existsSync(newDir)).toBe(false);
+
+    const fresh = { uri: `file:${join(newDir, "root.pem")}`, generate: "ed25519" as const };
+    await expect(
+      repos.init("atomic2", {
+        keys: { root: [fresh], targets: [k("a2-t")], snapshot: [k("a2-s")], timestamp: [brokenKey] },
+      }),
+    ).rejects.toMatchObject({ code: "FR_KEY_BACKEND" });
+    expect(await repos.list()).not.toContain("atomic2");
+    expect(existsSync(newDir)).toBe(false);
+    for (const n of ["a2-t", "a2-s"]) expect(existsSync(join(dir, `${ctx.dialect}-${n}.pem`)), n).toBe(false);
   });
 });

@@ -1,4 +1,4 @@
-import { fail } from "../errors/index.js";
+import { fail, FleetError } from "../errors/index.js";
 
 /**
  * OLPC canonical JSON exactly as securesystemslib's encode_canonical writes it (what TUF and in-toto sign):
@@ -14,6 +14,20 @@ export function canonicalString(value: unknown): string {
   const out: string[] = [];
   encode(value, out, 0);
   return out.join("");
+}
+
+/**
+ * Why canonical JSON cannot encode `value` (the error publishing would fail with), or undefined. Routes
+ * check what they store with it, so a value that cannot be signed is refused when it is written.
+ */
+export function canonicalProblem(value: unknown): string | undefined {
+  try {
+    encode(value, [], 0);
+    return undefined;
+  } catch (e) {
+    if (e instanceof FleetError) return e.detail ?? e.message;
+    throw e;
+  }
 }
 
 const maxDepth = 64;

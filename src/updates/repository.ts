@@ -3,7 +3,7 @@ import { fail } from "../errors/index.js";
 import type { KeyManager } from "../keys/index.js";
 import type { Store } from "../store/index.js";
 import type { Clock } from "../util/clock.js";
-import { canonicalJson } from "./canonical-json.js";
+import { canonicalJson, canonicalProblem } from "./canonical-json.js";
 import type { TufKey, TufSigner } from "./keys.js";
 import {
   addSignatures,
@@ -86,8 +86,11 @@ const nameRe = roleNamePattern;
  */
 export class UpdatesRepository {
   readonly pool: SignerPool;
-  constructor(private readonly deps: { store: Store; keys: KeyManager; clock: Clock }) {
-    this.pool = new SignerPool(deps.keys);
+  constructor(
+    private readonly deps: { store: Store; keys: KeyManager; clock: Clock },
+    pool?: SignerPool,
+  ) {
+    this.pool = pool ?? new SignerPool(deps.keys);
   }
 
   private get db(): DB {
@@ -96,6 +99,35 @@ export class UpdatesRepository {
 
   private now(): number {
     return this.deps.clock.now().getTime();
+  }
+
+  /**
+   * Runs `fn` on this repository bound to one transaction, publishing included: a request that fails after
+   * its first write (a key that cannot sign, stored metadata that cannot be encoded) stores nothing.
+   * Inside it a nested transaction joins the open one.
+   */
+  private atomic<T>(fn: (bound: UpdatesRepository, db: DB) => Promise<T>): Promise<T> {
+    return this.deps.store.transaction((trx) => {
+      const store: Store = {
+        dialect: this.deps.store.dialect,
+        db: trx,
+        transaction: (inner) => inner(trx),
+        transactionCommitted: async (inner) => ({ result: await inner(trx), durable: Promise.resolve() }),
+        close: () => Promise.resolve(),
+      };
+      return fn(new UpdatesRepository({ ...this.deps, store }, this.pool), tables(trx));
+    });
+  }
+
+  /** Resolves a request's key specs (see SignerPool.resolveAll); a failure in `use` removes keys it made. */
+  private async withKeys<T>(specs: readonly KeySpec[], use: (keys: ResolvedKey[]) => Promise<T>): Promise<T> {
+    const { keys, discard } = await this.pool.resolveAll(specs);
+    try {
+      return await use(keys);
+    } catch (e) {
+      await discard();
+      throw e;
+    }
   }
 
   async list(): Promise<string[]> {
@@ -122,31 +154,28 @@ export class UpdatesRepository {
       // Before any key is generated: a threshold no key list can meet must not leave new keys behind.
       checkThreshold(role, opts.thresholds?.[role] ?? 1, specs.length);
     }
-    const resolved = new Map<TopRole, ResolvedKey[]>();
-    for (const role of topRoles) {
-      const specs = opts.keys[role] ?? [];
-      resolved.set(role, await Promise.all(specs.map((s) => this.pool.resolve(s))));
-    }
-    await this.deps.store.transaction(async (trx) => {
-      const db = tables(trx);
-      await db
-        .insertInto("updates_repos")
-        .values({ name: repo, settings: JSON.stringify(settings), created_ms: this.now() })
-        .execute();
-      let ord = 0;
-      for (const role of topRoles) {
-        const keys = resolved.get(role) ?? [];
-        await saveKeys(db, repo, keys);
-        const keyids = [...new Set(keys.map((k) => k.keyid))];
-        const threshold = opts.thresholds?.[role] ?? 1;
-        checkThreshold(role, threshold, keyids.length);
+    // Every key spec is checked before any key is generated; a later failure removes the keys made.
+    const specs = topRoles.map((role) => opts.keys[role] ?? []);
+    return this.withKeys(specs.flat(), (all) =>
+      this.atomic(async (bound, db) => {
         await db
-          .insertInto("updates_roles")
-          .values(roleRow(repo, role, "top", null, keyids, threshold, settings.expires[role], ord++))
+          .insertInto("updates_repos")
+          .values({ name: repo, settings: JSON.stringify(settings), created_ms: this.now() })
           .execute();
-      }
-    });
-    return this.publish(repo);
+        for (const [ord, role] of topRoles.entries()) {
+          const keys = all.splice(0, specs[ord]!.length);
+          await saveKeys(db, repo, keys);
+          const keyids = [...new Set(keys.map((k) => k.keyid))];
+          const threshold = opts.thresholds?.[role] ?? 1;
+          checkThreshold(role, threshold, keyids.length);
+          await db
+            .insertInto("updates_roles")
+            .values(roleRow(repo, role, "top", null, keyids, threshold, settings.expires[role], ord))
+            .execute();
+        }
+        return bound.publish(repo);
+      }),
+    );
   }
 
   /** Adds (or replaces) targets; each lands in the role the delegation tree assigns it to. */
@@ -168,6 +197,17 @@ export class UpdatesRepository {
         );
       }
       const sha256 = crypto.createHash("sha256").update(t.content).digest("hex");
+      // Encoded now as publishTargets will: a value canonical JSON refuses would block every later publish.
+      const entry = { length: t.content.length, hashes: { sha256 }, custom: t.custom };
+      const unsignable = canonicalProblem({ targets: Object.fromEntries([[t.path, entry]]) });
+      if (unsignable) {
+        fail(
+          "FR_UPDATES_TARGET",
+          `target ${JSON.stringify(t.path)} cannot be signed: ${unsignable}; custom metadata may hold ` +
+            `only integers, well-formed Unicode strings, booleans, null, arrays and objects, nested at ` +
+            `most 60 levels deep`,
+        );
+      }
       return { ...t, role, sha256, length: t.content.length };
     });
     await this.deps.store.transaction(async (trx) => {
@@ -242,27 +282,36 @@ export class UpdatesRepository {
     const parent = opts.parent ?? "targets";
     this.checkNewRole(roles, opts.name, parent);
     if (opts.paths.length === 0) fail("FR_UPDATES_ROLE", "a delegation needs at least one path pattern");
-    const keys = await Promise.all(opts.keys.map((s) => this.pool.resolve(s)));
-    const keyids = [...new Set(keys.map((k) => k.keyid))];
-    const threshold = opts.threshold ?? 1;
-    checkThreshold(opts.name, threshold, keyids.length);
-    await this.deps.store.transaction(async (trx) => {
-      const db = tables(trx);
-      await saveKeys(db, repo, keys);
-      const row = roleRow(
-        repo,
-        opts.name,
-        "delegated",
-        parent,
-        keyids,
-        threshold,
-        settings.expires.delegated,
-        roles.size,
-      );
-      row.paths = JSON.stringify(opts.paths);
-      row.terminating = opts.terminating ? 1 : 0;
-      await db.insertInto("updates_roles").values(row).execute();
-      await markDirty(db, repo, [parent]);
+    for (const p of opts.paths) {
+      const problem = canonicalProblem(p); // the parent's signed delegations carry the patterns
+      if (problem)
+        fail(
+          "FR_UPDATES_ROLE",
+          `path pattern ${JSON.stringify(p)} cannot be signed: ${problem}; fix the pattern`,
+        );
+    }
+    await this.withKeys(opts.keys, async (keys) => {
+      const keyids = [...new Set(keys.map((k) => k.keyid))];
+      const threshold = opts.threshold ?? 1;
+      checkThreshold(opts.name, threshold, keyids.length);
+      await this.deps.store.transaction(async (trx) => {
+        const db = tables(trx);
+        await saveKeys(db, repo, keys);
+        const row = roleRow(
+          repo,
+          opts.name,
+          "delegated",
+          parent,
+          keyids,
+          threshold,
+          settings.expires.delegated,
+          roles.size,
+        );
+        row.paths = JSON.stringify(opts.paths);
+        row.terminating = opts.terminating ? 1 : 0;
+        await db.insertInto("updates_roles").values(row).execute();
+        await markDirty(db, repo, [parent]);
+      });
     });
   }
 
@@ -287,41 +336,42 @@ export class UpdatesRepository {
     const succinct = { bit_length: opts.bitLength, name_prefix: prefix };
     const names = Array.from({ length: 2 ** opts.bitLength }, (_, i) => binName(succinct, i));
     for (const n of names) this.checkNewRole(roles, n, parent);
-    const keys = await Promise.all(opts.keys.map((s) => this.pool.resolve(s)));
-    const keyids = [...new Set(keys.map((k) => k.keyid))];
-    const threshold = opts.threshold ?? 1;
-    checkThreshold(prefix, threshold, keyids.length);
     const existing = await this.db
       .selectFrom("updates_targets")
       .select(["path", "role"])
       .where("repo", "=", repo)
       .where("role", "=", parent)
       .execute();
-    await this.deps.store.transaction(async (trx) => {
-      const db = tables(trx);
-      await saveKeys(db, repo, keys);
-      let ord = roles.size;
-      for (const n of names) {
+    await this.withKeys(opts.keys, async (keys) => {
+      const keyids = [...new Set(keys.map((k) => k.keyid))];
+      const threshold = opts.threshold ?? 1;
+      checkThreshold(prefix, threshold, keyids.length);
+      await this.deps.store.transaction(async (trx) => {
+        const db = tables(trx);
+        await saveKeys(db, repo, keys);
+        let ord = roles.size;
+        for (const n of names) {
+          await db
+            .insertInto("updates_roles")
+            .values(roleRow(repo, n, "bin", parent, keyids, threshold, settings.expires.delegated, ord++))
+            .execute();
+        }
         await db
-          .insertInto("updates_roles")
-          .values(roleRow(repo, n, "bin", parent, keyids, threshold, settings.expires.delegated, ord++))
-          .execute();
-      }
-      await db
-        .updateTable("updates_roles")
-        .set({ succinct: JSON.stringify({ ...succinct, keyids, threshold }), dirty: 1 })
-        .where("repo", "=", repo)
-        .where("name", "=", parent)
-        .execute();
-      // The parent may not list targets itself any more: move them into their bins.
-      for (const t of existing) {
-        await db
-          .updateTable("updates_targets")
-          .set({ role: binFor(succinct, t.path) })
+          .updateTable("updates_roles")
+          .set({ succinct: JSON.stringify({ ...succinct, keyids, threshold }), dirty: 1 })
           .where("repo", "=", repo)
-          .where("path", "=", t.path)
+          .where("name", "=", parent)
           .execute();
-      }
+        // The parent may not list targets itself any more: move them into their bins.
+        for (const t of existing) {
+          await db
+            .updateTable("updates_targets")
+            .set({ role: binFor(succinct, t.path) })
+            .where("repo", "=", repo)
+            .where("path", "=", t.path)
+            .execute();
+        }
+      });
     });
   }
 
@@ -338,23 +388,24 @@ export class UpdatesRepository {
     // A keyid that is not the role's would otherwise still sign a new root version that changes nothing.
     const stray = (opts.remove ?? []).find((k) => !current.includes(k));
     if (stray !== undefined) fail("FR_UPDATES_KEY", `key ${stray} is not a key of role "${opts.role}"`);
-    const add = await Promise.all((opts.add ?? []).map((s) => this.pool.resolve(s)));
-    const keyids = current.filter((k) => !(opts.remove ?? []).includes(k));
-    for (const k of add) if (!keyids.includes(k.keyid)) keyids.push(k.keyid);
-    const threshold = opts.threshold ?? r.threshold;
-    checkThreshold(opts.role, threshold, keyids.length);
-    await this.deps.store.transaction(async (trx) => {
-      const db = tables(trx);
-      await saveKeys(db, repo, add);
-      await db
-        .updateTable("updates_roles")
-        .set({ keyids: JSON.stringify(keyids), threshold })
-        .where("repo", "=", repo)
-        .where("name", "=", opts.role)
-        .execute();
-      await markDirty(db, repo, ["root"]);
+    return this.withKeys(opts.add ?? [], async (add) => {
+      const keyids = current.filter((k) => !(opts.remove ?? []).includes(k));
+      for (const k of add) if (!keyids.includes(k.keyid)) keyids.push(k.keyid);
+      const threshold = opts.threshold ?? r.threshold;
+      checkThreshold(opts.role, threshold, keyids.length);
+      // One transaction with the publish: a new root that cannot be completed is not left behind.
+      return this.atomic(async (bound, db) => {
+        await saveKeys(db, repo, add);
+        await db
+          .updateTable("updates_roles")
+          .set({ keyids: JSON.stringify(keyids), threshold })
+          .where("repo", "=", repo)
+          .where("name", "=", opts.role)
+          .execute();
+        await markDirty(db, repo, ["root"]);
+        return bound.publish(repo);
+      });
     });
-    return this.publish(repo);
   }
 
   /**
@@ -462,14 +513,17 @@ export class UpdatesRepository {
       .where("repo", "=", repo)
       .where("role", "=", r.name)
       .execute();
-    const targets: Record<string, TargetFileInfo> = {};
-    for (const t of rows) {
-      targets[t.path] = {
-        length: Number(t.length),
-        hashes: { sha256: t.sha256 },
-        ...(t.custom ? { custom: JSON.parse(t.custom) as Record<string, unknown> } : {}),
-      };
-    }
+    // fromEntries: a target named `__proto__` is a key like any other, not the map's prototype.
+    const targets: Record<string, TargetFileInfo> = Object.fromEntries(
+      rows.map((t) => [
+        t.path,
+        {
+          length: Number(t.length),
+          hashes: { sha256: t.sha256 },
+          ...(t.custom ? { custom: JSON.parse(t.custom) as Record<string, unknown> } : {}),
+        },
+      ]),
+    );
     const version = (await maxVersion(this.db, repo, r.name)) + 1;
     const signed: TargetsSigned = {
       _type: "targets",
@@ -767,8 +821,8 @@ export class UpdatesRepository {
     const env = await this.exportPending(repo, role);
     const signers: TufSigner[] = [];
     for (const uri of uris) {
-      const k = await this.pool.resolve({ uri });
-      const s = await this.pool.signerFor(k);
+      const [k] = (await this.pool.resolveAll([{ uri }])).keys;
+      const s = await this.pool.signerFor(k!);
       if (!s) fail("FR_UPDATES_KEY", `cannot open ${uri} on this server`);
       signers.push(s);
     }

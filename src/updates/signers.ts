@@ -1,5 +1,7 @@
+import fs from "node:fs/promises";
+import path from "node:path";
 import { fail, FleetError } from "../errors/index.js";
-import type { KeyAlgorithm, KeyManager } from "../keys/index.js";
+import { parseKeyUri, type KeyAlgorithm, type KeyManager } from "../keys/index.js";
 import { keyIdOf, tufKeyFromText, tufSigner, type TufKey, type TufSigner } from "./keys.js";
 
 /**
@@ -18,21 +20,57 @@ export interface ResolvedKey {
   uri: string | null;
 }
 
+/** The keys of one request, and how to remove those it generated if the request fails later. */
+export interface RequestKeys {
+  keys: ResolvedKey[];
+  discard(): Promise<void>;
+}
+
+/** A key generated for a request, with the directories made for it (deepest first). */
+interface Generated {
+  uri: string;
+  dirs: string[];
+}
+
 /** Opens the keys a repository holds, once each, and remembers which failed (sealed, HSM absent). */
 export class SignerPool {
   private readonly open = new Map<string, Promise<TufSigner | undefined>>();
   constructor(private readonly keys: KeyManager) {}
 
-  async resolve(spec: KeySpec): Promise<ResolvedKey> {
-    if (spec.public !== undefined) {
-      if (spec.uri) fail("FR_UPDATES_KEY", "give a key either as `uri` or as `public`, not both");
-      const key = tufKeyFromText(spec.public);
-      return { keyid: keyIdOf(key), key, uri: null };
+  /**
+   * Resolves a request's key specs so that a refused request makes no keys: every spec is checked first
+   * (public keys parsed, existing keys opened) and only then are the missing ones with `generate` made.
+   * A URI named for several roles is generated once when any of them says `generate`.
+   */
+  async resolveAll(specs: readonly KeySpec[]): Promise<RequestKeys> {
+    const algorithms = new Map<string, KeyAlgorithm>();
+    for (const s of specs)
+      if (s.uri && s.generate && !algorithms.has(s.uri)) algorithms.set(s.uri, s.generate);
+    const offline: Array<ResolvedKey | undefined> = [];
+    const held = new Map<string, ResolvedKey | undefined>();
+    for (const s of specs) {
+      if (s.public !== undefined || !s.uri) offline.push(offlineKey(s));
+      else {
+        offline.push(undefined);
+        if (!held.has(s.uri)) held.set(s.uri, await this.existing(s.uri, algorithms.has(s.uri)));
+      }
     }
-    if (!spec.uri)
-      return fail("FR_UPDATES_KEY", "a key needs `uri` (held by the server) or `public` (offline)");
-    const signer = await this.openOrGenerate(spec.uri, spec.generate);
-    return { keyid: signer.keyid, key: signer.key, uri: spec.uri };
+    const made: Generated[] = [];
+    const discard = () => this.discard(made);
+    try {
+      for (const [uri, k] of held) {
+        if (k) continue;
+        const dirs = await missingDirs(uri);
+        const signer = await this.keys.generate(uri, algorithms.get(uri)!);
+        made.push({ uri, dirs });
+        const t = tufSigner(signer);
+        held.set(uri, { keyid: t.keyid, key: t.key, uri });
+      }
+    } catch (e) {
+      await discard();
+      throw e;
+    }
+    return { keys: specs.map((s, i) => offline[i] ?? held.get(s.uri ?? "")!), discard };
   }
 
   /** The signer for a stored key, or undefined when this node cannot open it (never an offline key). */
@@ -51,14 +89,51 @@ export class SignerPool {
     return s && s.keyid === k.keyid ? s : undefined;
   }
 
-  private async openOrGenerate(uri: string, alg: KeyAlgorithm | undefined): Promise<TufSigner> {
+  /** The key at `uri`, or undefined when it does not exist and the request may generate it. */
+  private async existing(uri: string, mayGenerate: boolean): Promise<ResolvedKey | undefined> {
     try {
-      return tufSigner(await this.keys.open(uri));
+      const s = tufSigner(await this.keys.open(uri));
+      return { keyid: s.keyid, key: s.key, uri };
     } catch (e) {
-      if (alg && e instanceof FleetError && e.code === "FR_KEY_NOT_FOUND") {
-        return tufSigner(await this.keys.generate(uri, alg));
-      }
+      if (mayGenerate && e instanceof FleetError && e.code === "FR_KEY_NOT_FOUND") return undefined;
       throw e;
     }
   }
+
+  /**
+   * Removes the keys a failed request generated: file keys and the directories made for them. A token's
+   * objects stay (the KeyManager cannot delete them). Best effort, so the request's own error is reported.
+   */
+  private async discard(made: Generated[]): Promise<void> {
+    for (const { uri, dirs } of made.splice(0).reverse()) {
+      this.open.delete(uri);
+      const parsed = parseKeyUri(uri);
+      if (parsed.scheme !== "file") continue;
+      await fs.rm(parsed.path, { force: true }).catch(() => {});
+      for (const d of dirs) await fs.rmdir(d).catch(() => {});
+    }
+  }
+}
+
+function offlineKey(spec: KeySpec): ResolvedKey {
+  if (spec.public === undefined)
+    return fail("FR_UPDATES_KEY", "a key needs `uri` (held by the server) or `public` (offline)");
+  if (spec.uri) fail("FR_UPDATES_KEY", "give a key either as `uri` or as `public`, not both");
+  const key = tufKeyFromText(spec.public);
+  return { keyid: keyIdOf(key), key, uri: null };
+}
+
+/** The directories that generating a file key at `uri` creates, deepest first. */
+async function missingDirs(uri: string): Promise<string[]> {
+  const parsed = parseKeyUri(uri);
+  if (parsed.scheme !== "file") return [];
+  const absent = (d: string) =>
+    fs.lstat(d).then(
+      () => false,
+      (e: NodeJS.ErrnoException) => e.code === "ENOENT",
+    );
+  const out: string[] = [];
+  for (let d = path.dirname(parsed.path); d !== path.dirname(d) && (await absent(d)); d = path.dirname(d))
+    out.push(d);
+  return out;
 }
