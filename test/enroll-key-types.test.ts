@@ -8,17 +8,10 @@ import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { fromPem } from "../src/crypto/index.js";
 import { popMessage } from "../src/enroll/index.js";
-import { runPeer } from "../src/crypto/test-helpers.js";
+import { OPENSSL_EXPLICIT_P256, runPeer } from "../src/crypto/test-helpers.js";
 import { type Fleet, startFleet } from "./enroll-fixture.js";
 
-const EXPLICIT_P256 = [
-  "-algorithm",
-  "EC",
-  "-pkeyopt",
-  "ec_paramgen_curve:P-256",
-  "-pkeyopt",
-  "ec_param_enc:explicit",
-];
+const EXPLICIT_P256 = [...OPENSSL_EXPLICIT_P256];
 
 describe("device key types (CA, registered keys, PSA keys, proofs)", () => {
   let f: Fleet;

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { isFleetError } from "../errors/index.js";
 import { type ParsedCsr, parseCsr, toPem, verifyCsrSignature } from "./index.js";
-import { runPeer, tempDir } from "./test-helpers.js";
+import { OPENSSL_EXPLICIT_P256, runPeer, tempDir } from "./test-helpers.js";
 
 const dir = tempDir("fleetroot-csr-");
 afterAll(() => dir.remove());
@@ -116,14 +116,7 @@ describe("CSR from openssl req -new", () => {
   });
 
   it("refuses an EC key with explicit curve parameters (FR_CSR_ALGORITHM; was parsed as P-256 and signed)", () => {
-    const explicit = opensslCsr("explicit", [
-      "-algorithm",
-      "EC",
-      "-pkeyopt",
-      "ec_paramgen_curve:P-256",
-      "-pkeyopt",
-      "ec_param_enc:explicit",
-    ]).pem;
+    const explicit = opensslCsr("explicit", [...OPENSSL_EXPLICIT_P256]).pem;
     // openssl itself verifies the CSR: only the key encoding is at fault.
     const file = dir.write("explicit-check.csr", explicit);
     expect(runPeer("openssl", ["req", "-in", file, "-noout", "-verify"]).status).toBe(0);

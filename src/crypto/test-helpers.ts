@@ -85,6 +85,16 @@ export interface PeerResult {
   readonly output: string;
 }
 
+/** `openssl genpkey`/`req -newkey` options for a P-256 key written with the curve's explicit parameters (RFC 5480 forbids them). */
+export const OPENSSL_EXPLICIT_P256: readonly string[] = [
+  "-algorithm",
+  "EC",
+  "-pkeyopt",
+  "ec_paramgen_curve:P-256",
+  "-pkeyopt",
+  "ec_param_enc:explicit",
+];
+
 /** Runs a peer tool with a time bound; never throws on a non-zero exit (tests assert on it). */
 export function runPeer(cmd: string, args: readonly string[], input?: Uint8Array): PeerResult {
   const r = spawnSync(cmd, args, {

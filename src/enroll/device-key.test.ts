@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
-import { runPeer, tempDir } from "../crypto/test-helpers.js";
+import { OPENSSL_EXPLICIT_P256, runPeer, tempDir } from "../crypto/test-helpers.js";
 import { readDeviceKey } from "./device-key.js";
 import { checkPossession, popMessage } from "./proof.js";
 
@@ -10,17 +10,7 @@ afterAll(() => dir.remove());
 /** A P-256 key whose SPKI carries the curve's explicit parameters, as openssl makes it on request. */
 function explicitP256(): { spki: Buffer; pem: string } {
   const file = `${dir.path}/explicit.key`;
-  const r = runPeer("openssl", [
-    "genpkey",
-    "-algorithm",
-    "EC",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-pkeyopt",
-    "ec_param_enc:explicit",
-    "-out",
-    file,
-  ]);
+  const r = runPeer("openssl", ["genpkey", ...OPENSSL_EXPLICIT_P256, "-out", file]);
   expect(r.status, r.output).toBe(0);
   const pem = runPeer("openssl", ["pkey", "-in", file]).stdout;
   const spki = createPublicKey(createPrivateKey(pem)).export({ format: "der", type: "spki" });
