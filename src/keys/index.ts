@@ -1,5 +1,12 @@
 export { createKeyManager, type KeyManager, type KeyManagerOptions } from "./manager.js";
-export { parseKeyUri, redactKeyUri, type ParsedKeyUri, type FileKeyUri, type Pkcs11KeyUri } from "./uri.js";
+export {
+  parseKeyUri,
+  redactKeyUri,
+  requestKeyUri,
+  type ParsedKeyUri,
+  type FileKeyUri,
+  type Pkcs11KeyUri,
+} from "./uri.js";
 export { verifySignature, publicKeyPem, schemesFor } from "./algorithms.js";
 export { encryptedKeyLabel } from "./file-backend.js";
 export {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { FleetError } from "../errors/index.js";
 import { ecdsaRawToDer } from "./der.js";
-import { parseKeyUri, redactKeyUri } from "./uri.js";
+import { parseKeyUri, redactKeyUri, requestKeyUri } from "./uri.js";
 
 function uriError(uri: string): FleetError {
   try {
@@ -112,5 +112,24 @@ describe("ecdsaRawToDer", () => {
     expect(der.subarray(0, 5).toString("hex")).toBe("3044021f12");
     expect(der.subarray(2 + 2 + 31, 2 + 2 + 31 + 4).toString("hex")).toBe("02210080");
     expect(der.length).toBe(2 + 0x44);
+  });
+});
+
+describe("requestKeyUri (a key URI sent to the server)", () => {
+  it("takes absolute file: paths, file:/// URLs and pkcs11:, and refuses relative file: paths naming the field", () => {
+    expect(requestKeyUri(undefined, "key_ref")).toBeUndefined();
+    for (const ok of ["file:/var/lib/k.pem", "file:///var/lib/k.pem", "pkcs11:token=t;object=o"])
+      expect(requestKeyUri(ok, "key_ref")).toBe(ok);
+    for (const rel of ["file:keys/ca.pem", "file:../../x", "file:./k.pem", "file:~/k.pem"]) {
+      let err: unknown;
+      try {
+        requestKeyUri(rel, "key_ref");
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toMatchObject({ code: "FR_KEY_URI", status: 400 });
+      expect((err as Error).message).toMatch(/key_ref "file:.*" is a relative path.*give an absolute one/);
+    }
+    expect(() => requestKeyUri("tpm:x", "uri")).toThrow(/unknown key URI scheme/);
   });
 });

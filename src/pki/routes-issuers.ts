@@ -7,6 +7,7 @@
 import type { DnAttribute } from "../crypto/index.js";
 import { toPem } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
+import { requestKeyUri } from "../keys/index.js";
 import { type RouteContext, type RouteSpec, envelope, raw } from "../server/types.js";
 import { caCertRow } from "./cert-store.js";
 import {
@@ -132,7 +133,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
         const issuer = await s.issuers.createRoot({
           subject: caSubject(b) as DnAttribute[],
           name: optString(b, "issuer_name"),
-          keyRef: optString(b, "key_ref"),
+          keyRef: requestKeyUri(optString(b, "key_ref"), "key_ref"),
           algorithm: keyAlgorithmOf(b.key_type, b.key_bits),
           ttlSeconds: optDuration(b, "ttl"),
           pathLen: pathLen(b),
@@ -151,7 +152,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
         const out = await s.issuers.createIntermediateCsr({
           subject: caSubject(b) as DnAttribute[],
           name: optString(b, "issuer_name"),
-          keyRef: optString(b, "key_ref"),
+          keyRef: requestKeyUri(optString(b, "key_ref"), "key_ref"),
           algorithm: keyAlgorithmOf(b.key_type, b.key_bits),
           ttlSeconds: 0,
         });
@@ -218,7 +219,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
       handler: async (ctx) => {
         const issuer = await s.issuers.createOcspSigner(
           ref(ctx),
-          optString(ctx.body, "key_ref"),
+          requestKeyUri(optString(ctx.body, "key_ref"), "key_ref"),
           optDuration(ctx.body, "ttl"),
         );
         await audit(ctx, "ocsp-signer.create", issuer);

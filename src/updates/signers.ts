@@ -1,7 +1,7 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fail, FleetError } from "../errors/index.js";
-import { parseKeyUri, type KeyAlgorithm, type KeyManager } from "../keys/index.js";
+import { parseKeyUri, requestKeyUri, type KeyAlgorithm, type KeyManager } from "../keys/index.js";
 import { keyIdOf, tufKeyFromText, tufSigner, type TufKey, type TufSigner } from "./keys.js";
 
 /**
@@ -43,6 +43,7 @@ export class SignerPool {
    * A URI named for several roles is generated once when any of them says `generate`.
    */
   async resolveAll(specs: readonly KeySpec[]): Promise<RequestKeys> {
+    for (const s of specs) requestKeyUri(s.uri, "uri");
     const algorithms = new Map<string, KeyAlgorithm>();
     for (const s of specs)
       if (s.uri && s.generate && !algorithms.has(s.uri)) algorithms.set(s.uri, s.generate);

@@ -4,7 +4,7 @@
  * is created.
  */
 import { fail } from "../../errors/index.js";
-import { type KeyAlgorithm, keyAlgorithms } from "../../keys/index.js";
+import { type KeyAlgorithm, keyAlgorithms, requestKeyUri } from "../../keys/index.js";
 import { parseDuration } from "../../util/duration.js";
 import {
   type BasicProtectionKind,
@@ -150,8 +150,8 @@ export function caRequest(b: Record<string, unknown>): CaRequest {
   return {
     source,
     issuerRef: str(b, "issuer_ref") ?? "default",
-    identityKey: str(b, "identity_ca_key"),
-    permissionsKey: str(b, "permissions_ca_key"),
+    identityKey: requestKeyUri(str(b, "identity_ca_key"), "identity_ca_key"),
+    permissionsKey: requestKeyUri(str(b, "permissions_ca_key"), "permissions_ca_key"),
     identityName: str(b, "identity_ca_name") ?? "Fleetroot ROS 2 Identity CA",
     permissionsName: str(b, "permissions_ca_name") ?? "Fleetroot ROS 2 Permissions CA",
     algorithm: kind(b, "key_type", keyAlgorithms, "ecdsa-p256"),
