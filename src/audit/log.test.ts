@@ -120,6 +120,25 @@ describe("AuditLog", () => {
     expect(await readFile(path)).toEqual(before);
   });
 
+  it("signs a crash's unsigned tail at the next clean close even when nothing new is logged", async () => {
+    const log = await AuditLog.open({ path, signer, clock, checkpointEvery: 100 });
+    for (let i = 0; i < 2; i++) await log.log(ev(i));
+    // the crash: no close(), so genesis and two entries follow no checkpoint
+    expect((await verifyAuditLog(path, { strict: true })).problem?.kind).toBe("unsigned-tail");
+    await (await AuditLog.open({ path, signer, clock, checkpointEvery: 100 })).close();
+    const all = await lines();
+    expect(all.slice(3).map((l) => [l.type, l.reason, l.count])).toEqual([
+      ["checkpoint", "open", 3],
+      ["checkpoint", "close", 0],
+    ]);
+    expect(await verifyAuditLog(path, { strict: true })).toMatchObject({ ok: true });
+    // and a restart after that, with nothing logged, leaves the file as it is
+    const before = await readFile(path);
+    await (await AuditLog.open({ path, signer, clock })).close();
+    expect(await readFile(path)).toEqual(before);
+    await log.close().catch(() => undefined); // the "crashed" instance still holds a file handle
+  });
+
   it("after a crash, drops a torn last line and picks up the unsigned tail in the next checkpoint", async () => {
     const log = await AuditLog.open({ path, signer, clock, checkpointEvery: 100 });
     for (let i = 0; i < 3; i++) await log.log(ev(i));

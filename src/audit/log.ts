@@ -202,8 +202,10 @@ export class AuditLog {
     if (this.closed) return;
     this.closed = true;
     let error: unknown = this.failure;
-    // A reopened log that wrote nothing stays byte-for-byte as it was.
-    if (!error && !(this.preamble === "open" && this.entriesQueued === 0)) {
+    // A reopened log that wrote nothing and whose last line is a checkpoint stays byte-for-byte as it was;
+    // one whose tail is unsigned (a crash left lines after the last checkpoint) gets its "open" checkpoint
+    // now, so the lines the crash left do not stay unsigned restart after restart.
+    if (!error && !(this.preamble === "open" && this.entriesQueued === 0 && this.sinceCheckpoint === 0)) {
       await this.enqueue((resolve, reject) => ({
         kind: "checkpoint",
         reason: "close",

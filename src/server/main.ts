@@ -61,7 +61,15 @@ export interface ServerOptions {
   modules?: FeatureModule[];
   /** Dev mode from the CLI: create a root CA on first start and print its fingerprint. */
   devCa?: boolean;
+  /**
+   * How long close() lets requests in progress finish before it drops their connections (default
+   * SHUTDOWN_GRACE_MS): a client that stalls half-way through a request cannot hold a shutdown open.
+   */
+  shutdownGraceMs?: number;
 }
+
+/** Default of ServerOptions.shutdownGraceMs. */
+export const SHUTDOWN_GRACE_MS = 10_000;
 
 export interface Server {
   readonly app: FastifyInstance;
@@ -281,7 +289,17 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       async close() {
         if (closed) return;
         closed = true;
-        await app.close();
+        // Idle keep-alive connections go at once (Fastify); a request still in progress after the grace
+        // period (a client that stopped sending half-way, say) has its connection dropped.
+        const force = setTimeout(
+          () => app.server.closeAllConnections(),
+          opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
+        );
+        try {
+          await app.close();
+        } finally {
+          clearTimeout(force);
+        }
         await tokenTidy.stop();
         for (const m of modules) await m.stop?.().catch(() => undefined);
         for (const c of cleanup) await c().catch(() => undefined);
@@ -378,19 +396,16 @@ async function devCa(app: FastifyInstance, token: string, log: (line: string) =>
 
 /**
  * Takes the data dir's lock (`fleetroot.lock`, an exclusive SQLite lock the kernel drops when the process
- * dies, so a kill -9 leaves no stale lock). Refuses with FR_AUDIT_FILE while another server holds it, and
- * with FR_CONFIG_INVALID, naming the cause, when the directory cannot be written (such as read-only).
+ * dies, so a kill -9 leaves no stale lock) and the audit log's (lockAuditLog). Refuses with FR_AUDIT_FILE
+ * while another server holds either, and with FR_CONFIG_INVALID, naming the cause, when the directory
+ * cannot be written (such as read-only).
  */
 function lockDataDir(dir: string, auditPath: string): () => void {
   const file = join(dir, "fleetroot.lock");
-  let db: Database.Database | undefined;
+  let db: Database.Database;
   try {
-    db = new Database(file, { timeout: 0 });
-    db.pragma("locking_mode = EXCLUSIVE");
-    db.exec("BEGIN EXCLUSIVE");
-    db.exec("CREATE TABLE IF NOT EXISTS lock (pid INTEGER)");
+    db = exclusiveLock(file);
   } catch (e) {
-    db?.close();
     if ((e as { code?: string }).code === "SQLITE_BUSY") {
       throw new FleetError(
         "FR_AUDIT_FILE",
@@ -412,10 +427,52 @@ function lockDataDir(dir: string, auditPath: string): () => void {
       { cause: e },
     );
   }
-  const held = db;
+  const data = db;
+  let audit: Database.Database | undefined;
+  try {
+    audit = lockAuditLog(auditPath);
+  } catch (e) {
+    data.close();
+    throw e;
+  }
   return () => {
-    if (held.open) held.close();
+    if (audit?.open) audit.close();
+    if (data.open) data.close();
   };
+}
+
+/**
+ * The audit log's own lock, `<audit path>.lock`: two servers with different data dirs but one audit.path
+ * would interleave their lines and break the chain. A directory that is missing or cannot be written is
+ * left to AuditLog.open, which names the problem.
+ */
+function lockAuditLog(auditPath: string): Database.Database | undefined {
+  const file = `${auditPath}.lock`;
+  try {
+    return exclusiveLock(file);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "SQLITE_BUSY") return undefined;
+    throw new FleetError(
+      "FR_AUDIT_FILE",
+      `the audit log ${auditPath} is in use by another Fleetroot server process (${file} is locked); ` +
+        "give each server its own audit.path",
+      { cause: e },
+    );
+  }
+}
+
+/** An exclusive SQLite lock on `file`, held until the handle is closed; the kernel drops it if the process dies. */
+function exclusiveLock(file: string): Database.Database {
+  const db = new Database(file, { timeout: 0 });
+  try {
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.exec("BEGIN EXCLUSIVE");
+    db.exec("CREATE TABLE IF NOT EXISTS lock (pid INTEGER)");
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
 }
 
 /** Creates data_dir (0700) when missing; a path that cannot be one is a configuration error naming it. */
