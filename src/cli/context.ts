@@ -29,7 +29,20 @@ export function client(cmd: Command, needToken = true): ApiClient {
   if (needToken && !g.token) {
     throw new CliError("no token: set FLEETROOT_TOKEN or pass --token (operator init prints the root token)");
   }
-  return new ApiClient({ address: g.address, token: g.token, caCert: g.caCert });
+  const from = (key: string, flag: string, env: string): string => {
+    const source = cmd.getOptionValueSourceWithGlobals(key);
+    return source === "env" ? env : source === "cli" ? flag : `${flag} (${env})`;
+  };
+  return new ApiClient({
+    address: g.address,
+    token: g.token,
+    caCert: g.caCert,
+    names: {
+      address: from("address", "--address", "FLEETROOT_ADDR"),
+      token: from("token", "--token", "FLEETROOT_TOKEN"),
+      caCert: from("caCert", "--ca-cert", "FLEETROOT_CACERT"),
+    },
+  });
 }
 
 /** Reads JSON `data` out of a Vault-style envelope. */
