@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseDuration } from "../util/index.js";
+import { sealKeyUriProblem } from "./seal-key.js";
 
 /** host:port, IPv6 in brackets; port 0 asks the system for a free one. */
 const listenAddress = z
@@ -8,6 +9,16 @@ const listenAddress = z
   .refine((v) => Number(v.slice(v.lastIndexOf(":") + 1)) <= 65535, "the port must be 0 to 65535");
 
 const keyUri = z.string().regex(/^(file|pkcs11|tpm):/, "must be a key URI (file:…, pkcs11:…)");
+
+/**
+ * A whole number. A fraction, or text that is not a number (FLEETROOT_AUDIT_CHECKPOINT_EVERY=1.5 stays text,
+ * since only whole numbers convert), says so rather than "expected number, received string".
+ */
+const wholeNumber = () => {
+  const error = (i: { code?: string; input?: unknown }) =>
+    i.code === "invalid_type" ? `must be a whole number, not ${JSON.stringify(i.input)}` : undefined;
+  return z.number({ error }).int({ error });
+};
 
 /**
  * A positive duration as the server reads it ("72h", "30m", "1h30m"), checked at boot rather than at first use.
@@ -36,7 +47,12 @@ export const sealSchema = z.discriminatedUnion("type", [
     type: z.literal("pkcs11"),
     key: z
       .string({ error: (i) => (i.input === undefined ? "is required with seal.type pkcs11" : undefined) })
-      .startsWith("pkcs11:", "must be a pkcs11: URI"),
+      .startsWith("pkcs11:", "must be a pkcs11: URI")
+      // Whatever init would refuse for the URI's form (no token, a bad attribute) stops the start instead.
+      .superRefine((uri, ctx) => {
+        const problem = uri.startsWith("pkcs11:") ? sealKeyUriProblem(uri) : undefined;
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
   }),
   z.strictObject({ type: z.literal("dev") }),
 ]);
@@ -67,7 +83,7 @@ export const configSchema = z.strictObject({
       /** JSON Lines file; default `<data_dir>/audit.log`. */
       path: z.string().min(1).optional(),
       /** Sign a checkpoint every N entries (and on shutdown). */
-      checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000),
+      checkpoint_every: wholeNumber().min(1).max(1_000_000).default(1000),
       /**
        * Whether the reply to a request that changes nothing (GET, LIST, HEAD, read-only routes) waits for
        * its entry to be synced to disk. Off: the entry is written before the reply and synced by the next
@@ -81,14 +97,12 @@ export const configSchema = z.strictObject({
     .default({ checkpoint_every: 1000, sync_reads: false }),
   limits: z
     .strictObject({
-      max_body_bytes: z
-        .number()
-        .int()
+      max_body_bytes: wholeNumber()
         .min(1024)
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
-      unseal_per_minute: z.number().int().min(1).default(60),
-      login_per_minute: z.number().int().min(1).default(120),
+      unseal_per_minute: wholeNumber().min(1).default(60),
+      login_per_minute: wholeNumber().min(1).default(120),
     })
     .default({ max_body_bytes: 1024 * 1024, unseal_per_minute: 60, login_per_minute: 120 }),
   /** PKI (src/pki): revocation timing and the URLs placed in certificates; docs/pki.md. */
@@ -105,9 +119,7 @@ export const configSchema = z.strictObject({
       /** Validity of an OCSP response (thisUpdate to nextUpdate). */
       ocsp_validity: duration.default("1h"),
       /** Largest CSR accepted, in bytes. */
-      max_csr_bytes: z
-        .number()
-        .int()
+      max_csr_bytes: wholeNumber()
         .min(1024)
         .max(1024 * 1024)
         .default(64 * 1024),
@@ -115,7 +127,7 @@ export const configSchema = z.strictObject({
        * Worker threads that parse and verify CSRs (key import and signature check), so issuance uses
        * more than one core; 0 keeps it on the event loop. Default: one per core beyond the first, at most 4.
        */
-      csr_threads: z.number().int().min(0).max(64).optional(),
+      csr_threads: wholeNumber().min(0).max(64).optional(),
     })
     .optional(),
   secrets: z
@@ -124,7 +136,7 @@ export const configSchema = z.strictObject({
        * KV v2 keys kept opened in memory (metadata and recently read versions, in plaintext), checked
        * against the stored sealed metadata on every read; 0 opens every read afresh. Emptied on seal.
        */
-      kv_cache_keys: z.number().int().min(0).max(10_000_000).default(10_000),
+      kv_cache_keys: wholeNumber().min(0).max(10_000_000).default(10_000),
     })
     .optional(),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),

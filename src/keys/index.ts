@@ -1,5 +1,6 @@
 export { createKeyManager, type KeyManager, type KeyManagerOptions } from "./manager.js";
 export {
+  checkTokenNamed,
   parseKeyUri,
   redactKeyUri,
   requestKeyUri,

@@ -27,6 +27,17 @@ export interface Pkcs11KeyUri {
 }
 
 export type ParsedKeyUri = FileKeyUri | Pkcs11KeyUri;
+
+/** A pkcs11: URI must say which token holds the key (RFC 7512 token, serial or slot-id). */
+export function checkTokenNamed(sel: {
+  readonly token?: string;
+  readonly serial?: string;
+  readonly slotId?: bigint;
+}): void {
+  if (sel.token === undefined && sel.serial === undefined && sel.slotId === undefined) {
+    fail("FR_KEY_URI", "the pkcs11 URI names no token; add token=LABEL (or serial= / slot-id=)");
+  }
+}
 export type KeyUriScheme = ParsedKeyUri["scheme"];
 
 const objectTypes: readonly Pkcs11ObjectType[] = ["public", "private", "cert", "secret-key", "data"];

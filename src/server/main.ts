@@ -7,7 +7,13 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog } from "../audit/index.js";
 import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore, TokenTidy } from "../auth/index.js";
-import { loadConfig, resolvePaths, type Config } from "../config/index.js";
+import {
+  checkClientCaBundle,
+  checkServerCertificateDates,
+  loadConfig,
+  resolvePaths,
+  type Config,
+} from "../config/index.js";
 import { FleetError } from "../errors/index.js";
 import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js";
 import { Barrier, SealManager, sealMigrations } from "../seal/index.js";
@@ -502,6 +508,7 @@ function readTlsFiles(t: NonNullable<Config["tls"]>): { https: Record<string, un
   const cert = read("cert_file", t.cert_file);
   const key = read("key_file", t.key_file);
   const ca = t.client_ca_file ? read("client_ca_file", t.client_ca_file) : undefined;
+  if (t.client_ca_file && ca) checkClientCaBundle(t.client_ca_file, ca);
   try {
     createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
   } catch (e) {
@@ -512,6 +519,8 @@ function readTlsFiles(t: NonNullable<Config["tls"]>): { https: Record<string, un
       { cause: e },
     );
   }
+  // The wall clock, not the injected one: clients judge the certificate by theirs.
+  checkServerCertificateDates(t.cert_file, cert, new Date());
   return { https: { cert, key, ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) } };
 }
 

@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fail } from "../../errors/index.js";
+import { checkTokenNamed } from "../uri.js";
 import { mapPkcs11Error } from "./errors.js";
 import { type Handle, isPkcs11Error, mechanismName, type Pkcs11Lib, pkcs11js } from "./lib.js";
 
@@ -97,9 +98,7 @@ export class Pkcs11Module {
   }
 
   private findToken(sel: TokenSelector): { slot: Handle; label: string } {
-    if (sel.token === undefined && sel.serial === undefined && sel.slotId === undefined) {
-      fail("FR_KEY_URI", "the pkcs11 URI names no token; add token=LABEL (or serial= / slot-id=)");
-    }
+    checkTokenNamed(sel);
     const seen: string[] = [];
     const matches: { slot: Handle; label: string }[] = [];
     let slots: Handle[];
