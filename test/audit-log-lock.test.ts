@@ -16,9 +16,9 @@ describe("one audit log, one server", () => {
     const a = await createServer({ dev: true, env: {}, defaults: { data_dir: d, listen: "127.0.0.1:0" } });
     servers.push(a);
     const other = mkdtempSync(join(tmpdir(), "fr-audit-lock-b-"));
-    let err: unknown;
-    try {
-      const b = await createServer({
+    // Its own data_dir, the first server's audit log and key.
+    const second = () =>
+      createServer({
         dev: true,
         env: {},
         defaults: {
@@ -27,7 +27,9 @@ describe("one audit log, one server", () => {
           audit: { path: join(d, "audit.log"), key: `file:${join(d, "audit-key.pem")}` },
         },
       });
-      servers.push(b);
+    let err: unknown;
+    try {
+      servers.push(await second());
     } catch (e) {
       err = e;
     }
@@ -40,15 +42,6 @@ describe("one audit log, one server", () => {
     servers.length = 0;
     expect(await verifyAuditLog(join(d, "audit.log"), { strict: true })).toMatchObject({ ok: true });
     // Once the first has stopped, the second may take the log over.
-    const b = await createServer({
-      dev: true,
-      env: {},
-      defaults: {
-        data_dir: other,
-        listen: "127.0.0.1:0",
-        audit: { path: join(d, "audit.log"), key: `file:${join(d, "audit-key.pem")}` },
-      },
-    });
-    servers.push(b);
+    servers.push(await second());
   });
 });
