@@ -25,40 +25,37 @@ function file(name: string): string {
   return join(dir, name);
 }
 
+/** A self-signed P-256 certificate valid for a day, with its key; `extra` adds -addext and the like. */
+function selfSignedCert(subject: string, name: string, extra: string[]): void {
+  openssl([
+    "req",
+    "-x509",
+    ...EC,
+    "-days",
+    "1",
+    "-subj",
+    subject,
+    ...extra,
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.pem`,
+  ]);
+}
+
 /** Self-signed, like a dev server's, for 127.0.0.1 (or another SAN). */
 function selfSigned(name: string, san: string): void {
-  openssl(
-    [
-      "req",
-      "-x509",
-      ...EC,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      `subjectAltName=${san}`,
-    ].concat(["-keyout", `${name}.key`, "-out", `${name}.pem`]),
-  );
+  selfSignedCert("/CN=localhost", name, ["-addext", `subjectAltName=${san}`]);
 }
 
 /** A CA, a leaf it signs for 127.0.0.1, and an expired leaf (2020) signed by `openssl ca`. */
 function caAndLeaves(): void {
-  openssl(
-    [
-      "req",
-      "-x509",
-      ...EC,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=Test CA",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-    ].concat(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"]),
-  );
+  selfSignedCert("/CN=Test CA", "ca", [
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign",
+  ]);
   openssl(
     ["req", "-new", ...EC, "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"].concat([
       "-keyout",

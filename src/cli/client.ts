@@ -2,6 +2,7 @@ import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import { pemCertificates } from "../crypto/index.js";
 import { CliError } from "./output.js";
 
 export interface ClientOptions {
@@ -251,10 +252,10 @@ function checkToken(token: string, from: string): void {
 function readCaBundle(file: string, what: string): Buffer {
   const data = readOption(file, what);
   const text = data.toString("latin1");
-  const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0)
+  const { certificates } = pemCertificates(text);
+  if (certificates.length === 0)
     throw new CliError(`${what} ${file} holds no certificate: ${notACertificate(data, text)}`);
-  if (!blocks.every(parses)) {
+  if (certificates.some((c) => c.cert === undefined)) {
     throw new CliError(
       `${what} ${file} holds a certificate that does not parse; give the CA certificate in PEM`,
     );

@@ -1,20 +1,12 @@
-import { X509Certificate } from "node:crypto";
+import { pemCertificates } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
-
-/** The CERTIFICATE blocks of a PEM file, each parsed or with why not, and the labels of its other blocks. */
-interface PemContents {
-  readonly certificates: { line: number; cert?: X509Certificate; problem?: string }[];
-  readonly others: string[];
-  /** Line of a BEGIN CERTIFICATE with no END CERTIFICATE after it (a cut-off file). */
-  readonly unterminated?: number;
-}
 
 /**
  * tls.client_ca_file must hold certificates only, each one valid: OpenSSL skips a block it cannot decode
  * and reads a key-only file as an empty bundle, so mutual TLS would start and then refuse every client.
  */
 export function checkClientCaBundle(file: string, pem: Buffer): void {
-  const { certificates, others, unterminated } = readPem(pem.toString("latin1"));
+  const { certificates, others, unterminated } = pemCertificates(pem.toString("latin1"));
   const bad = certificates.find((c) => c.cert === undefined);
   const none = certificates.length === 0 || certificates.every((c) => c.cert === undefined);
   const head = `tls.client_ca_file: ${file} ${none ? "holds no valid certificate" : "holds a broken certificate"}`;
@@ -35,7 +27,7 @@ export function checkClientCaBundle(file: string, pem: Buffer): void {
  * so an expired or not yet valid certificate would start a server that every client then refuses.
  */
 export function checkServerCertificateDates(file: string, pem: Buffer, now: Date): void {
-  const { certificates } = readPem(pem.toString("latin1"));
+  const { certificates } = pemCertificates(pem.toString("latin1"));
   certificates.forEach(({ cert, line, problem }, i) => {
     const which = i === 0 ? "the server certificate" : `certificate ${i + 1} of its chain`;
     if (!cert) throw invalid(`tls.cert_file: ${file}: ${unparsed({ line, problem })}`);
@@ -55,31 +47,6 @@ export function checkServerCertificateDates(file: string, pem: Buffer, now: Date
       );
     }
   });
-}
-
-function readPem(text: string): PemContents {
-  const certificates: PemContents["certificates"] = [];
-  const others: string[] = [];
-  const block = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
-  let end = 0;
-  for (let m = block.exec(text); m; m = block.exec(text)) {
-    end = block.lastIndex;
-    const label = m[1] ?? "";
-    if (label !== "CERTIFICATE") {
-      others.push(label);
-      continue;
-    }
-    const line = text.slice(0, m.index).split("\n").length;
-    try {
-      certificates.push({ line, cert: new X509Certificate(m[0]) });
-    } catch (e) {
-      certificates.push({ line, problem: (e as Error).message.split("\n")[0] ?? "" });
-    }
-  }
-  const cut = text.indexOf("-----BEGIN CERTIFICATE-----", end);
-  return cut < 0
-    ? { certificates, others }
-    : { certificates, others, unterminated: text.slice(0, cut).split("\n").length };
 }
 
 function unparsed(c: { line: number; problem?: string | undefined }): string {

@@ -87,4 +87,12 @@ export {
   ocspErrorStatuses,
   parseOcspRequest,
 } from "./ocsp.js";
-export { type PemBlock, type PemLabel, derFrom, fromPem, toPem } from "./pem.js";
+export {
+  type PemBlock,
+  type PemCertificates,
+  type PemLabel,
+  derFrom,
+  fromPem,
+  pemCertificates,
+  toPem,
+} from "./pem.js";

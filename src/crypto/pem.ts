@@ -2,6 +2,7 @@
  * PEM (RFC 7468 textual encoding). The CRL label is `X509 CRL` (RFC 7468 section 6): OpenSSL refuses
  * the `CRL` label some libraries write.
  */
+import { X509Certificate } from "node:crypto";
 import { fail } from "../errors/index.js";
 
 export type PemLabel =
@@ -64,4 +65,41 @@ export function derFrom(input: Uint8Array | string, label?: PemLabel | readonly 
       ? input
       : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("latin1");
   return fromPem(text, label).der;
+}
+
+/** The CERTIFICATE blocks of a PEM file, each parsed or with why not, and the labels of its other blocks. */
+export interface PemCertificates {
+  readonly certificates: { line: number; cert?: X509Certificate; problem?: string }[];
+  readonly others: string[];
+  /** Line of a BEGIN CERTIFICATE with no END CERTIFICATE after it (a cut-off file). */
+  readonly unterminated?: number;
+}
+
+/**
+ * Every PEM block of a bundle (a CA file, a chain): CERTIFICATE blocks parsed one by one, so a block that
+ * is not a certificate is found rather than skipped as OpenSSL would skip it.
+ */
+export function pemCertificates(text: string): PemCertificates {
+  const certificates: PemCertificates["certificates"] = [];
+  const others: string[] = [];
+  const block = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
+  let end = 0;
+  for (let m = block.exec(text); m; m = block.exec(text)) {
+    end = block.lastIndex;
+    const label = m[1] ?? "";
+    if (label !== "CERTIFICATE") {
+      others.push(label);
+      continue;
+    }
+    const line = text.slice(0, m.index).split("\n").length;
+    try {
+      certificates.push({ line, cert: new X509Certificate(m[0]) });
+    } catch (e) {
+      certificates.push({ line, problem: (e as Error).message.split("\n")[0] ?? "" });
+    }
+  }
+  const cut = text.indexOf("-----BEGIN CERTIFICATE-----", end);
+  return cut < 0
+    ? { certificates, others }
+    : { certificates, others, unterminated: text.slice(0, cut).split("\n").length };
 }
