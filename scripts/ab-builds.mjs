@@ -126,7 +126,7 @@ for (let r = 1; r <= rounds; r++) {
 for (const s of servers)
   console.log(
     `${s.name}: median ${median(s.rounds).toFixed(2)} µs of server CPU per request, ` +
-      `${median(s.loopRounds).toFixed(2)} µs of it with the event loop busy`,
+      `${median(s.loopRounds).toFixed(2)} µs of event-loop time (busy, blocking calls included)`,
   );
 const [first, ...rest] = servers;
 for (const s of rest) {
