@@ -1,6 +1,8 @@
-import type { FileHandle } from "node:fs/promises";
+import { open, readdir, type FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { fail } from "../errors/index.js";
 import { endOfLastLine, firstLine, linesBackward, readAt } from "./file-lines.js";
+import type { AuditAnchor } from "./anchor.js";
 import { AUDIT_FORMAT, lineHash } from "./format.js";
 
 /** How every genesis line starts (chainLine with seq 1). */
@@ -88,4 +90,77 @@ function parseObject(bytes: Buffer): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Why the log at `path` does not reach the store's anchor (see AuditAnchor), or undefined when it holds the
+ * anchored line with the anchored hash. `state` is what readChainState found (undefined: no lines); `end`
+ * the offset just past the file's last complete line.
+ */
+export async function anchorProblem(
+  fh: FileHandle,
+  end: number,
+  state: ChainState | undefined,
+  anchor: AuditAnchor,
+  keyId: string,
+): Promise<string | undefined> {
+  const recorded = `the store recorded a signed checkpoint of it at seq ${anchor.seq} (line hash ${anchor.head.slice(0, 16)}…)`;
+  if (anchor.keyId !== keyId) {
+    return `the store recorded this install's log under audit key ${anchor.keyId}, but the configured audit key is ${keyId}: the log and its key were replaced`;
+  }
+  if (!state) return `it holds no entries, but ${recorded}: the log was deleted or emptied`;
+  if (state.seq < anchor.seq) {
+    return `it ends at seq ${state.seq}, but ${recorded}: at least ${anchor.seq - state.seq} line(s) were removed from its end, or it was replaced by a shorter log`;
+  }
+  for await (const bytes of linesBackward(fh, end)) {
+    const line = parseObject(bytes);
+    const seq = line?.seq;
+    if (typeof seq !== "number" || seq > anchor.seq) continue;
+    if (seq === anchor.seq && lineHash(bytes) === anchor.head) return undefined;
+    return seq === anchor.seq
+      ? `its line with seq ${seq} is not the signed checkpoint the store recorded at that seq (line hash ${anchor.head.slice(0, 16)}…): the log was replaced or rewritten`
+      : `it has no line with seq ${anchor.seq}, but ${recorded}: the log was rewritten`;
+  }
+  return `it has no line with seq ${anchor.seq}, but ${recorded}: the log was rewritten`;
+}
+
+/**
+ * A log that was rotated (moved aside in its directory, see docs/audit.md) and holds the anchored line: the
+ * first file named `<name>.<suffix>` next to `path` whose lines reach the anchor with its hash. Read only.
+ */
+export async function findRotatedLog(path: string, anchor: AuditAnchor): Promise<string | undefined> {
+  const dir = dirname(path);
+  const prefix = basename(path) + ".";
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  for (const name of names.filter((n) => n.startsWith(prefix) && !n.endsWith(".lock")).sort()) {
+    const candidate = join(dir, name);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(candidate, "r");
+      const st = await fh.stat();
+      if (!st.isFile() || st.size === 0) continue;
+      if (await holdsAnchor(fh, await endOfLastLine(fh, st.size), anchor)) return candidate;
+    } catch {
+      // unreadable: not the one
+    } finally {
+      await fh?.close();
+    }
+  }
+  return undefined;
+}
+
+/** Whether the lines of [0, end) include the anchored seq with the anchored hash. */
+async function holdsAnchor(fh: FileHandle, end: number, anchor: AuditAnchor): Promise<boolean> {
+  for await (const bytes of linesBackward(fh, end)) {
+    const seq = parseObject(bytes)?.seq;
+    if (typeof seq !== "number") return false;
+    if (seq < anchor.seq) return false;
+    if (seq === anchor.seq) return lineHash(bytes) === anchor.head;
+  }
+  return false;
 }

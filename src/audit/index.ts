@@ -13,3 +13,4 @@ export type {
   VerifyProblem,
   VerifyResult,
 } from "./types.js";
+export { auditMigrations, readAuditAnchor, writeAuditAnchor, type AuditAnchor } from "./anchor.js";

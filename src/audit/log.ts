@@ -1,10 +1,11 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { constants, fdatasync, writeSync } from "node:fs";
-import { open, stat, type FileHandle } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, stat, unlink, type FileHandle } from "node:fs/promises";
+import { basename, dirname } from "node:path";
 import { FleetError, fail } from "../errors/index.js";
 import type { Signer } from "../keys/types.js";
-import { readChainState, type ChainState } from "./chain-state.js";
+import type { AuditAnchor } from "./anchor.js";
+import { anchorProblem, findRotatedLog, readChainState, type ChainState } from "./chain-state.js";
 import { AUDIT_FORMAT, GENESIS_PREV, chainLine, checkpointPayload, keyIdOf } from "./format.js";
 import { flatString } from "./json.js";
 import { LineBatch } from "./line-batch.js";
@@ -77,11 +78,19 @@ export class AuditLog {
   private linesWritten = 0;
   /** The batch being rendered, as the bytes written; reused from one batch to the next. */
   private readonly out = new LineBatch();
+  /** The last genesis or checkpoint line rendered and not yet handed to opts.onAnchor. */
+  private pendingAnchor: AuditAnchor | undefined;
+  /** opts.onAnchor calls, one after another, in seq order. */
+  private anchorChain: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly opts: AuditOptions,
     private readonly fh: FileHandle,
     state: ChainState | undefined,
+    /** Why the log did not reach opts.anchor, when opts.acceptLoss let it open anyway. */
+    readonly lossAccepted: string | undefined,
+    /** The rotated-away file that holds opts.anchor, when this one is new (see findRotatedLog). */
+    readonly rotatedFrom: string | undefined,
   ) {
     this.keyId = keyIdOf(opts.signer.publicKey);
     this.every = opts.checkpointEvery ?? 1000;
@@ -120,14 +129,35 @@ export class AuditLog {
     }
     try {
       const st = await fh.stat();
+      const keyId = keyIdOf(opts.signer.publicKey);
       const state =
-        st.isFile() && st.size > 0
-          ? await readChainState(fh, st.size, keyIdOf(opts.signer.publicKey), opts.path)
-          : undefined;
+        st.isFile() && st.size > 0 ? await readChainState(fh, st.size, keyId, opts.path) : undefined;
+      let problem: string | undefined;
+      let rotatedFrom: string | undefined;
+      if (opts.anchor) {
+        problem = await anchorProblem(fh, state ? (await fh.stat()).size : 0, state, opts.anchor, keyId);
+        // A new file is a rotation when the anchored line is in the log moved aside next to it.
+        if (problem && !state && opts.anchor.keyId === keyId) {
+          rotatedFrom = await findRotatedLog(opts.path, opts.anchor);
+          if (rotatedFrom) problem = undefined;
+          else
+            problem += ` (a rotated log is recognised next to it, uncompressed, as ${basename(opts.path)}.<suffix>)`;
+        }
+        if (problem && !opts.acceptLoss) {
+          fail(
+            "FR_AUDIT_TAMPERED",
+            `${opts.path} has lost lines: ${problem}. Restore the file from a backup; or, to go on ` +
+              "with the log as it is, start the server once with --accept-audit-loss (the loss is recorded " +
+              "in the log)",
+          );
+        }
+      }
       if (!existed) await syncDirectory(dirname(opts.path));
-      return new AuditLog(opts, fh, state);
+      return new AuditLog(opts, fh, state, problem, rotatedFrom);
     } catch (e) {
       await fh.close().catch(() => undefined);
+      // A refused open leaves no trace: a file it created (the log was missing) goes again.
+      if (!existed) await unlink(opts.path).catch(() => undefined);
       if (e instanceof FleetError) throw e;
       fail("FR_AUDIT_FILE", `cannot read audit log ${opts.path} (${errText(e)})`, { cause: e });
     }
@@ -216,6 +246,7 @@ export class AuditLog {
       });
     }
     await this.group.settle();
+    await this.anchorChain;
     await this.fh.close().catch(() => undefined);
     if (error) throw error;
   }
@@ -298,9 +329,13 @@ export class AuditLog {
         }
         const waiting = batch.filter((p) => p.kind !== "entry" || p.durable);
         for (const p of batch) if (p.kind === "entry" && !p.durable) p.resolve();
-        if (waiting.length > 0) {
+        const anchor = this.pendingAnchor;
+        this.pendingAnchor = undefined;
+        if (waiting.length > 0 || anchor) {
           this.group.durable().then(
             () => {
+              // Recorded only once durable: a record ahead of the file would read as lost lines after a crash.
+              if (anchor) this.recordAnchor(anchor);
               for (const p of waiting) p.resolve();
             },
             (e: unknown) => this.failWith(e, waiting),
@@ -336,6 +371,7 @@ export class AuditLog {
   private render(batch: Pending[]): Promise<void> | undefined {
     if (this.preamble === "genesis") {
       this.append(this.genesisBody().slice(1), this.opts.clock.now().toISOString());
+      this.pendingAnchor = { keyId: this.keyId, seq: this.seq, head: this.head };
       this.preamble = undefined;
     } else if (this.preamble === "open") {
       return this.renderSlow(batch, 0);
@@ -360,6 +396,13 @@ export class AuditLog {
         await this.checkpointLine(p.reason);
       }
     }
+  }
+
+  /** Hands a durable anchor to opts.onAnchor, after the ones before it; a failure there is its own to report. */
+  private recordAnchor(anchor: AuditAnchor): void {
+    const onAnchor = this.opts.onAnchor;
+    if (!onAnchor) return;
+    this.anchorChain = this.anchorChain.then(() => onAnchor(anchor)).catch(() => undefined);
   }
 
   private append(fields: string, time: string): void {
@@ -404,6 +447,7 @@ export class AuditLog {
     this.seq = fields.seq;
     this.head = this.out.line(line);
     this.sinceCheckpoint = 0;
+    this.pendingAnchor = { keyId: this.keyId, seq: this.seq, head: this.head };
   }
 
   /** Writes the rendered batch; a short write (a regular file gives one only when nearly full) is finished. */

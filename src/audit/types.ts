@@ -1,5 +1,6 @@
 import type { Signer } from "../keys/types.js";
 import type { Clock } from "../util/clock.js";
+import type { AuditAnchor } from "./anchor.js";
 
 /** One audit record as the server builds it; src/audit HMACs the sensitive parts before writing. */
 export interface AuditEntry {
@@ -32,13 +33,35 @@ export interface AuditOptions {
   /** Entries between two interval checkpoints; default 1000. */
   checkpointEvery?: number;
   clock: Clock;
+  /**
+   * The store's record of the log's latest durable checkpoint (readAuditAnchor): opening fails with
+   * FR_AUDIT_TAMPERED when the file no longer holds that line, unless `acceptLoss`.
+   */
+  anchor?: AuditAnchor;
+  /** Open a log that does not reach `anchor` anyway; AuditLog.lossAccepted then says what was lost. */
+  acceptLoss?: boolean;
+  /**
+   * Called with each genesis or checkpoint line once it is durable, in seq order, to be recorded as the new
+   * anchor (writeAuditAnchor). close() waits for the calls; their failures are the callee's to report.
+   */
+  onAnchor?: (anchor: AuditAnchor) => Promise<void>;
 }
 
 /** Why a checkpoint was written; signed, so a clean close cannot be faked away. */
 export type CheckpointReason = "interval" | "request" | "open" | "close";
 
 export type ProblemKind =
-  "edited" | "removed" | "reordered" | "inserted" | "bad-signature" | "malformed" | "unsigned-tail";
+  | "edited"
+  | "removed"
+  | "reordered"
+  | "inserted"
+  | "bad-signature"
+  | "malformed"
+  | "unsigned-tail"
+  /** Lines the store's anchor says the log had are gone from its end (or the whole file was emptied). */
+  | "truncated"
+  /** The line at the anchor's seq is not the anchored one: the log was replaced by another chain. */
+  | "replaced";
 
 export interface VerifyProblem {
   /** 1-based line number in the file. */
@@ -65,6 +88,8 @@ export interface VerifyResult {
   keyId?: string;
   /** Lines after the last checkpoint: chained but not yet signed (server running, or it crashed). */
   unsignedTail?: { line: number; seq: number; count: number };
+  /** With VerifyOptions.anchor: the anchored seq, found in the log with the anchored hash (else a problem). */
+  anchorSeq?: number;
   problem?: VerifyProblem;
 }
 
@@ -73,6 +98,11 @@ export interface VerifyOptions {
   publicKey?: Uint8Array;
   /** Fail (kind "unsigned-tail") on any line after the last checkpoint, e.g. after a clean shutdown. */
   strict?: boolean;
+  /**
+   * The server store's record of the log's latest durable checkpoint (readAuditAnchor): the log must still
+   * hold that line, or verification fails with kind "truncated" or "replaced".
+   */
+  anchor?: { seq: number; head: string };
 }
 
 export interface TailOptions {

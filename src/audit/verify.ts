@@ -81,6 +81,37 @@ class Verifier {
       this.result.lines++;
       this.prevPrevHash = this.prevHash;
       this.prevHash = this.reader.hash(raw);
+      const anchor = this.opts.anchor;
+      if (anchor && this.result.lastSeq === anchor.seq) {
+        if (this.prevHash !== anchor.head) {
+          const problem: VerifyProblem = {
+            line: raw.no,
+            seq: anchor.seq,
+            kind: "replaced",
+            message:
+              `line ${raw.no} (seq ${anchor.seq}) is not the signed checkpoint the server's store recorded at ` +
+              `that seq (line hash ${anchor.head.slice(0, 16)}…): the log was replaced by another one`,
+          };
+          return { ...this.result, ok: false, problem };
+        }
+        this.result.anchorSeq = anchor.seq;
+      }
+    }
+    const anchor = this.opts.anchor;
+    if (anchor && this.result.lastSeq < anchor.seq) {
+      const { lines, lastSeq } = this.result;
+      const problem: VerifyProblem = {
+        line: lines + 1,
+        seq: lastSeq + 1,
+        kind: "truncated",
+        message:
+          (lines === 0 ? "the file is empty" : `the log ends at seq ${lastSeq} (line ${lines})`) +
+          `, but the server's store recorded a signed checkpoint at seq ${anchor.seq}: ` +
+          (lastSeq + 1 === anchor.seq
+            ? `line ${anchor.seq} (at least) was removed from its end`
+            : `lines ${lastSeq + 1}–${anchor.seq} (at least) were removed from its end`),
+      };
+      return { ...this.result, ok: false, problem };
     }
     if (this.result.lines === 0) {
       return {

@@ -5,7 +5,7 @@ import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
 import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
-import { AuditLog } from "../audit/index.js";
+import { AuditLog, auditMigrations, readAuditAnchor, writeAuditAnchor } from "../audit/index.js";
 import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore, TokenTidy } from "../auth/index.js";
 import {
   checkClientCaBundle,
@@ -68,6 +68,11 @@ export interface ServerOptions {
   /** Dev mode from the CLI: create a root CA on first start and print its fingerprint. */
   devCa?: boolean;
   /**
+   * Open an audit log that lost lines the store knows it had (emptied, cut short, replaced) instead of
+   * refusing to start; the loss is recorded as the first entry written.
+   */
+  acceptAuditLoss?: boolean;
+  /**
    * How long close() lets requests in progress finish before it drops their connections (default
    * SHUTDOWN_GRACE_MS): a client that stalls half-way through a request cannot hold a shutdown open.
    */
@@ -122,7 +127,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
   let store: Store;
   try {
     store = await openStore(paths.storage, {
-      migrations: [sealMigrations, authMigrations, ...modules.map((m) => m.migrations)],
+      migrations: [sealMigrations, authMigrations, auditMigrations, ...modules.map((m) => m.migrations)],
     });
   } catch (e) {
     releaseLock();
@@ -140,13 +145,49 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
 
     // The audit key is not under the barrier: unseal attempts on a sealed server are audited too.
     const auditSigner = await openOrGenerate(plainKeys, paths.auditKey);
+    // The store remembers how far the log reached, so a log emptied, cut short or replaced is noticed.
+    const anchor = await readAuditAnchor(store);
     const audit = await AuditLog.open({
       path: paths.auditPath,
       signer: auditSigner,
       checkpointEvery: config.audit.checkpoint_every,
       clock,
+      ...(anchor ? { anchor } : {}),
+      acceptLoss: opts.acceptAuditLoss ?? false,
+      onAnchor: (a) =>
+        writeAuditAnchor(store, a, clock.nowMs()).catch((e: unknown) =>
+          log(
+            `warning: cannot record the audit log's checkpoint at seq ${a.seq} in the store ` +
+              `(${(e as Error)?.message ?? String(e)}); a later checkpoint records it`,
+          ),
+        ),
     });
     cleanup.unshift(() => audit.close());
+    if (audit.rotatedFrom !== undefined && anchor) {
+      // The new file's first entry links it to the last signed line of the one rotated away.
+      await audit.log({
+        type: "event",
+        event: {
+          name: "audit.rotated",
+          fields: { previous_file: audit.rotatedFrom, previous_seq: anchor.seq, previous_head: anchor.head },
+        },
+      });
+    }
+    if (audit.lossAccepted !== undefined) {
+      log(`warning: audit log ${paths.auditPath} lost lines (${audit.lossAccepted}); going on as asked`);
+      await audit.log({
+        type: "event",
+        event: {
+          name: "audit.loss_accepted",
+          fields: {
+            recorded_seq: anchor?.seq ?? 0,
+            recorded_head: anchor?.head ?? "",
+            found_seq: audit.lastSeq,
+            problem: audit.lossAccepted,
+          },
+        },
+      });
+    }
 
     const seal = new SealManager({
       store,

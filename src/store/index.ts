@@ -15,6 +15,11 @@ export interface OpenStoreOptions {
   migrations: readonly MigrationSet[];
   /** How long to wait for PostgreSQL to answer (and SQLite's busy timeout). Default 5000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * false: leave the schema as it is (a tool reading a running server's store, which may be of another
+   * version); default true.
+   */
+  migrate?: boolean;
 }
 
 /** Opens `sqlite:PATH` or `postgres://…`, checks it answers, and applies pending migrations. */
@@ -24,7 +29,7 @@ export async function openStore(url: string, opts: OpenStoreOptions): Promise<St
   const sqlite = loc.dialect === "sqlite" ? openSqlite(loc.file, timeout) : undefined;
   const db = loc.dialect === "sqlite" ? sqlite!.db : await openPostgres(loc.url, loc, timeout);
   try {
-    await runMigrations(db, opts.migrations);
+    if (opts.migrate !== false) await runMigrations(db, opts.migrations);
   } catch (e) {
     await db.destroy().catch(() => {});
     throw e;

@@ -1,10 +1,35 @@
 import { createPublicKey } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { tailAuditLog, verifyAuditLog } from "../../audit/index.js";
+import { readAuditAnchor, tailAuditLog, verifyAuditLog, type AuditAnchor } from "../../audit/index.js";
 import { loadConfig, resolvePaths } from "../../config/index.js";
+import { openStore, parseStoreUrl, type Store } from "../../store/index.js";
 import { globals } from "../context.js";
 import { CliError, print } from "../output.js";
+
+/**
+ * The store's record of how far the log reached (see AuditAnchor), from the store the configuration names;
+ * undefined when that store does not exist yet or holds no record. Never creates or migrates anything.
+ */
+async function storeAnchor(config: string | undefined): Promise<AuditAnchor | undefined> {
+  const storage = resolvePaths(loadConfig({ file: config })).storage;
+  let store: Store | undefined;
+  try {
+    const loc = parseStoreUrl(storage);
+    if (loc.dialect === "sqlite" && (loc.file === ":memory:" || !existsSync(loc.file))) return undefined;
+    store = await openStore(storage, { migrations: [], migrate: false });
+    return await readAuditAnchor(store);
+  } catch (e) {
+    // A store of a version from before the record (no such table) has nothing to compare with.
+    if (/audit_anchor/.test((e as Error)?.message ?? "")) return undefined;
+    throw new CliError(
+      `cannot read the server's store to check how far the audit log reached (${(e as Error).message}); ` +
+        "run with --no-store to check the file alone",
+    );
+  } finally {
+    await store?.close();
+  }
+}
 
 /** The audit log path: the argument, else the one the server's configuration names. */
 function auditPath(file: string | undefined, config: string | undefined): string {
@@ -32,13 +57,21 @@ export function auditCommands(program: Command): void {
       "-k, --public-key <pem>",
       "public key the checkpoints must verify under (default: the key in the log's genesis entry)",
     )
+    .option(
+      "--no-store",
+      "do not compare with the server store's record of the log's last checkpoint (read when the log is " +
+        "found through the configuration, or --config is given), which shows lines cut from the end",
+    )
     .action(
       async (
         file: string | undefined,
-        o: { config?: string; publicKey?: string; strict?: boolean },
+        o: { config?: string; publicKey?: string; strict?: boolean; store: boolean },
         cmd: Command,
       ) => {
         const path = auditPath(file, o.config);
+        const config = o.config ?? process.env.FLEETROOT_CONFIG;
+        // A file named alone may be a copy taken elsewhere: only a configuration ties it to a store.
+        const anchor = o.store && (config || !file) ? await storeAnchor(config) : undefined;
         let publicKey: Uint8Array | undefined;
         if (o.publicKey) {
           try {
@@ -50,6 +83,7 @@ export function auditCommands(program: Command): void {
         const result = await verifyAuditLog(path, {
           ...(publicKey ? { publicKey } : {}),
           ...(o.strict ? { strict: true } : {}),
+          ...(anchor ? { anchor } : {}),
         });
         const g = globals(cmd);
         if (g.format === "json") print(result, "json");
@@ -57,6 +91,10 @@ export function auditCommands(program: Command): void {
           process.stdout.write(
             `OK: ${plural(result.entries, "entry", "entries")}, ${plural(result.checkpoints, "signed checkpoint", "signed checkpoints")} verified in ${path}\n`,
           );
+          if (result.anchorSeq !== undefined)
+            process.stdout.write(
+              `the log still holds seq ${result.anchorSeq}, the last checkpoint the server's store recorded\n`,
+            );
           // Chained but not yet signed: a running server's latest lines, or what a crash left (--strict fails).
           const tail = result.unsignedTail;
           if (tail)

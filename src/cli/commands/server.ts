@@ -13,7 +13,12 @@ export function serverCommand(program: Command): void {
     )
     .option("--dev", "development mode (never for production)")
     .option("-c, --config <file>", "configuration file (YAML)", process.env.FLEETROOT_CONFIG)
-    .action(async (o: { dev?: boolean; config?: string }) => {
+    .option(
+      "--accept-audit-loss",
+      "start even though the audit log lost lines the store knows it had (emptied, cut short or replaced: " +
+        "restore it from a backup first if you can); the loss is recorded in the log",
+    )
+    .action(async (o: { dev?: boolean; config?: string; acceptAuditLoss?: boolean }) => {
       if (!o.dev && !o.config) {
         throw new CliError(
           "give --config FILE for a production server, or --dev for a throw-away development server",
@@ -25,6 +30,7 @@ export function serverCommand(program: Command): void {
         configFile: o.config,
         dev: o.dev ?? false,
         devCa: o.dev ?? false,
+        acceptAuditLoss: o.acceptAuditLoss ?? false,
         log: (line) => process.stdout.write(line + "\n"),
       });
       try {

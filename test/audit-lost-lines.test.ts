@@ -1,0 +1,146 @@
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, expect, it } from "vitest";
+import { verifyAuditLog } from "../src/audit/index.js";
+import { lineHash } from "../src/audit/format.js";
+import type { FleetError } from "../src/errors/index.js";
+import { createServer, type Server } from "../src/server/main.js";
+import { cli } from "./helpers/cli.js";
+import { describeEachStore } from "./helpers/stores.js";
+
+/**
+ * Lines cut from the end of the audit log, an emptied log or a deleted one leave a file that verifies on
+ * its own; the store's record of the last checkpoint shows the loss, at server start and in `audit verify`.
+ */
+describeEachStore("audit log that lost lines", (ctx) => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  function setup(): { dir: string; config: string; auditPath: string } {
+    const dir = mkdtempSync(join(tmpdir(), "fr-audit-lost-"));
+    dirs.push(dir);
+    const config = join(dir, "fleetroot.yaml");
+    writeFileSync(
+      config,
+      `data_dir: ${dir}/data\nstorage: "${ctx.url()}"\nlisten: 127.0.0.1:0\nseal:\n  type: shamir\n`,
+    );
+    return { dir, config, auditPath: join(dir, "data", "audit.log") };
+  }
+  const start = (config: string, acceptAuditLoss = false): Promise<Server> =>
+    createServer({ configFile: config, env: {}, acceptAuditLoss });
+  const refusal = (config: string): Promise<FleetError> =>
+    start(config).then(
+      async (s) => {
+        await s.close();
+        throw new Error("expected the server to refuse to start");
+      },
+      (e: unknown) => e as FleetError,
+    );
+
+  async function run(config: string, requests: number): Promise<void> {
+    const s = await start(config);
+    for (let i = 0; i < requests; i++) {
+      const r = await s.app.inject({ method: "GET", url: "/v1/sys/seal-status" });
+      expect(r.statusCode).toBe(200);
+    }
+    await s.close();
+  }
+
+  it("a log cut short or deleted stops the start, the CLI names the loss, and --accept-audit-loss records it", async () => {
+    await ctx.fresh();
+    const { config, auditPath } = setup();
+    await run(config, 3);
+    await run(config, 2);
+    const lines = readFileSync(auditPath, "utf8").trimEnd().split("\n");
+
+    // The intact log: the server starts and the CLI sees the record reached.
+    const ok = await cli(["audit", "verify", "--config", config]);
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(`still holds seq ${lines.length}`);
+
+    // The last four lines (the second run's last entries and its close checkpoint) cut off.
+    const cut = lines.slice(0, -4).join("\n") + "\n";
+    writeFileSync(auditPath, cut);
+    expect((await verifyAuditLog(auditPath)).ok).toBe(true);
+    const e = await refusal(config);
+    expect(e.code).toBe("FR_AUDIT_TAMPERED");
+    expect(e.message).toContain(`ends at seq ${lines.length - 4}`);
+    expect(e.message).toContain(`at seq ${lines.length}`);
+    expect(readFileSync(auditPath, "utf8")).toBe(cut);
+
+    const v = await cli(["audit", "verify", "--config", config]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain("truncated");
+    expect(v.stderr).toContain(`line ${lines.length - 3}`);
+    // The file alone (a copy checked elsewhere) cannot show it: that is what the record is for.
+    expect((await cli(["audit", "verify", auditPath])).code).toBe(0);
+    expect((await cli(["audit", "verify", "--config", config, "--no-store"])).code).toBe(0);
+
+    // Deleted: refused too, and the refused start creates no new log.
+    unlinkSync(auditPath);
+    expect((await refusal(config)).message).toContain("deleted");
+    expect(existsSync(auditPath)).toBe(false);
+    const srv = await cli(["server", "--config", config], {}, { timeoutMs: 60_000 });
+    expect(srv.code).toBe(1);
+    expect(srv.stderr).toContain("--accept-audit-loss");
+    expect(srv.stderr).not.toMatch(/\n\s+at /); // no stack trace
+
+    // Accepted: the new log starts with the loss recorded, and the record moves on to it.
+    const s = await start(config, true);
+    await s.close();
+    const events = readFileSync(auditPath, "utf8")
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { event?: { name: string; fields: Record<string, unknown> } });
+    const loss = events.find((l) => l.event?.name === "audit.loss_accepted");
+    expect(loss?.event?.fields).toMatchObject({ recorded_seq: lines.length, found_seq: 0 });
+    const after = await cli(["audit", "verify", "--config", config]);
+    expect(after.code).toBe(0);
+    await run(config, 1);
+  });
+
+  it("rotation as docs/audit.md describes it — moved aside while running, or while stopped — starts a linked new log", async () => {
+    await ctx.fresh();
+    const { config, auditPath } = setup();
+    await run(config, 2);
+
+    // While running: the server goes on appending to the moved file and closes it with its checkpoint.
+    const s = await start(config);
+    renameSync(auditPath, `${auditPath}.1`);
+    expect((await s.app.inject({ method: "GET", url: "/v1/sys/seal-status" })).statusCode).toBe(200);
+    await s.close();
+    const old = readFileSync(`${auditPath}.1`, "utf8").trimEnd().split("\n");
+    await run(config, 1);
+    const first = readFileSync(auditPath, "utf8").trimEnd().split("\n");
+    expect(JSON.parse(first[1]!)).toMatchObject({
+      type: "event",
+      event: {
+        name: "audit.rotated",
+        fields: {
+          previous_file: `${auditPath}.1`,
+          previous_seq: old.length,
+          previous_head: lineHash(old.at(-1)!),
+        },
+      },
+    });
+    expect((await verifyAuditLog(`${auditPath}.1`, { strict: true })).ok).toBe(true);
+
+    // While stopped.
+    renameSync(auditPath, `${auditPath}.2`);
+    await run(config, 1);
+    expect(readFileSync(auditPath, "utf8")).toContain(`"previous_file":"${auditPath}.2"`);
+    expect((await cli(["audit", "verify", "--config", config])).code).toBe(0);
+  });
+});
