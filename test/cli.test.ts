@@ -211,6 +211,12 @@ describe("fleetroot CLI against a running server", () => {
     const tail = await cli(["audit", "tail", "--no-follow", "-n", "2", log]);
     expect(tail.code).toBe(0);
     expect(tail.stdout.trim().split("\n")).toHaveLength(2);
+    // A tampered line with raw terminal controls (ESC, the C1 CSI, a bidi override) prints them escaped.
+    const hostile = join(dir, "hostile.log");
+    writeFileSync(hostile, '{"seq":1,"x":"\u001b]0;owned\u0007 \u009b2J \u202e"}\n');
+    const shown = await cli(["audit", "tail", "--no-follow", hostile]);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toBe('{"seq":1,"x":"\\u001b]0;owned\\u0007 \\u009b2J \\u202e"}\n');
     const badLines = await cli(["audit", "tail", "--no-follow", "-n", "ten", log]);
     expect(badLines.code).toBe(2);
     expect(badLines.stdout).toBe("");

@@ -74,3 +74,16 @@ export function print(value: unknown, format: Format): void {
     process.stdout.write(`${k.padEnd(width)}    ${shown}\n`);
   }
 }
+
+/**
+ * Characters a terminal may act on rather than show — C0 and C1 controls (ESC, CSI …), DEL, line and
+ * paragraph separators, bidirectional overrides — as \uXXXX escapes, so a line printed as it was read (an
+ * audit log line, which is JSON: the escape means the same inside a string) cannot drive the terminal.
+ */
+export function terminalSafe(line: string): string {
+  return line.replace(
+    // eslint-disable-next-line no-control-regex -- matching control characters is the point
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g,
+    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"),
+  );
+}

@@ -5,7 +5,7 @@ import { readAuditAnchor, tailAuditLog, verifyAuditLog, type AuditAnchor } from 
 import { loadConfig, resolvePaths } from "../../config/index.js";
 import { openStore, parseStoreUrl, type Store } from "../../store/index.js";
 import { globals } from "../context.js";
-import { CliError, print } from "../output.js";
+import { CliError, print, terminalSafe } from "../output.js";
 
 /**
  * The store's record of how far the log reached (see AuditAnchor), from the store the configuration names;
@@ -136,7 +136,8 @@ export function auditCommands(program: Command): void {
         lines: Number(o.lines),
         follow: o.follow,
         signal: ac.signal,
-        onLine: (line) => process.stdout.write(line + "\n"),
+        // Printed as read, but a tampered line with raw control characters cannot drive the terminal.
+        onLine: (line) => process.stdout.write(terminalSafe(line) + "\n"),
         // As tail -F: rotation, truncation and a missing file are reported on stderr, and following goes on.
         onNotice: (message) => process.stderr.write(`fleetroot audit tail: ${message}\n`),
       });
