@@ -101,9 +101,9 @@ describe("seal.key: a pkcs11 URI that operator init would refuse stops the start
     expect(m.message).toContain('key "seal.key": pkcs11 URI attribute "token" has a bad percent-escape');
 
     for (const key of [
-      "pkcs11:token=fleet;object=seal",
-      "pkcs11:serial=42;object=s",
-      "pkcs11:slot-id=0;id=%01",
+      "pkcs11:token=fleet;object=seal?pin-source=/etc/fleetroot/pin",
+      "pkcs11:serial=42;object=s?pin-value=1234",
+      "pkcs11:slot-id=0;id=%01?pin-source=/etc/fleetroot/pin",
     ]) {
       const c = loadConfig({ file: write("ok.yaml", `seal: {type: pkcs11, key: "${key}"}\n`), env: {} });
       expect(c.seal).toEqual({ type: "pkcs11", key });

@@ -12,6 +12,8 @@ function file(name: string, text: string): string {
   writeFileSync(p, text);
   return p;
 }
+/** Stands in for a PKCS#11 module file (the load does not open it). */
+const fakeModule = file("libfake-pkcs11.so", "");
 function errorOf(fn: () => unknown): FleetError {
   try {
     fn();
@@ -135,6 +137,7 @@ describe("config", () => {
   });
 
   it("FLEETROOT_* variables override the file; unknown ones are refused by name", () => {
+    const sealKey = `pkcs11:token=t;object=o?pin-source=/etc/fleetroot/pin&module-path=${fakeModule}`;
     const f = file("env.yaml", "listen: 127.0.0.1:8200\n");
     const c = loadConfig({
       file: f,
@@ -142,13 +145,13 @@ describe("config", () => {
         FLEETROOT_LISTEN: "127.0.0.1:8300",
         FLEETROOT_AUDIT_CHECKPOINT_EVERY: "7",
         FLEETROOT_SEAL_TYPE: "pkcs11",
-        FLEETROOT_SEAL_KEY: "pkcs11:token=t;object=o",
+        FLEETROOT_SEAL_KEY: sealKey,
         FLEETROOT_TOKEN: "ignored",
       },
     });
     expect(c.listen).toBe("127.0.0.1:8300");
     expect(c.audit.checkpoint_every).toBe(7);
-    expect(c.seal).toEqual({ type: "pkcs11", key: "pkcs11:token=t;object=o" });
+    expect(c.seal).toEqual({ type: "pkcs11", key: sealKey });
     const e = errorOf(() => loadConfig({ file: f, env: { FLEETROOT_LISTN: "x" } }));
     expect(e.message).toContain("FLEETROOT_LISTN");
     const v = errorOf(() => loadConfig({ file: f, env: { FLEETROOT_LISTEN: "nonsense" } }));
@@ -300,5 +303,66 @@ describe("messages for keys that go together", () => {
     expect(m).toContain(
       'unknown key "seal.key" (seal.type is "shamir", set by environment FLEETROOT_SEAL_TYPE)',
     );
+  });
+});
+
+describe("seal.key: a pkcs11 URI operator init could not use is refused at load", () => {
+  const sealError = (key: string): FleetError =>
+    errorOf(() =>
+      loadConfig({ file: file("seal-key.yaml", `seal: {type: pkcs11, key: "${key}"}\n`), env: {} }),
+    );
+  const module = `module-path=${encodeURIComponent(fakeModule)}`;
+
+  it("no object= or id=, no PIN or an unusable type= is one line naming seal.key and the file (regression: only init refused them)", () => {
+    const cases: [string, string][] = [
+      [`pkcs11:token=fleet?pin-value=1234&${module}`, "names no key; add object=LABEL (or id="],
+      [`pkcs11:token=fleet;object=seal?${module}`, "gives no PIN; add pin-source=FILE (or pin-value="],
+      [
+        `pkcs11:token=fleet;object=seal;type=cert?pin-value=1234&${module}`,
+        "says type=cert, which cannot wrap the seal's root key; use type=secret-key (AES-256) or type=private (RSA), or leave type= out",
+      ],
+    ];
+    for (const [key, why] of cases) {
+      const e = sealError(key);
+      expect(e.code).toBe("FR_CONFIG_INVALID");
+      expect(e.message).toContain(`${join(dir, "seal-key.yaml")}: key "seal.key": the pkcs11 URI `);
+      expect(e.message).toContain(why);
+      expect(e.message).not.toContain("1234");
+      expect(e.message).not.toContain("\n");
+    }
+  });
+
+  it("several problems are named together, and a variable that set the key is named as the source", () => {
+    const both = sealError(`pkcs11:token=fleet?${module}`).message;
+    expect(both).toContain("names no key; add object=LABEL (or id=…)");
+    expect(both).toContain("gives no PIN; add pin-source=FILE (or pin-value=…)");
+
+    const e = errorOf(() =>
+      loadConfig({
+        env: { FLEETROOT_SEAL_TYPE: "pkcs11", FLEETROOT_SEAL_KEY: `pkcs11:token=t;id=%01?${module}` },
+      }),
+    );
+    expect(e.message).toContain(
+      'environment FLEETROOT_SEAL_KEY: key "seal.key": the pkcs11 URI gives no PIN',
+    );
+  });
+
+  it("a URI that names the token, the key and the PIN loads; the module is looked for only when opened", () => {
+    // Tools that read the configuration (audit verify --config) may run where the HSM's module is not.
+    const key = "pkcs11:token=fleet;object=seal?pin-value=1234&module-path=/nonexistent/libp11.so";
+    expect(
+      loadConfig({ file: file("seal-nomod.yaml", `seal: {type: pkcs11, key: "${key}"}\n`), env: {} }).seal,
+    ).toEqual({ type: "pkcs11", key });
+  });
+
+  it("a URI that names the token, the key, the PIN and a module loads", () => {
+    for (const key of [
+      `pkcs11:token=fleet;object=seal?pin-source=/etc/fleetroot/pin&${module}`,
+      `pkcs11:serial=42;id=%01;type=secret-key?pin-value=1234&${module}`,
+      `pkcs11:slot-id=0;object=wrap;type=private?pin-source=file:/etc/fleetroot/pin&${module}`,
+    ]) {
+      const c = loadConfig({ file: file("seal-ok.yaml", `seal: {type: pkcs11, key: "${key}"}\n`), env: {} });
+      expect(c.seal).toEqual({ type: "pkcs11", key });
+    }
   });
 });

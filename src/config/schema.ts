@@ -48,7 +48,8 @@ export const sealSchema = z.discriminatedUnion("type", [
     key: z
       .string({ error: (i) => (i.input === undefined ? "is required with seal.type pkcs11" : undefined) })
       .startsWith("pkcs11:", "must be a pkcs11: URI")
-      // Whatever init would refuse for the URI's form (no token, a bad attribute) stops the start instead.
+      // Whatever init would refuse without reaching the HSM (a bad attribute, no token, no key, no PIN, a type
+      // that cannot wrap) stops the start instead.
       .superRefine((uri, ctx) => {
         const problem = uri.startsWith("pkcs11:") ? sealKeyUriProblem(uri) : undefined;
         if (problem) ctx.addIssue({ code: "custom", message: problem });

@@ -27,7 +27,7 @@ export const codes = {
 
   // storage
   FR_STORE_UNAVAILABLE: { status: 503, message: "the storage backend is unreachable" },
-  FR_STORE_URL: { status: 500, message: "the storage URL is not supported" },
+  FR_STORE_URL: { status: 500, message: "the storage URL is not usable" },
   FR_STORE_MIGRATION: { status: 500, message: "a storage migration failed" },
 
   // keys

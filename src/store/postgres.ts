@@ -21,9 +21,10 @@ const types = {
 /** Opens a pg pool and checks, within connectTimeoutMs, that the server answers. */
 export async function openPostgres(
   url: string,
-  where: { host: string; port: number; database: string },
+  where: { host: string; port: number; database: string; user: string },
   connectTimeoutMs: number,
 ): Promise<Kysely<object>> {
+  checkUserKnown(where);
   const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: connectTimeoutMs, types });
   // An idle client losing its server must not crash the process; the next query reports the error.
   pool.on("error", () => {});
@@ -40,6 +41,21 @@ export async function openPostgres(
     );
   }
   return db;
+}
+
+/**
+ * pg logs in as the URL's user, else PGUSER, else USER as it was when pg was loaded (pg.defaults.user).
+ * With none of them it sends no user at all, and the server's refusal reads like a wrong password; a
+ * service started without USER (systemd, `env -i`, many containers) hits this, so it is said plainly.
+ */
+function checkUserKnown(where: { host: string; port: number; database: string; user: string }): void {
+  if (where.user || process.env.PGUSER || pg.defaults.user) return;
+  const db = where.database ? `/${encodeURIComponent(where.database)}` : "/DATABASE";
+  fail(
+    "FR_STORE_URL",
+    `the postgres URL names no user, and no default user was found (PGUSER and USER are not set in the ` +
+      `server's environment); put the user in the URL, as postgres://USER@${where.host}:${where.port}${db}`,
+  );
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

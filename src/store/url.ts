@@ -4,7 +4,15 @@ import { fail } from "../errors/index.js";
 /** Where a store lives, parsed from its URL. */
 export type StoreLocation =
   | { dialect: "sqlite"; file: string /* absolute path, or ":memory:" */ }
-  | { dialect: "postgres"; url: string; host: string; port: number; database: string };
+  | {
+      dialect: "postgres";
+      url: string;
+      host: string;
+      port: number;
+      database: string;
+      /** The user the URL names (before `@`, or a `user=` parameter); "" when it names none. */
+      user: string;
+    };
 
 /**
  * Parses `sqlite:PATH` (relative to cwd; `sqlite::memory:`; `sqlite:///abs` also accepted) and
@@ -35,6 +43,7 @@ export function parseStoreUrl(url: string): StoreLocation {
       host: parsed.hostname || "localhost",
       port: parsed.port ? Number(parsed.port) : 5432,
       database: decodeUrlPart(parsed.pathname.replace(/^\//, "")) || decodeUrlPart(parsed.username),
+      user: decodeUrlPart(parsed.username) || (parsed.searchParams.get("user") ?? ""),
     };
   }
   fail(

@@ -77,10 +77,13 @@ export function operatorCommands(program: Command): void {
     });
 
   op.command("status")
-    .description("show seal status; exit code 2 when sealed, 1 on error")
+    .description("show seal status; exit code 2 when sealed (also when not yet initialized), 1 on error")
     .action(async (_o: unknown, cmd: Command) => {
       const res = await client(cmd, false).json("GET", "sys/seal-status");
       printSealStatus(res, globals(cmd).format);
+      // A server never initialized reports sealed too, but unseal cannot help it: init is the next step.
+      if (res.initialized === false)
+        throw new CliError("the server is not initialized; the next step is `fleetroot operator init`", 2);
       if (res.sealed === true) throw new CliError("the server is sealed", 2);
     });
 }
