@@ -8,7 +8,7 @@ import crypto from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createKeyManager } from "../src/keys/index.js";
+import { createKeyManager, requestKeyPolicy } from "../src/keys/index.js";
 import { openStore } from "../src/store/index.js";
 import { UpdatesRepository, updatesMigrations } from "../src/updates/index.js";
 import { systemClock } from "../src/util/clock.js";
@@ -17,7 +17,8 @@ const N = Number(process.env.BENCH_UPDATES_TARGETS ?? 100_000);
 const dir = mkdtempSync(join(tmpdir(), "fr-bench-updates-"));
 const store = await openStore(`sqlite:${join(dir, "s.sqlite")}`, { migrations: [updatesMigrations] });
 const keys = createKeyManager();
-const repos = new UpdatesRepository({ store, keys, clock: systemClock });
+const requestKeys = requestKeyPolicy({ fileDirs: [dir], pkcs11Modules: [] });
+const repos = new UpdatesRepository({ store, keys, clock: systemClock, requestKeyPolicy: requestKeys });
 const k = (n: string) => [{ uri: `file:${join(dir, `${n}.pem`)}`, generate: "ed25519" as const }];
 try {
   await repos.init("b", { keys: { root: k("root"), targets: k("t"), snapshot: k("s"), timestamp: k("ts") } });

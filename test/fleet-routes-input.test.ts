@@ -56,7 +56,8 @@ describe("ros2/config, policies and assignments", () => {
 });
 
 describe("updates routes", () => {
-  const key = (n: string) => [{ uri: `file:${join(f.dir, `routes-${n}.pem`)}`, generate: "ed25519" }];
+  // f.dir is the server's data_dir: keys named in requests go under its keys/ (keys.file_dirs default).
+  const key = (n: string) => [{ uri: `file:${join(f.dir, "keys", `routes-${n}.pem`)}`, generate: "ed25519" }];
   const get = async (path: string) => {
     const r = await f.t.call("GET", `updates/r/${path}`);
     return { status: r.statusCode, body: r.body };

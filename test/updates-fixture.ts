@@ -29,9 +29,16 @@ export async function startUpdatesFixture(storage?: string): Promise<UpdatesFixt
     seal: { type: "dev" },
     clock,
     dataDir: join(dir, "data"),
+    // key(): the keys the tests name in requests live outside the data directory.
+    defaults: { keys: { file_dirs: [join(dir, "keys")] } },
   });
   const url = await t.server.listen();
-  const repos = new UpdatesRepository({ store: t.server.core.store, keys: t.server.core.keys, clock });
+  const repos = new UpdatesRepository({
+    store: t.server.core.store,
+    keys: t.server.core.keys,
+    clock,
+    requestKeyPolicy: t.server.core.requestKeyPolicy,
+  });
   return {
     t,
     url,

@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { FleetError } from "../src/errors/index.js";
-import { createKeyManager, type KeyManager, type Signer } from "../src/keys/index.js";
+import {
+  createKeyManager,
+  requestKeyPolicy,
+  type KeyManager,
+  type RequestKeyPolicy,
+  type Signer,
+} from "../src/keys/index.js";
 import {
   Lease,
   OnlineRefresher,
@@ -16,9 +22,12 @@ import { describeEachStore } from "./helpers/stores.js";
 
 let keys: KeyManager;
 let dir: string;
+/** The test's key URIs stand for a request's: they live under `dir`. */
+let requestKeys: RequestKeyPolicy;
 beforeAll(() => {
   keys = createKeyManager();
   dir = mkdtempSync(join(tmpdir(), "fr-updates-store-"));
+  requestKeys = requestKeyPolicy({ fileDirs: [dir], pkcs11Modules: [] });
 });
 afterAll(async () => {
   await keys.close();
@@ -33,7 +42,7 @@ describeEachStore("updates repository storage", (ctx) => {
 
   it("keeps every version, survives a restart, and republishes only the changed bin", async () => {
     const store = await ctx.open([updatesMigrations]);
-    const repos = new UpdatesRepository({ store, keys, clock });
+    const repos = new UpdatesRepository({ store, keys, clock, requestKeyPolicy: requestKeys });
     await repos.init("r", {
       keys: { root: [k("root")], targets: [k("t")], snapshot: [k("s")], timestamp: [k("ts")] },
     });
@@ -48,7 +57,12 @@ describeEachStore("updates repository storage", (ctx) => {
     const again = await repos.publish("r");
     expect(again.published.map((p) => p.role)).toEqual([added!.role, "snapshot", "timestamp"]);
 
-    const restarted = new UpdatesRepository({ store: await ctx.open([updatesMigrations]), keys, clock });
+    const restarted = new UpdatesRepository({
+      store: await ctx.open([updatesMigrations]),
+      keys,
+      clock,
+      requestKeyPolicy: requestKeys,
+    });
     const ts = parseEnvelope((await restarted.readMetadata("r", "timestamp.json"))!, "timestamp");
     expect(ts.signed.version).toBe(3);
     const bin = parseEnvelope((await restarted.readMetadata("r", `2.${added!.role}.json`))!, "targets");
@@ -66,7 +80,7 @@ describeEachStore("updates repository storage", (ctx) => {
 
   it("re-signs timestamp and snapshot before they expire; one node holds the lease", async () => {
     const store = await ctx.open([updatesMigrations]);
-    const repos = new UpdatesRepository({ store, keys, clock });
+    const repos = new UpdatesRepository({ store, keys, clock, requestKeyPolicy: requestKeys });
     const a = new OnlineRefresher({ store, clock, repos, intervalMs: 60_000, holder: "node-a" });
     const b = new OnlineRefresher({
       store: await ctx.open([updatesMigrations]),
@@ -88,7 +102,7 @@ describeEachStore("updates repository storage", (ctx) => {
 
   it("never signs with offline keys: a job that cannot finish leaves nothing behind", async () => {
     const store = await ctx.open([updatesMigrations]);
-    const repos = new UpdatesRepository({ store, keys, clock });
+    const repos = new UpdatesRepository({ store, keys, clock, requestKeyPolicy: requestKeys });
     const local = createKeyManager();
     const offline = await local.generate(`file:${join(dir, `${ctx.dialect}-offline-ts.pem`)}`, "ed25519");
     await local.close();
@@ -129,7 +143,7 @@ describeEachStore("updates repository storage", (ctx) => {
       open: async (uri) => broken(await keys.open(uri)),
       generate: async (uri, alg) => broken(await keys.generate(uri, alg)),
     };
-    const repos = new UpdatesRepository({ store, keys: flaky, clock });
+    const repos = new UpdatesRepository({ store, keys: flaky, clock, requestKeyPolicy: requestKeys });
     await repos.init("atomic", {
       keys: { root: [k("a-root")], targets: [k("a-t")], snapshot: [k("a-s")], timestamp: [k("a-ts")] },
     });

@@ -183,6 +183,76 @@ describe("config", () => {
   });
 });
 
+describe("keys: what a key URI in an API request may name", () => {
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  it("defaults file_dirs to <data_dir>/keys (resolvePaths) and leaves pkcs11_modules to the key module", () => {
+    const c = loadConfig({ file: file("keys-default.yaml", "data_dir: /srv/fr\n"), env: {} });
+    expect(c.keys).toBeUndefined();
+    expect(resolvePaths(c).keyFileDirs).toEqual(["/srv/fr/keys"]);
+  });
+
+  it("takes lists of absolute paths from the file; an empty list allows none", () => {
+    const c = loadConfig({
+      file: file(
+        "keys.yaml",
+        "keys:\n  file_dirs: [/srv/keys/, /var/lib/fr/keys]\n  pkcs11_modules:\n    - /opt/hsm/libhsm.so\n",
+      ),
+      env: {},
+    });
+    expect(c.keys).toEqual({
+      file_dirs: ["/srv/keys/", "/var/lib/fr/keys"],
+      pkcs11_modules: ["/opt/hsm/libhsm.so"],
+    });
+    expect(resolvePaths(c).keyFileDirs).toEqual(["/srv/keys", "/var/lib/fr/keys"]);
+    const none = loadConfig({ file: file("keys-none.yaml", "keys: {file_dirs: []}\n"), env: {} });
+    expect(resolvePaths(none).keyFileDirs).toEqual([]);
+  });
+
+  it("a relative path, a single path instead of a list or an unknown key is one line naming the key and the file", () => {
+    const cases: [string, string, string][] = [
+      [
+        "keys-rel.yaml",
+        "keys:\n  file_dirs: [/srv/keys, data/keys]\n",
+        'key "keys.file_dirs.1": must be the absolute path of a directory, not "data/keys"',
+      ],
+      [
+        "keys-mod.yaml",
+        "keys:\n  pkcs11_modules: [libsofthsm2.so]\n",
+        'key "keys.pkcs11_modules.0": must be the absolute path of a PKCS#11 module, not "libsofthsm2.so"',
+      ],
+      [
+        "keys-num.yaml",
+        "keys:\n  file_dirs: [7]\n",
+        'key "keys.file_dirs.0": must be the absolute path of a directory, not 7',
+      ],
+      [
+        "keys-scalar.yaml",
+        "keys:\n  file_dirs: /srv/keys\n",
+        'key "keys.file_dirs": must be a list of absolute paths, such as [/var/lib/fleetroot/keys]',
+      ],
+      ["keys-typo.yaml", "keys:\n  file_dir: [/srv/keys]\n", 'unknown key "keys.file_dir"'],
+    ];
+    for (const [name, text, want] of cases) {
+      const e = errorOf(() => loadConfig({ file: file(name, text), env: {} }));
+      expect(e.code).toBe("FR_CONFIG_INVALID");
+      expect(e.message).toMatch(new RegExp(`: ${escape(`${join(dir, name)}: ${want}`)}$`));
+      expect(e.message.split("\n")).toHaveLength(1);
+    }
+  });
+
+  it("FLEETROOT_KEYS_FILE_DIRS and FLEETROOT_KEYS_PKCS11_MODULES take comma-separated paths", () => {
+    const c = loadConfig({
+      file: file("keys-env.yaml", "keys:\n  file_dirs: [/from/file]\n"),
+      env: { FLEETROOT_KEYS_FILE_DIRS: "/srv/a, /srv/b,", FLEETROOT_KEYS_PKCS11_MODULES: "" },
+    });
+    expect(c.keys).toEqual({ file_dirs: ["/srv/a", "/srv/b"], pkcs11_modules: [] });
+    const e = errorOf(() => loadConfig({ env: { FLEETROOT_KEYS_FILE_DIRS: "/srv/a,keys" } }));
+    expect(e.message).toContain(
+      ': environment FLEETROOT_KEYS_FILE_DIRS: key "keys.file_dirs.1": must be the absolute path of a directory, not "keys"',
+    );
+  });
+});
+
 /** The one-line message loadConfig fails with for a file of these bytes. */
 function problemOf(name: string, bytes: string | Buffer): FleetError {
   const p = join(dir, name);

@@ -240,7 +240,8 @@ function firstLine(e: unknown): string {
  * set one of its other fields may have left out, so there a variable under the same parent counts too.
  */
 function originOf(origins: Map<string, string>, key: string, union: boolean): string | undefined {
-  const exact = origins.get(key);
+  // An entry of a list (keys.file_dirs.1) was set with the whole list.
+  const exact = origins.get(key) ?? origins.get(key.replace(/(\.\d+)+$/, ""));
   if (exact || !union) return exact;
   const parent = key.includes(".") ? key.slice(0, key.lastIndexOf(".") + 1) : `${key}.`;
   for (const [k, v] of origins) if (k.startsWith(parent)) return v;
@@ -284,8 +285,11 @@ function describeIssue(issue: z.core.$ZodIssue, key: string): string {
   return `key "${key || "(top level)"}": ${issue.message}`;
 }
 
-/** How an environment value is read: only number and boolean keys convert, so "0755" stays a string path. */
-type LeafKind = "number" | "boolean" | "string";
+/**
+ * How an environment value is read: only number and boolean keys convert, so "0755" stays a string path; a
+ * list key (keys.file_dirs) takes comma-separated entries, spaces around each trimmed, an empty value an empty list.
+ */
+type LeafKind = "number" | "boolean" | "string" | "list";
 
 /** Every leaf path of the schema, as the env variable that sets it, with the kind of value it takes. */
 function envNames(): Map<string, { path: string[]; kind: LeafKind }> {
@@ -303,7 +307,12 @@ function envNames(): Map<string, { path: string[]; kind: LeafKind }> {
       for (const o of def.options) walk(o, path);
       return;
     }
-    const kind = def?.type === "number" || def?.type === "boolean" ? def.type : "string";
+    const kind =
+      def?.type === "number" || def?.type === "boolean"
+        ? def.type
+        : def?.type === "array"
+          ? "list"
+          : "string";
     names.set(`FLEETROOT_${path.join("_").toUpperCase()}`, { path, kind });
   };
   walk(configSchema, []);
@@ -342,6 +351,12 @@ function applyEnv(target: Record<string, unknown>, env: NodeJS.ProcessEnv): Map<
 }
 
 function scalar(v: string, kind: LeafKind): unknown {
+  if (kind === "list") {
+    return v
+      .split(",")
+      .map((e) => e.trim())
+      .filter((e) => e !== "");
+  }
   if (kind === "number" && /^-?\d+$/.test(v)) return Number(v);
   if (kind === "boolean" && (v === "true" || v === "false")) return v === "true";
   return v;

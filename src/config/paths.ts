@@ -7,6 +7,8 @@ export interface ResolvedPaths {
   auditPath: string;
   auditKey: string;
   apiAddr: string;
+  /** keys.file_dirs, default `<data_dir>/keys`: where a key URI in a request may name a file. */
+  keyFileDirs: readonly string[];
 }
 
 /** Fills in the defaults that depend on data_dir and listen. */
@@ -19,5 +21,7 @@ export function resolvePaths(config: Config): ResolvedPaths {
     auditPath: resolve(config.audit.path ?? resolve(dataDir, "audit.log")),
     auditKey: config.audit.key ?? `file:${resolve(dataDir, "audit-key.pem")}`,
     apiAddr: (config.api_addr ?? `${scheme}://${config.listen}`).replace(/\/+$/, ""),
+    // Not data_dir itself: that holds the audit key, the database and the server's own CA keys.
+    keyFileDirs: (config.keys?.file_dirs ?? [resolve(dataDir, "keys")]).map((d) => resolve(d)),
   };
 }

@@ -1,3 +1,4 @@
+import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { parseDuration } from "../util/index.js";
 import { sealKeyUriProblem } from "./seal-key.js";
@@ -34,6 +35,24 @@ const duration = z.preprocess(
     }
   }, "must be a positive duration like 30s, 15m, 1h or 7d (a bare number is seconds)"),
 );
+
+/**
+ * A list of absolute paths, each of `what` (`example` shows one); an entry that is not absolute is shown as
+ * given. From the environment the list is comma-separated (load.ts).
+ */
+const absolutePaths = (what: string, example: string) => {
+  const entry = (i: { input: unknown }) =>
+    `must be the absolute path of ${what}, not ${JSON.stringify(i.input)}`;
+  return z.array(
+    z
+      .string({ error: (i) => (i.code === "invalid_type" ? entry(i) : undefined) })
+      .refine((v) => isAbsolute(v) && !v.includes("\0"), { error: entry }),
+    {
+      error: (i) =>
+        i.code === "invalid_type" ? `must be a list of absolute paths, such as [${example}]` : undefined,
+    },
+  );
+};
 
 /** tls.cert_file and tls.key_file go together: setting any tls key (client_ca_file too) needs both. */
 const tlsPair = (i: { input: unknown }) =>
@@ -79,6 +98,18 @@ export const configSchema = z.strictObject({
     .regex(/^(sqlite:|postgres:\/\/|postgresql:\/\/)/, "must start with sqlite: or postgres://")
     .optional(),
   seal: sealSchema.default({ type: "shamir" }),
+  /**
+   * What a key URI in an API request (pki key_ref, the ROS 2 CA keys, TUF key uris) may name; URIs in this
+   * file and the CLI's offline commands are not restricted. docs/configuration.md.
+   */
+  keys: z
+    .strictObject({
+      /** Directories under which a request's file: key may live; default `<data_dir>/keys`. */
+      file_dirs: absolutePaths("a directory", "/var/lib/fleetroot/keys").optional(),
+      /** Modules a request's pkcs11 module-path may name; default SoftHSM2 and FLEETROOT_PKCS11_MODULE. */
+      pkcs11_modules: absolutePaths("a PKCS#11 module", "/usr/lib/softhsm/libsofthsm2.so").optional(),
+    })
+    .optional(),
   audit: z
     .strictObject({
       /** JSON Lines file; default `<data_dir>/audit.log`. */

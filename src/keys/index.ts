@@ -3,11 +3,16 @@ export {
   checkTokenNamed,
   parseKeyUri,
   redactKeyUri,
-  requestKeyUri,
   type ParsedKeyUri,
   type FileKeyUri,
   type Pkcs11KeyUri,
 } from "./uri.js";
+export {
+  defaultPkcs11Modules,
+  requestKeyPolicy,
+  requestKeyUri,
+  type RequestKeyPolicy,
+} from "./request-uri.js";
 export { verifySignature, publicKeyPem, schemesFor } from "./algorithms.js";
 export { encryptedKeyLabel } from "./file-backend.js";
 export {

@@ -66,24 +66,6 @@ export function parseKeyUri(uri: string): ParsedKeyUri {
   return fail("FR_KEY_URI", `unknown key URI scheme "${scheme}:"; supported schemes are file: and pkcs11:`);
 }
 
-/**
- * A key URI that came in an API request (`field` names it in the error): a `file:` path must be absolute.
- * A relative one would resolve against the server's working directory, which the client cannot know.
- * Returns the URI unchanged; undefined stays undefined.
- */
-export function requestKeyUri(uri: string | undefined, field: string): string | undefined {
-  if (uri === undefined) return undefined;
-  const parsed = parseKeyUri(uri);
-  if (parsed.scheme === "file" && !/^file:\//i.test(uri)) {
-    fail(
-      "FR_KEY_URI",
-      `${field} "${redactKeyUri(uri)}" is a relative path, which the server would resolve against its own ` +
-        "working directory; give an absolute one, such as file:/var/lib/fleetroot/keys/ca.key",
-    );
-  }
-  return uri;
-}
-
 function parseFileUri(uri: string, rest: string): FileKeyUri {
   let p: string;
   if (rest.startsWith("//")) {

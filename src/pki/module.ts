@@ -34,7 +34,11 @@ export function pkiModule(): PkiModule {
     },
     routes(core: CoreServices) {
       services = pkiServices(core);
-      return [...issuerRoutes(services), ...certRoutes(services), ...revocationRoutes(services)];
+      return [
+        ...issuerRoutes(services, core.requestKeyPolicy),
+        ...certRoutes(services),
+        ...revocationRoutes(services),
+      ];
     },
     async onUnseal() {
       if (!services) return;

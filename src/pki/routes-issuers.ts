@@ -7,7 +7,7 @@
 import type { DnAttribute } from "../crypto/index.js";
 import { toPem } from "../crypto/index.js";
 import { FleetError } from "../errors/index.js";
-import { requestKeyUri } from "../keys/index.js";
+import { type RequestKeyPolicy, requestKeyUri } from "../keys/index.js";
 import { type RouteContext, type RouteSpec, envelope, raw } from "../server/types.js";
 import { caCertRow } from "./cert-store.js";
 import {
@@ -63,7 +63,8 @@ export function issuerData(s: PkiServices, issuer: Issuer): Record<string, unkno
   };
 }
 
-export function issuerRoutes(s: PkiServices): RouteSpec[] {
+/** `keyPolicy` says what a `key_ref` in a request may name (config `keys`). */
+export function issuerRoutes(s: PkiServices, keyPolicy: RequestKeyPolicy): RouteSpec[] {
   const ref = (ctx: RouteContext) => s.issuers.resolve(ctx.params.ref ?? "default");
   const audit = (ctx: RouteContext, what: string, issuer: { id: string; name: string }) =>
     ctx.auditEvent("pki.issuer", { action: what, issuer: issuer.id, issuer_name: issuer.name });
@@ -133,7 +134,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
         const issuer = await s.issuers.createRoot({
           subject: caSubject(b) as DnAttribute[],
           name: optString(b, "issuer_name"),
-          keyRef: requestKeyUri(optString(b, "key_ref"), "key_ref"),
+          keyRef: await requestKeyUri(optString(b, "key_ref"), "key_ref", keyPolicy),
           algorithm: keyAlgorithmOf(b.key_type, b.key_bits),
           ttlSeconds: optDuration(b, "ttl"),
           pathLen: pathLen(b),
@@ -152,7 +153,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
         const out = await s.issuers.createIntermediateCsr({
           subject: caSubject(b) as DnAttribute[],
           name: optString(b, "issuer_name"),
-          keyRef: requestKeyUri(optString(b, "key_ref"), "key_ref"),
+          keyRef: await requestKeyUri(optString(b, "key_ref"), "key_ref", keyPolicy),
           algorithm: keyAlgorithmOf(b.key_type, b.key_bits),
           ttlSeconds: 0,
         });
@@ -219,7 +220,7 @@ export function issuerRoutes(s: PkiServices): RouteSpec[] {
       handler: async (ctx) => {
         const issuer = await s.issuers.createOcspSigner(
           ref(ctx),
-          requestKeyUri(optString(ctx.body, "key_ref"), "key_ref"),
+          await requestKeyUri(optString(ctx.body, "key_ref"), "key_ref", keyPolicy),
           optDuration(ctx.body, "ttl"),
         );
         await audit(ctx, "ocsp-signer.create", issuer);

@@ -1,9 +1,18 @@
 import { X509Certificate, randomBytes } from "node:crypto";
-import { accessSync, constants as fsConstants, existsSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  lstatSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from "node:fs";
 import Database from "better-sqlite3";
 import { isIP } from "node:net";
 import { createSecureContext } from "node:tls";
-import { join } from "node:path";
+import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { AuditLog, auditMigrations, readAuditAnchor, writeAuditAnchor } from "../audit/index.js";
 import { authMigrations, authRoutes, Authorizer, PolicyStore, TokenStore, TokenTidy } from "../auth/index.js";
@@ -15,9 +24,17 @@ import {
   type Config,
 } from "../config/index.js";
 import { FleetError } from "../errors/index.js";
-import { createKeyManager, type KeyManager, type Signer } from "../keys/index.js";
+import {
+  createKeyManager,
+  defaultPkcs11Modules,
+  parseKeyUri,
+  requestKeyPolicy,
+  type KeyManager,
+  type RequestKeyPolicy,
+  type Signer,
+} from "../keys/index.js";
 import { Barrier, SealManager, sealMigrations } from "../seal/index.js";
-import { openStore, type MigrationSet, type Store } from "../store/index.js";
+import { openStore, parseStoreUrl, type MigrationSet, type Store } from "../store/index.js";
 import { systemClock, type Clock } from "../util/clock.js";
 import { mkdirpSync } from "../util/index.js";
 import { buildApp, type AppDeps } from "./app.js";
@@ -37,6 +54,8 @@ export interface CoreServices {
   readonly barrier: Barrier;
   /** Keys whose software material is encrypted by the barrier (usable while unsealed). */
   readonly keys: KeyManager;
+  /** What a key URI in an API request may name (config `keys`); check with requestKeyUri. */
+  readonly requestKeyPolicy: RequestKeyPolicy;
   readonly audit: AuditLog;
   readonly tokens: TokenStore;
   readonly policies: PolicyStore;
@@ -77,6 +96,11 @@ export interface ServerOptions {
    * SHUTDOWN_GRACE_MS): a client that stalls half-way through a request cannot hold a shutdown open.
    */
   shutdownGraceMs?: number;
+  /**
+   * A stop asked for while the server starts (the CLI's SIGTERM or SIGINT): createServer stops at its next
+   * step, closes what it opened, removes what it created as discard() does, and rejects with the reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** Default of ServerOptions.shutdownGraceMs. */
@@ -90,6 +114,12 @@ export interface Server {
   readonly devRootToken: string | undefined;
   listen(): Promise<string>;
   close(): Promise<void>;
+  /**
+   * Ends a start that never listened (the address in use, a stop asked for): closes as close() does and,
+   * when this start created data_dir, removes it and whatever else the start created (an audit.path or
+   * SQLite file outside it that did not exist before). Once listen() has succeeded it is close().
+   */
+  discard(): Promise<void>;
 }
 
 const devDefaults = {
@@ -117,24 +147,45 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
   checkTls(config);
   // Read before anything is created: a wrong TLS path stops the start with no data directory half made.
   const tls = config.tls ? readTlsFiles(config.tls) : undefined;
+  // A stop asked for during the start takes effect between its steps, so no step is cut off half-way.
+  const step = () => opts.signal?.throwIfAborted();
+  step();
   const paths = resolvePaths(config);
-  makeDataDir(paths.dataDir);
+  const made = new StartLeftovers(paths.dataDir, makeDataDir(paths.dataDir), log);
   const modules = opts.modules ?? defaultModules();
 
+  const auditFiles = made.absent([
+    paths.auditPath,
+    `${paths.auditPath}.lock`,
+    `${paths.auditPath}.lock-journal`,
+  ]);
   // One process owns a data dir: a second server (a restart racing a stopping one, say) would interleave
   // its audit lines with the first's and break the chain.
-  const releaseLock = lockDataDir(paths.dataDir, paths.auditPath);
-  let store: Store;
+  let releaseLock: () => void;
   try {
-    store = await openStore(paths.storage, {
-      migrations: [sealMigrations, authMigrations, auditMigrations, ...modules.map((m) => m.migrations)],
-    });
+    releaseLock = lockDataDir(paths.dataDir, paths.auditPath);
   } catch (e) {
-    releaseLock();
+    made.remove();
     throw e;
   }
-  const cleanup: Array<() => Promise<unknown>> = [() => store.close(), async () => releaseLock()];
+  // Only now: while another server held the audit log, a log missing a moment ago may be that server's.
+  made.add(auditFiles);
+  // What to close, the last opened first. A start that ends before listening also removes what it made,
+  // before the lock goes, so that no other start can be in the data dir meanwhile.
+  const cleanup: Array<() => Promise<unknown>> = [];
+  const shutdown = async (discard: boolean) => {
+    for (const c of cleanup) await c().catch(() => undefined);
+    if (discard) made.remove();
+    releaseLock();
+  };
   try {
+    step();
+    made.add(made.absent(sqliteFiles(paths.storage)));
+    const store = await openStore(paths.storage, {
+      migrations: [sealMigrations, authMigrations, auditMigrations, ...modules.map((m) => m.migrations)],
+    });
+    cleanup.push(() => store.close());
+    step();
     const barrier = new Barrier(store, clock);
     const keys = createKeyManager({ protector: barrier });
     const plainKeys = createKeyManager();
@@ -144,6 +195,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     );
 
     // The audit key is not under the barrier: unseal attempts on a sealed server are audited too.
+    made.add(made.absent(keyFiles(paths.auditKey)));
     const auditSigner = await openOrGenerate(plainKeys, paths.auditKey);
     // The store remembers how far the log reached, so a log emptied, cut short or replaced is noticed.
     const anchor = await readAuditAnchor(store);
@@ -188,6 +240,8 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         },
       });
     }
+    // Not before: a stop must not come between opening the log and recording a rotation or an accepted loss.
+    step();
 
     const seal = new SealManager({
       store,
@@ -201,11 +255,26 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         : {}),
     });
     await seal.load();
+    step();
 
     const policies = new PolicyStore({ store, clock });
     const tokens = new TokenStore({ store, protector: barrier, clock });
     const authorizer = new Authorizer({ tokens, policies, clock });
-    const core: CoreServices = { config, paths, clock, store, barrier, keys, audit, tokens, policies };
+    const core: CoreServices = {
+      config,
+      paths,
+      clock,
+      store,
+      barrier,
+      keys,
+      requestKeyPolicy: requestKeyPolicy({
+        fileDirs: paths.keyFileDirs,
+        pkcs11Modules: config.keys?.pkcs11_modules ?? defaultPkcs11Modules(opts.env ?? process.env),
+      }),
+      audit,
+      tokens,
+      policies,
+    };
     const coreView = barrier.view("core/");
     // Expired tokens are refused at once; this removes their rows (and subtrees) every few minutes.
     const tokenTidy = new TokenTidy(
@@ -217,6 +286,12 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
         log(
           `removing expired tokens failed (tried again in a few minutes): ${(e as Error)?.message ?? String(e)}`,
         ),
+    );
+    cleanup.unshift(
+      () => tokenTidy.stop(),
+      async () => {
+        for (const m of modules) await m.stop?.().catch(() => undefined);
+      },
     );
 
     // Once per unseal: shares sent in parallel may each see the server go from sealed to unsealed, and
@@ -280,10 +355,12 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
 
     let devRootToken: string | undefined;
     if (dev) devRootToken = await devInit(seal, coreView, tokens, paths.dataDir, log, store);
+    step();
     if (seal.status().initialized && seal.status().sealed && (await seal.autoUnseal())) {
       log(`unsealed through the ${config.seal.type} seal`);
     }
     if (!seal.status().sealed) await afterUnseal();
+    step();
 
     const metrics = new Metrics();
     const app = buildApp({
@@ -316,9 +393,27 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
 
     if (dev && opts.devCa && devRootToken && modules.some((m) => m.name === "pki")) {
       await devCa(app, devRootToken, log);
+      step();
     }
 
     let closed = false;
+    let listened = false;
+    const stop = async (discard: boolean) => {
+      if (closed) return;
+      closed = true;
+      // Idle keep-alive connections go at once (Fastify); a request still in progress after the grace
+      // period (a client that stopped sending half-way, say) has its connection dropped.
+      const force = setTimeout(
+        () => app.server.closeAllConnections(),
+        opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
+      );
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(force);
+      }
+      await shutdown(discard && !listened);
+    };
     return {
       app,
       core,
@@ -327,33 +422,18 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       async listen() {
         const [host, port] = splitListen(config.listen);
         await app.listen({ host, port });
+        listened = true;
         const addr = app.server.address();
         const actualPort = typeof addr === "object" && addr ? addr.port : port;
         const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${actualPort}`;
         log(`Fleetroot ${VERSION} listening on ${url} (pid ${process.pid})`);
         return url;
       },
-      async close() {
-        if (closed) return;
-        closed = true;
-        // Idle keep-alive connections go at once (Fastify); a request still in progress after the grace
-        // period (a client that stopped sending half-way, say) has its connection dropped.
-        const force = setTimeout(
-          () => app.server.closeAllConnections(),
-          opts.shutdownGraceMs ?? SHUTDOWN_GRACE_MS,
-        );
-        try {
-          await app.close();
-        } finally {
-          clearTimeout(force);
-        }
-        await tokenTidy.stop();
-        for (const m of modules) await m.stop?.().catch(() => undefined);
-        for (const c of cleanup) await c().catch(() => undefined);
-      },
+      close: () => stop(false),
+      discard: () => stop(true),
     };
   } catch (e) {
-    for (const c of cleanup) await c().catch(() => undefined);
+    await shutdown(true);
     throw e;
   }
 }
@@ -522,10 +602,13 @@ function exclusiveLock(file: string): Database.Database {
   }
 }
 
-/** Creates data_dir (0700) when missing; a path that cannot be one is a configuration error naming it. */
-function makeDataDir(dir: string): void {
+/**
+ * Creates data_dir (0700) when missing and returns the first directory it created (data_dir or a parent),
+ * undefined when data_dir was there; a path that cannot be one is a configuration error naming it.
+ */
+function makeDataDir(dir: string): string | undefined {
   try {
-    mkdirpSync(dir, 0o700);
+    return mkdirpSync(dir, 0o700);
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new FleetError(
@@ -533,6 +616,93 @@ function makeDataDir(dir: string): void {
       `data_dir ${dir} cannot be used as a directory (${why}): it or a parent is a file, or not writable`,
       { cause: e },
     );
+  }
+}
+
+/**
+ * What a start made, so that one ending before it listened leaves nothing behind. Only a start that created
+ * data_dir itself removes anything (a data_dir that was there may hold a real install): data_dir with all
+ * in it, the files it made outside (audit.path, a SQLite store, the audit key) that did not exist before,
+ * and the directories made for them and for data_dir once they are empty.
+ */
+class StartLeftovers {
+  private readonly files: string[] = [];
+  private readonly dirs: string[] = [];
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly firstMade: string | undefined,
+    private readonly log: (line: string) => void,
+  ) {
+    for (let d = dirname(dataDir); firstMade && isWithin(firstMade, d); d = dirname(d)) this.dirs.push(d);
+  }
+
+  /** Of `files` outside data_dir, those missing now, with their missing directories; add() them once made. */
+  absent(files: readonly string[]): { files: string[]; dirs: string[] } {
+    const out: { files: string[]; dirs: string[] } = { files: [], dirs: [] };
+    if (!this.firstMade) return out;
+    const there = (p: string) => lstatSync(p, { throwIfNoEntry: false }) !== undefined;
+    for (const f of files) {
+      if (isWithin(this.dataDir, f) || there(f)) continue;
+      out.files.push(f);
+      for (let d = dirname(f); d !== dirname(d) && !there(d); d = dirname(d)) out.dirs.push(d);
+    }
+    return out;
+  }
+
+  add(made: { files: string[]; dirs: string[] }): void {
+    this.files.push(...made.files);
+    this.dirs.push(...made.dirs);
+  }
+
+  /** Removes what the start made; what cannot be removed is named, and the start's own error still stands. */
+  remove(): void {
+    if (!this.firstMade) return;
+    const attempt = (what: string, fn: () => void) => {
+      try {
+        fn();
+      } catch (e) {
+        const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+        this.log(`warning: cannot remove ${what} made by this unfinished start (${why})`);
+      }
+    };
+    for (const f of this.files) attempt(f, () => rmSync(f, { force: true }));
+    attempt(this.dataDir, () => rmSync(this.dataDir, { recursive: true, force: true }));
+    // Deepest first, and only when empty: something else may have been put in one meanwhile.
+    for (const d of [...new Set(this.dirs)].sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(d);
+      } catch {
+        // not empty, or gone already
+      }
+    }
+  }
+}
+
+/** Whether `p` is `dir` or lies under it (by path, as resolved). */
+function isWithin(dir: string, p: string): boolean {
+  const r = relative(dir, p);
+  return r === "" || (r !== ".." && !r.startsWith(`..${sep}`) && !isAbsolute(r));
+}
+
+/** The files of a SQLite store (database, WAL, shared memory, journal); none for PostgreSQL. */
+function sqliteFiles(storage: string): string[] {
+  try {
+    const loc = parseStoreUrl(storage);
+    if (loc.dialect !== "sqlite" || loc.file === ":memory:") return [];
+    return ["", "-wal", "-shm", "-journal"].map((s) => loc.file + s);
+  } catch {
+    return []; // openStore names the problem
+  }
+}
+
+/** The file of a `file:` key URI; none for an HSM key. */
+function keyFiles(uri: string): string[] {
+  try {
+    const k = parseKeyUri(uri);
+    return k.scheme === "file" ? [k.path] : [];
+  } catch {
+    return []; // opening the key names the problem
   }
 }
 

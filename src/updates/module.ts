@@ -12,7 +12,12 @@ export function updatesModule(opts: { intervalMs?: number } = {}): FeatureModule
   let refresher: OnlineRefresher | undefined;
   let repos: UpdatesRepository | undefined;
   const reposFor = (core: CoreServices) =>
-    (repos ??= new UpdatesRepository({ store: core.store, keys: core.keys, clock: core.clock }));
+    (repos ??= new UpdatesRepository({
+      store: core.store,
+      keys: core.keys,
+      clock: core.clock,
+      requestKeyPolicy: core.requestKeyPolicy,
+    }));
   return {
     name: "updates",
     migrations: updatesMigrations,

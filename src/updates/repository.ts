@@ -1,6 +1,6 @@
 import crypto from "node:crypto";
 import { fail } from "../errors/index.js";
-import type { KeyManager } from "../keys/index.js";
+import type { KeyManager, RequestKeyPolicy } from "../keys/index.js";
 import type { Store } from "../store/index.js";
 import type { Clock } from "../util/clock.js";
 import { canonicalJson, canonicalProblem } from "./canonical-json.js";
@@ -87,10 +87,16 @@ const nameRe = roleNamePattern;
 export class UpdatesRepository {
   readonly pool: SignerPool;
   constructor(
-    private readonly deps: { store: Store; keys: KeyManager; clock: Clock },
+    private readonly deps: {
+      store: Store;
+      keys: KeyManager;
+      clock: Clock;
+      /** What the key URIs of requests (init, delegations, rotations, signing) may name. */
+      requestKeyPolicy: RequestKeyPolicy;
+    },
     pool?: SignerPool,
   ) {
-    this.pool = pool ?? new SignerPool(deps.keys);
+    this.pool = pool ?? new SignerPool(deps.keys, deps.requestKeyPolicy);
   }
 
   private get db(): DB {

@@ -1,7 +1,13 @@
 import fs from "node:fs/promises";
 import path from "node:path";
 import { fail, FleetError } from "../errors/index.js";
-import { parseKeyUri, requestKeyUri, type KeyAlgorithm, type KeyManager } from "../keys/index.js";
+import {
+  parseKeyUri,
+  requestKeyUri,
+  type KeyAlgorithm,
+  type KeyManager,
+  type RequestKeyPolicy,
+} from "../keys/index.js";
 import { keyIdOf, tufKeyFromText, tufSigner, type TufKey, type TufSigner } from "./keys.js";
 
 /**
@@ -35,7 +41,11 @@ interface Generated {
 /** Opens the keys a repository holds, once each, and remembers which failed (sealed, HSM absent). */
 export class SignerPool {
   private readonly open = new Map<string, Promise<TufSigner | undefined>>();
-  constructor(private readonly keys: KeyManager) {}
+  /** `keyPolicy` says what a key URI in a request may name (config `keys`). */
+  constructor(
+    private readonly keys: KeyManager,
+    private readonly keyPolicy: RequestKeyPolicy,
+  ) {}
 
   /**
    * Resolves a request's key specs so that a refused request makes no keys: every spec is checked first
@@ -43,7 +53,7 @@ export class SignerPool {
    * A URI named for several roles is generated once when any of them says `generate`.
    */
   async resolveAll(specs: readonly KeySpec[]): Promise<RequestKeys> {
-    for (const s of specs) requestKeyUri(s.uri, "uri");
+    for (const s of specs) await requestKeyUri(s.uri, "uri", this.keyPolicy);
     const algorithms = new Map<string, KeyAlgorithm>();
     for (const s of specs)
       if (s.uri && s.generate && !algorithms.has(s.uri)) algorithms.set(s.uri, s.generate);

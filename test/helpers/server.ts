@@ -34,7 +34,10 @@ export async function startTestServer(
   const clock = opts.clock ?? new ManualClock(Date.UTC(2026, 10, 23, 12, 0, 0));
   const make = () =>
     createServer({
-      env: {},
+      // Only the variable the PKCS#11 default (and keys.pkcs11_modules' default) reads, as test tokens use it.
+      env: process.env.FLEETROOT_PKCS11_MODULE
+        ? { FLEETROOT_PKCS11_MODULE: process.env.FLEETROOT_PKCS11_MODULE }
+        : {},
       clock,
       dev: opts.dev ?? false,
       ...(opts.modules ? { modules: opts.modules } : {}),

@@ -4,7 +4,7 @@
  * is created.
  */
 import { fail } from "../../errors/index.js";
-import { type KeyAlgorithm, keyAlgorithms, requestKeyUri } from "../../keys/index.js";
+import { type KeyAlgorithm, type RequestKeyPolicy, keyAlgorithms, requestKeyUri } from "../../keys/index.js";
 import { parseDuration } from "../../util/duration.js";
 import {
   type BasicProtectionKind,
@@ -144,14 +144,15 @@ function kind<T extends string>(b: Record<string, unknown>, k: string, allowed: 
   return v as T;
 }
 
-export function caRequest(b: Record<string, unknown>): CaRequest {
+/** The CA fields of the first `POST ros2/config`; `keyPolicy` says what the CA key URIs may name. */
+export async function caRequest(b: Record<string, unknown>, keyPolicy: RequestKeyPolicy): Promise<CaRequest> {
   const source = kind(b, "ca_source", ["local", "pki"] as const, "local");
   const ttlSeconds = ttl(b, "ca_ttl", "24h", 86_400, 87_600 * 3600);
   return {
     source,
     issuerRef: str(b, "issuer_ref") ?? "default",
-    identityKey: requestKeyUri(str(b, "identity_ca_key"), "identity_ca_key"),
-    permissionsKey: requestKeyUri(str(b, "permissions_ca_key"), "permissions_ca_key"),
+    identityKey: await requestKeyUri(str(b, "identity_ca_key"), "identity_ca_key", keyPolicy),
+    permissionsKey: await requestKeyUri(str(b, "permissions_ca_key"), "permissions_ca_key", keyPolicy),
     identityName: str(b, "identity_ca_name") ?? "Fleetroot ROS 2 Identity CA",
     permissionsName: str(b, "permissions_ca_name") ?? "Fleetroot ROS 2 Permissions CA",
     algorithm: kind(b, "key_type", keyAlgorithms, "ecdsa-p256"),

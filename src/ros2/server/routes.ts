@@ -113,7 +113,7 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
     if (prev) {
       cas = prev;
     } else {
-      const req = caRequest(ctx.body);
+      const req = await caRequest(ctx.body, core.requestKeyPolicy);
       const made = await createCas(
         {
           keys: core.keys,
