@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync, type ChildProcess } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,40 +6,19 @@ import { afterEach, describe, expect, it } from "vitest";
 import { verifyAuditLog } from "../src/audit/index.js";
 import { FleetError } from "../src/errors/index.js";
 import { createServer, type Server } from "../src/server/main.js";
-import { projectRoot } from "./helpers/cli.js";
+import { spawnDevServer } from "./helpers/dev-child.js";
 
 /** `fleetroot server --dev` in a child process on a free port; resolves with its URL once it listens. */
 function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const run = spawnDevServer(dataDir);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["bin/fleetroot.mjs", "server", "--dev"], {
-      cwd: projectRoot,
-      env: {
-        ...process.env,
-        FLEETROOT_FROM_SOURCE: "1",
-        FLEETROOT_DATA_DIR: dataDir,
-        FLEETROOT_LISTEN: "127.0.0.1:0",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`the server did not come up in time:\n${out}`));
-    }, 60_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, url: m[1]! });
-      }
+    const onData = () => {
+      const m = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(run.output());
+      if (m) resolve({ child: run.child, url: m[1]! });
     };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited with ${code}:\n${out}`));
-    });
+    run.child.stdout!.on("data", onData);
+    run.child.stderr!.on("data", onData);
+    void run.exited.then(({ code }) => reject(new Error(`the server exited with ${code}:\n${run.output()}`)));
   });
 }
 

@@ -1,41 +1,12 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { verifyAuditLog } from "../src/audit/index.js";
-import { cliBin, projectRoot } from "./helpers/cli.js";
+import { spawnDevServer, type DevServerChild } from "./helpers/dev-child.js";
 
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** `fleetroot server --dev` from source on a free port and `dataDir`; killed after 60 s at the latest. */
-function startServer(dataDir: string): Run {
-  const child = spawn(process.execPath, [cliBin, "server", "--dev"], {
-    cwd: projectRoot,
-    env: {
-      ...process.env,
-      FLEETROOT_FROM_SOURCE: "1",
-      FLEETROOT_DATA_DIR: dataDir,
-      FLEETROOT_LISTEN: "127.0.0.1:0",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    }),
-  );
-  return { child, output: () => out, exited };
-}
+type Run = DevServerChild;
+const startServer = spawnDevServer;
 
 /** Resolves once `ready()` holds (checked every 2 ms), or when the child has exited. */
 async function when(run: Run, ready: () => boolean): Promise<void> {
