@@ -184,6 +184,32 @@ describe("key URIs in requests", () => {
     for (const r of Object.values(answers)) expect(r.body).not.toContain("s3cr3tpin");
   });
 
+  it("a pin-source outside keys.file_dirs is refused on every route before the file is read", async () => {
+    // The token's real PIN sits in the file: a refusal cannot come from a wrong PIN.
+    // Beside `outside`, which the next test expects to hold nothing new.
+    const pins = join(outside, "..", "pins");
+    mkdirSync(pins);
+    const pinFile = join(pins, "hsm-pin");
+    writeFileSync(pinFile, `${token.pin}\n`);
+    const uri = `pkcs11:token=${token.label};object=pin-outside?pin-source=${pinFile}`;
+    await expectRefusedEverywhere(
+      c,
+      await sendEverywhere(c, uri, "pinrepo"),
+      new RegExp(`names the PIN file ${pinFile}, which is outside the allowed directories.*keys\\.file_dirs`),
+      "pinrepo",
+    );
+    // The same PIN file under <data_dir>/keys is read and the key made in the token (an issuer, which the
+    // next test does not mind).
+    mkdirSync(join(dataDir, "keys"), { recursive: true });
+    const inside = join(dataDir, "keys", "hsm-pin");
+    writeFileSync(inside, `${token.pin}\n`);
+    const ok = await c.post("/v1/pki/root/generate/internal", {
+      common_name: "PIN-file Root",
+      key_ref: `pkcs11:token=${token.label};object=pin-inside?pin-source=${inside}`,
+    });
+    expect(ok.statusCode, ok.body).toBe(200);
+  });
+
   it("keys under <data_dir>/keys and in the default SoftHSM2 module are made", async () => {
     const keyFile = join(dataDir, "keys", "sub", "root.key");
     const root = await c.post("/v1/pki/root/generate/internal", {

@@ -3,7 +3,8 @@
  * generates or opens what such a URI names, so a request may name only places the operator allowed in the
  * `keys` section of the configuration: a `file:` key under one of `keys.file_dirs`, a PKCS#11 module among
  * `keys.pkcs11_modules` (a module the server loads runs inside its process). URIs from the server's own
- * configuration and from the CLI's offline commands are the operator's own and are not checked here.
+ * configuration and from the CLI's offline commands are the operator's own and are not checked here. A
+ * `pin-source` file in a request must also lie under keys.file_dirs: the server reads it.
  */
 import fs from "node:fs/promises";
 import path from "node:path";
@@ -47,8 +48,9 @@ export function defaultPkcs11Modules(env: NodeJS.ProcessEnv): string[] {
 /**
  * A key URI that came in an API request (`field` names it in errors), checked before anything is generated,
  * opened or loaded: a `file:` path must be absolute and lie under one of the policy's directories once `..`
- * and symbolic links are resolved; a pkcs11 `module-path` must be one of the policy's modules (compared as
- * real paths). A pkcs11 URI without module-path uses the server's default module and is allowed. Errors are
+ * and symbolic links are resolved, as must a pkcs11 `pin-source` (the server reads that file); a pkcs11
+ * `module-path` must be one of the policy's modules (compared as real paths). A pkcs11 URI without
+ * module-path uses the server's default module and is allowed. Errors are
  * FR_KEY_URI (400) and never show a pin-value. Returns the URI unchanged; undefined stays undefined.
  */
 export async function requestKeyUri(
@@ -68,16 +70,27 @@ export async function requestKeyUri(
             "give an absolute one, such as file:/var/lib/fleetroot/keys/ca.key",
         );
       }
-      await checkFileKey(parsed.path, shown, policy);
+      await checkUnderFileDirs(parsed.path, shown, policy, "key");
       break;
     case "pkcs11":
       if (parsed.modulePath !== undefined) await checkModule(parsed.modulePath, shown, policy);
+      if (parsed.pinSource !== undefined)
+        await checkUnderFileDirs(parsed.pinSource, shown, policy, "PIN file");
       break;
   }
   return uri;
 }
 
-async function checkFileKey(file: string, shown: string, policy: RequestKeyPolicy): Promise<void> {
+/**
+ * A file a request names (a `file:` key, or a pkcs11 URI's `pin-source`) must lie under keys.file_dirs once
+ * resolved; checked before the file is read or created, so a refusal tells nothing of whether it exists.
+ */
+async function checkUnderFileDirs(
+  file: string,
+  shown: string,
+  policy: RequestKeyPolicy,
+  what: "key" | "PIN file",
+): Promise<void> {
   let where: Location;
   try {
     where = await realLocation(file);
@@ -93,8 +106,9 @@ async function checkFileKey(file: string, shown: string, policy: RequestKeyPolic
   if ("danglingLink" in where) {
     fail(
       "FR_KEY_URI",
-      `${shown}: ${where.danglingLink} is a symbolic link to something that does not exist, so the key would ` +
-        "be made elsewhere; name a path under one of the directories in keys.file_dirs of the server configuration",
+      `${shown}: ${where.danglingLink} is a symbolic link to something that does not exist, so the ${what} would ` +
+        `be ${what === "key" ? "made" : "looked for"} elsewhere; ` +
+        "name a path under one of the directories in keys.file_dirs of the server configuration",
     );
   }
   for (const dir of policy.fileDirs) {
@@ -107,10 +121,11 @@ async function checkFileKey(file: string, shown: string, policy: RequestKeyPolic
     policy.fileDirs.length === 0
       ? "no directory is allowed for keys named in requests"
       : `keys named in requests must be under ${policy.fileDirs.join(", ")}`;
+  const names = what === "key" ? "names" : "names the PIN file";
   fail(
     "FR_KEY_URI",
-    `${shown} names ${file}${via}, which is outside the allowed directories (${allowed}); use a path under ` +
-      "one of them, or add the directory to keys.file_dirs in the server configuration",
+    `${shown} ${names} ${file}${via}, which is outside the allowed directories (${allowed}); use a path ` +
+      "under one of them, or add the directory to keys.file_dirs in the server configuration",
   );
 }
 

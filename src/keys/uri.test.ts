@@ -238,6 +238,31 @@ describe("requestKeyUri (a key URI sent to the server)", () => {
     );
   });
 
+  it("refuses a pin-source outside keys.file_dirs before reading it, whether or not the file exists", async () => {
+    writeFileSync(path.join(outside, "pin"), "1234\n");
+    for (const pin of [
+      `${outside}/pin`,
+      `${outside}/no-such-pin`,
+      `file:${outside}/pin`,
+      `${keysDir}/../outside/pin`,
+    ]) {
+      const e = await refusal(`pkcs11:token=t;object=o?pin-source=${encodeURIComponent(pin)}`, "uri");
+      expect(e.message).toMatch(
+        /uri "pkcs11:token=t;object=o\?pin-source=.*" names the PIN file .*outside the allowed directories/,
+      );
+      expect(e.message).toContain("keys.file_dirs");
+    }
+    symlinkSync(path.join(outside, "pin"), path.join(keysDir, "pin-link"));
+    expect((await refusal(`pkcs11:token=t?pin-source=${keysDir}/pin-link`)).message).toContain(
+      "(through a symbolic link)",
+    );
+    expect((await refusal("pkcs11:token=t?pin-source=pins/p")).message).toContain("names the PIN file");
+    writeFileSync(path.join(keysDir, "pin"), "1234\n");
+    const ok = `pkcs11:token=t;object=o?pin-source=${keysDir}/pin`;
+    expect(await requestKeyUri(ok, "uri", policy)).toBe(ok);
+    expect(await requestKeyUri(`pkcs11:token=t?pin-source=file:${keysDir}/pin`, "uri", policy)).toBeDefined();
+  });
+
   it("defaults the modules to SoftHSM2 and FLEETROOT_PKCS11_MODULE, as the PKCS#11 backend falls back", () => {
     expect(defaultPkcs11Modules({})).toEqual([softHsmModule]);
     expect(defaultPkcs11Modules({ FLEETROOT_PKCS11_MODULE: "/opt/hsm/lib.so" })).toEqual([
