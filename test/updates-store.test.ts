@@ -131,6 +131,55 @@ describeEachStore("updates repository storage", (ctx) => {
     expect(before?.heldKeys).toBe(0);
   });
 
+  it("a publish cut short after a targets version is finished by the next publish, or by the refresh job", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    // The snapshot key stops signing while `down` is set (a token pulled out mid-publish).
+    let down = false;
+    const cut = (s: Signer): Signer =>
+      s.uri.includes("cut-snap")
+        ? {
+            ...s,
+            sign: (data) =>
+              down ? Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) : s.sign(data),
+          }
+        : s;
+    const flaky: KeyManager = {
+      ...keys,
+      open: async (uri) => cut(await keys.open(uri)),
+      generate: async (uri, alg) => cut(await keys.generate(uri, alg)),
+    };
+    const repos = new UpdatesRepository({ store, keys: flaky, clock, requestKeyPolicy: requestKeys });
+    await repos.init("cut", {
+      keys: { root: [k("c-root")], targets: [k("c-t")], snapshot: [k("cut-snap")], timestamp: [k("c-ts")] },
+    });
+    const snapshotLists = async () =>
+      parseEnvelope((await repos.readMetadata("cut", "snapshot.json"))!, "snapshot").signed.meta[
+        "targets.json"
+      ]?.version;
+    const role = async (name: string) => (await repos.status("cut")).roles.find((r) => r.role === name);
+    expect(await snapshotLists()).toBe(1);
+
+    for (const finish of ["publish", "refresh"] as const) {
+      await repos.addTargets("cut", [{ path: `app/${finish}`, content: Buffer.from(finish) }]);
+      down = true;
+      await expect(repos.publish("cut")).rejects.toMatchObject({ code: "FR_KEY_BACKEND" });
+      // targets.json moved on; clients still see the last snapshot and timestamp, which agree.
+      const targets = (await role("targets"))!.version!;
+      expect(await snapshotLists()).toBe(targets - 1);
+      expect(await role("snapshot")).toMatchObject({ dirty: true });
+      down = false;
+      const done = finish === "publish" ? await repos.publish("cut") : await repos.refreshOnline("cut");
+      expect(done.published.map((p) => p.role)).toEqual(["snapshot", "timestamp"]);
+      expect(await snapshotLists()).toBe(targets);
+      const ts = parseEnvelope((await repos.readMetadata("cut", "timestamp.json"))!, "timestamp");
+      expect(ts.signed.meta["snapshot.json"]?.version).toBe((await role("snapshot"))!.version);
+      expect((await repos.status("cut")).roles.filter((r) => r.dirty)).toEqual([]);
+      // Nothing is left to do: the next publish and refresh publish nothing.
+      expect((await repos.publish("cut")).published).toEqual([]);
+      expect((await repos.refreshOnline("cut")).published).toEqual([]);
+    }
+  });
+
   it("a rotation or init whose signing fails stores nothing and removes the keys and directories it made", async () => {
     const store = await ctx.open([updatesMigrations]);
     // A key that opens but cannot sign (a token pulled out between opening and signing).

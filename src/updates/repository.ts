@@ -445,8 +445,10 @@ export class UpdatesRepository {
     // timestamp rather than metadata that references targets they cannot fetch. `status` says so.
     if (!(await latestMeta(this.db, repo, "targets"))) return result;
     const force = new Set(opts.force ?? []);
-    const rootMoved = result.published.some((p) => p.role === "root");
-    if (result.published.length > 0 || force.has("snapshot") || rootMoved) {
+    // Dirty snapshot or timestamp: an earlier publish stored what they must follow and stopped short.
+    if (roles.get("snapshot")?.dirty) force.add("snapshot");
+    if (roles.get("timestamp")?.dirty) force.add("timestamp");
+    if (result.published.length > 0 || force.has("snapshot")) {
       await this.publishSnapshot(repo, roles, trustedRoot.signed, settings, now, result);
       force.add("timestamp");
     }
@@ -501,6 +503,7 @@ export class UpdatesRepository {
         meetsThreshold(e, signed.keys, signed.roles.root) &&
         (!old || meetsThreshold(e, old.signed.keys, old.signed.roles.root)),
       signed.roles.root.threshold,
+      staleAfter("root", old?.signed, signed),
     );
   }
 
@@ -546,7 +549,15 @@ export class UpdatesRepository {
     const signers = await this.heldSigners(role.keyids, keys);
     const env = await addSignatures({ signatures: [], signed }, signers);
     const keyObj = Object.fromEntries([...keys].map(([id, k]) => [id, k.key]));
-    await this.store(repo, r.name, env, result, (e) => meetsThreshold(e, keyObj, role), role.threshold);
+    await this.store(
+      repo,
+      r.name,
+      env,
+      result,
+      (e) => meetsThreshold(e, keyObj, role),
+      role.threshold,
+      staleAfter(r.name),
+    );
   }
 
   /** Who must sign a role: root's entry for top-level roles, the parent's delegation otherwise. */
@@ -664,7 +675,15 @@ export class UpdatesRepository {
     const keys = await loadKeys(this.db, repo, def.keyids);
     const signers = await this.heldSigners(def.keyids, keys);
     const env = await addSignatures({ signatures: [], signed }, signers);
-    await this.store(repo, role, env, result, (e) => meetsThreshold(e, root.keys, def), def.threshold);
+    await this.store(
+      repo,
+      role,
+      env,
+      result,
+      (e) => meetsThreshold(e, root.keys, def),
+      def.threshold,
+      staleAfter(role),
+    );
   }
 
   /** Signers for those keyids whose private keys this server holds and can open now. */
@@ -678,6 +697,12 @@ export class UpdatesRepository {
     return out;
   }
 
+  /**
+   * Stores a new version of `role`, published when `complete` says its signatures meet the threshold, else
+   * pending. A published version marks `stale` (the roles that must follow it: snapshot after a targets
+   * role, timestamp after snapshot) dirty in the same transaction, so a publish cut short after this point
+   * (an error, a crash) leaves work the next publish or refresh finishes, never a version no snapshot lists.
+   */
   private async store(
     repo: string,
     role: string,
@@ -685,6 +710,7 @@ export class UpdatesRepository {
     result: PublishResult,
     complete: (e: Envelope) => boolean,
     threshold: number,
+    stale: readonly string[],
   ) {
     const ok = complete(env);
     const body = serialize(env);
@@ -715,6 +741,7 @@ export class UpdatesRepository {
         .where("repo", "=", repo)
         .where("name", "=", role)
         .execute();
+      if (ok) await markDirty(db, repo, [...stale]);
     });
     if (ok) result.published.push({ role, version: env.signed.version });
     else
@@ -797,8 +824,9 @@ export class UpdatesRepository {
         .where("role", "=", role)
         .where("version", "=", env.signed.version)
         .execute();
-      if (before && targetsKeysChanged(before.signed, merged.signed as RootSigned))
-        await markDirty(tables(trx), repo, ["targets"]);
+      // As store() does: what must follow the published version is marked in the same transaction.
+      if (check.complete)
+        await markDirty(tables(trx), repo, staleAfter(role, before?.signed, merged.signed as RootSigned));
     });
     if (check.complete) {
       result.published.push({ role, version: env.signed.version });
@@ -956,7 +984,10 @@ export class UpdatesRepository {
    */
   async refreshOnline(repo: string, fraction = 0.5): Promise<PublishResult> {
     const settings = await loadSettings(this.db, repo);
+    const roles = await loadRoles(this.db, repo);
     const now = this.now();
+    // A dirty snapshot or timestamp is a publish cut short: the job finishes it (publish() picks it up).
+    const dirty = (role: "snapshot" | "timestamp") => roles.get(role)?.dirty === 1;
     const due = async (role: "snapshot" | "timestamp") => {
       const row = await latestMeta(this.db, repo, role);
       return !row || Number(row.expires_ms) - now < settings.expires[role] * 1000 * fraction;
@@ -964,9 +995,12 @@ export class UpdatesRepository {
     const force: Array<"snapshot" | "timestamp"> = [];
     if (await due("snapshot")) force.push("snapshot");
     else if (await due("timestamp")) force.push("timestamp");
-    if (force.length === 0) return { published: [], pending: [] };
+    if (force.length === 0 && !dirty("snapshot") && !dirty("timestamp"))
+      return { published: [], pending: [] };
     const result = await this.publish(repo, { force });
-    // Never leave an unsignable version behind as pending: the job signs only what it can finish.
+    // Never leave an unsignable version behind as pending: the job signs only what it can finish. A role
+    // that was dirty, or a timestamp behind the snapshot just published, is left dirty for the publish that
+    // can finish it.
     for (const p of result.pending) {
       if (p.role === "snapshot" || p.role === "timestamp") {
         await this.db
@@ -976,6 +1010,8 @@ export class UpdatesRepository {
           .where("version", "=", p.version)
           .where("state", "=", "pending")
           .execute();
+        const follows = p.role === "timestamp" && result.published.some((r) => r.role === "snapshot");
+        if (dirty(p.role) || follows) await markDirty(this.db, repo, [p.role]);
       }
     }
     return { published: result.published, pending: [] };
@@ -1053,6 +1089,18 @@ function targetsKeysChanged(before: RootSigned, after: RootSigned): boolean {
   const b = after.roles.targets;
   const ids = (r: RoleKeys) => [...r.keyids].sort().join(",");
   return a.threshold !== b.threshold || ids(a) !== ids(b);
+}
+
+/**
+ * The roles a newly published version of `role` makes stale: snapshot after root or any targets role (it
+ * lists their versions; a new root is followed by a new snapshot too), timestamp after snapshot, and for a
+ * root whose targets keys changed (`before` → `after`), targets, which must be signed again by its new keys.
+ */
+function staleAfter(role: string, before?: RootSigned, after?: RootSigned): string[] {
+  if (role === "timestamp") return [];
+  if (role === "snapshot") return ["timestamp"];
+  if (role === "root" && before && after && targetsKeysChanged(before, after)) return ["snapshot", "targets"];
+  return ["snapshot"];
 }
 
 async function markDirty(db: DB, repo: string, roles: string[]) {
