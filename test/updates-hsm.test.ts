@@ -2,6 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { FleetError } from "../src/errors/index.js";
+import type { KeyManager, Signer } from "../src/keys/index.js";
+import { UpdatesRepository } from "../src/updates/index.js";
 import { softHsmToken, type SoftHsmToken } from "./helpers/softhsm.js";
 import { startUpdatesFixture, type UpdatesFixture } from "./updates-fixture.js";
 
@@ -39,4 +42,43 @@ it("a targets key in SoftHSM2 signs metadata that tuf-js accepts", async () => {
   const info = await u.getTargetInfo("fw.bin");
   await u.downloadTarget(info!, join(dir, "fw.bin"));
   expect(readFileSync(join(dir, "fw.bin"), "utf8")).toBe("signed in an HSM");
+});
+
+it("a failed request removes the key pair it generated in the token, and only that one", async () => {
+  const core = f.t.server.core;
+  // The timestamp key opens but cannot sign (as when a token is pulled out between the two): init fails
+  // after the targets key was generated inside SoftHSM2.
+  const broken = (s: Signer): Signer =>
+    s.uri.includes("broken-ts")
+      ? { ...s, sign: () => Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) }
+      : s;
+  const keys: KeyManager = {
+    ...core.keys,
+    open: async (uri) => broken(await core.keys.open(uri)),
+    generate: async (uri, alg) => broken(await core.keys.generate(uri, alg)),
+  };
+  const repos = new UpdatesRepository({
+    store: core.store,
+    keys,
+    clock: f.clock,
+    requestKeyPolicy: core.requestKeyPolicy,
+  });
+  // A key already in the token, which the request opens rather than generates: it must stay.
+  const kept = await core.keys.generate(token.uri("tuf-kept"), "ecdsa-p256");
+  await expect(
+    repos.init("hsm-failed", {
+      keys: {
+        root: [{ uri: token.uri("tuf-kept"), generate: "ecdsa-p256" }],
+        targets: [{ uri: token.uri("tuf-fresh"), generate: "ecdsa-p256" }],
+        snapshot: [{ uri: f.key("hf-snap"), generate: "ed25519" }],
+        timestamp: [{ uri: f.key("broken-ts"), generate: "ed25519" }],
+      },
+    }),
+  ).rejects.toMatchObject({ code: "FR_KEY_BACKEND" });
+  expect(await repos.list()).not.toContain("hsm-failed");
+  await expect(core.keys.open(token.uri("tuf-fresh"))).rejects.toMatchObject({ code: "FR_KEY_NOT_FOUND" });
+  const still = await core.keys.open(token.uri("tuf-kept"));
+  expect(Buffer.from(still.publicKey).equals(Buffer.from(kept.publicKey))).toBe(true);
+  // Both halves went: the label can be generated again.
+  await core.keys.generate(token.uri("tuf-fresh"), "ed25519");
 });

@@ -180,6 +180,53 @@ describeEachStore("updates repository storage", (ctx) => {
     }
   });
 
+  it("a request naming a key another request generated waits for that one to end before opening it", async () => {
+    const store = await ctx.open([updatesMigrations]);
+    const shared = k("race-shared");
+    let generated!: () => void;
+    const sharedMade = new Promise<void>((r) => (generated = r));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    // Request A's timestamp key fails to sign, but only once the gate opens: A holds the shared key it
+    // generated until then, and removes it when it fails.
+    const failing = (s: Signer): Signer =>
+      s.uri.includes("race-broken")
+        ? {
+            ...s,
+            sign: async () => {
+              await gate;
+              throw new FleetError("FR_KEY_BACKEND", "the token is gone");
+            },
+          }
+        : s;
+    const flaky: KeyManager = {
+      ...keys,
+      open: async (uri) => failing(await keys.open(uri)),
+      generate: async (uri, alg) => {
+        const s = failing(await keys.generate(uri, alg));
+        if (uri === shared.uri) generated();
+        return s;
+      },
+    };
+    const repos = new UpdatesRepository({ store, keys: flaky, clock, requestKeyPolicy: requestKeys });
+    const a = repos.init("race-a", {
+      keys: { root: [shared], targets: [k("ra-t")], snapshot: [k("ra-s")], timestamp: [k("race-broken")] },
+    });
+    const aFailed = expect(a).rejects.toMatchObject({ code: "FR_KEY_BACKEND" });
+    await sharedMade;
+    const b = repos.init("race-b", {
+      keys: { root: [shared], targets: [k("rb-t")], snapshot: [k("rb-s")], timestamp: [k("rb-ts")] },
+    });
+    await new Promise((r) => setTimeout(r, 100)); // B reaches the shared key while A still holds it
+    open();
+    await aFailed;
+    await b;
+    // B generated its own key at the URI after A removed A's; the key there is the one B's root names.
+    const root = (await repos.status("race-b")).roles.find((r) => r.role === "root");
+    expect(root).toMatchObject({ keys: 1, heldKeys: 1 });
+    expect((await repos.list()).filter((n) => n.startsWith("race-"))).toEqual(["race-b"]);
+  });
+
   it("a rotation or init whose signing fails stores nothing and removes the keys and directories it made", async () => {
     const store = await ctx.open([updatesMigrations]);
     // A key that opens but cannot sign (a token pulled out between opening and signing).

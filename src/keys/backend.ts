@@ -7,6 +7,8 @@ export interface KeyBackend<U extends ParsedKeyUri> {
   generate(parsed: U, uri: string, algorithm: KeyAlgorithm): Promise<Signer>;
   openWrapper(parsed: U, uri: string): Promise<KeyWrapper>;
   generateWrapper(parsed: U, uri: string, algorithm: WrapAlgorithm): Promise<KeyWrapper>;
+  /** Removes the signing key at the URI if its public key is `publicKey`; whether one was removed. */
+  destroy(parsed: U, uri: string, publicKey: Uint8Array): Promise<boolean>;
   close(): Promise<void>;
 }
 

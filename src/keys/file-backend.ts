@@ -61,6 +61,24 @@ export class FileBackend implements KeyBackend<FileKeyUri> {
     return fail("FR_KEY_URI", "file: keys cannot wrap the seal key; use a pkcs11: URI for an HSM-held key");
   }
 
+  async destroy(parsed: FileKeyUri, uri: string, publicKey: Uint8Array): Promise<boolean> {
+    let key: Signer;
+    try {
+      key = await this.open(parsed, uri);
+    } catch (e) {
+      if (e instanceof FleetError && e.code === "FR_KEY_NOT_FOUND") return false;
+      throw e;
+    }
+    if (!Buffer.from(key.publicKey).equals(Buffer.from(publicKey))) return false;
+    try {
+      await fs.unlink(parsed.path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return false;
+      return fail("FR_KEY_BACKEND", `cannot remove ${parsed.path}: ${(e as Error).message}`, { cause: e });
+    }
+    return true;
+  }
+
   async close(): Promise<void> {}
 
   private async decode(file: string, text: string): Promise<KeyObject> {

@@ -185,6 +185,26 @@ describe.each(backends)("key backend conformance: $name", (b) => {
   it("refuses an unknown algorithm (FR_KEY_ALGORITHM)", async () => {
     await rejectsWith(km.generate(b.uri("bad-alg"), "dsa-1024" as never), "FR_KEY_ALGORITHM");
   });
+
+  it("destroys a generated key only when given its public key; the URI can then be generated again", async () => {
+    const uri = b.uri("to-destroy");
+    const made = await km.generate(uri, "ecdsa-p256");
+    const other = await km.open(b.uri("key-ecdsa-p256"));
+    // Another key's public key: nothing is removed and the key still signs.
+    expect(await km.destroy(uri, other.publicKey)).toBe(false);
+    const still = await km.open(uri);
+    expect(Buffer.from(still.publicKey).equals(Buffer.from(made.publicKey))).toBe(true);
+    expect(await km.destroy(uri, made.publicKey)).toBe(true);
+    await rejectsWith(km.open(uri), "FR_KEY_NOT_FOUND");
+    expect(await km.destroy(uri, made.publicKey)).toBe(false); // nothing there any more
+    // The name is free again: a new key with a new public key, which the old public key does not remove.
+    const again = await km.generate(uri, "ed25519");
+    expect(await km.destroy(uri, made.publicKey)).toBe(false);
+    expect((await km.open(uri)).algorithm).toBe("ed25519");
+    expect(await km.destroy(uri, again.publicKey)).toBe(true);
+    // The other keys are untouched.
+    expect((await km.open(b.uri("key-ecdsa-p256"))).algorithm).toBe("ecdsa-p256");
+  });
 });
 
 describe("file: backend storage", () => {

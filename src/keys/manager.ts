@@ -21,6 +21,13 @@ export interface KeyManager {
   /** Opens an AES-256 or RSA key in a token for wrapping the seal's root key. */
   openWrapper(uri: string): Promise<KeyWrapper>;
   generateWrapper(uri: string, algorithm: WrapAlgorithm): Promise<KeyWrapper>;
+  /**
+   * Undoes a generate whose purpose failed: removes the signing key at `uri` (a `file:` key's file; a token's
+   * private key and its public half) only if its public key is `publicKey` (SubjectPublicKeyInfo DER), so a
+   * key that has since been replaced at that URI is left alone. Returns whether a key was removed; a URI
+   * naming no key is false, not an error.
+   */
+  destroy(uri: string, publicKey: Uint8Array): Promise<boolean>;
   /** Logs out of tokens and finalizes modules this manager opened; its signers stop working. */
   close(): Promise<void>;
 }
@@ -89,6 +96,10 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
       }
       const r = route(uri);
       return r.backend.generateWrapper(r.parsed, r.safeUri, algorithm);
+    },
+    async destroy(uri, publicKey) {
+      const r = route(uri);
+      return r.backend.destroy(r.parsed, r.safeUri, publicKey);
     },
     async close() {
       closed = true;

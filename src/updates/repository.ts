@@ -127,9 +127,11 @@ export class UpdatesRepository {
 
   /** Resolves a request's key specs (see SignerPool.resolveAll); a failure in `use` removes keys it made. */
   private async withKeys<T>(specs: readonly KeySpec[], use: (keys: ResolvedKey[]) => Promise<T>): Promise<T> {
-    const { keys, discard } = await this.pool.resolveAll(specs);
+    const { keys, keep, discard } = await this.pool.resolveAll(specs);
     try {
-      return await use(keys);
+      const result = await use(keys);
+      keep();
+      return result;
     } catch (e) {
       await discard();
       throw e;
@@ -855,6 +857,7 @@ export class UpdatesRepository {
     const env = await this.exportPending(repo, role);
     const signers: TufSigner[] = [];
     for (const uri of uris) {
+      // No `generate`: nothing is made, so there is nothing to keep or discard.
       const [k] = (await this.pool.resolveAll([{ uri }])).keys;
       const s = await this.pool.signerFor(k!);
       if (!s) fail("FR_UPDATES_KEY", `cannot open ${uri} on this server`);

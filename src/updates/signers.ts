@@ -26,21 +26,29 @@ export interface ResolvedKey {
   uri: string | null;
 }
 
-/** The keys of one request, and how to remove those it generated if the request fails later. */
+/**
+ * The keys of one request. Keys it generated are its own until it ends: `keep()` when it succeeded,
+ * `discard()` (which removes them) when it failed; one of the two must be called. Until then another
+ * request naming the same URI waits, so it never opens a key that is about to be removed.
+ */
 export interface RequestKeys {
   keys: ResolvedKey[];
+  keep(): void;
   discard(): Promise<void>;
 }
 
-/** A key generated for a request, with the directories made for it (deepest first). */
+/** A key generated for a request, with its public key and the directories made for it (deepest first). */
 interface Generated {
   uri: string;
+  publicKey: Uint8Array;
   dirs: string[];
 }
 
 /** Opens the keys a repository holds, once each, and remembers which failed (sealed, HSM absent). */
 export class SignerPool {
   private readonly open = new Map<string, Promise<TufSigner | undefined>>();
+  /** URIs a request generated a key at and has not yet kept or discarded: resolved when it does. */
+  private readonly unsettled = new Map<string, Promise<void>>();
   /** `keyPolicy` says what a key URI in a request may name (config `keys`). */
   constructor(
     private readonly keys: KeyManager,
@@ -63,17 +71,33 @@ export class SignerPool {
       if (s.public !== undefined || !s.uri) offline.push(offlineKey(s));
       else {
         offline.push(undefined);
-        if (!held.has(s.uri)) held.set(s.uri, await this.existing(s.uri, algorithms.has(s.uri)));
+        if (!held.has(s.uri)) {
+          await this.settled(s.uri);
+          held.set(s.uri, await this.existing(s.uri, algorithms.has(s.uri)));
+        }
       }
     }
     const made: Generated[] = [];
-    const discard = () => this.discard(made);
+    let settle = () => {};
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    const release = () => {
+      for (const g of made) if (this.unsettled.get(g.uri) === done) this.unsettled.delete(g.uri);
+      settle();
+    };
+    const discard = async () => {
+      try {
+        await this.discard(made);
+      } finally {
+        release();
+      }
+    };
     try {
       for (const [uri, k] of held) {
         if (k) continue;
         const dirs = await missingDirs(uri);
         const signer = await this.keys.generate(uri, algorithms.get(uri)!);
-        made.push({ uri, dirs });
+        made.push({ uri, publicKey: signer.publicKey, dirs });
+        this.unsettled.set(uri, done);
         const t = tufSigner(signer);
         held.set(uri, { keyid: t.keyid, key: t.key, uri });
       }
@@ -81,7 +105,12 @@ export class SignerPool {
       await discard();
       throw e;
     }
-    return { keys: specs.map((s, i) => offline[i] ?? held.get(s.uri ?? "")!), discard };
+    return { keys: specs.map((s, i) => offline[i] ?? held.get(s.uri ?? "")!), keep: release, discard };
+  }
+
+  /** Waits while another request that generated a key at `uri` has not ended (kept or discarded it). */
+  private async settled(uri: string): Promise<void> {
+    for (let p = this.unsettled.get(uri); p; p = this.unsettled.get(uri)) await p;
   }
 
   /** The signer for a stored key, or undefined when this node cannot open it (never an offline key). */
@@ -112,15 +141,14 @@ export class SignerPool {
   }
 
   /**
-   * Removes the keys a failed request generated: file keys and the directories made for them. A token's
-   * objects stay (the KeyManager cannot delete them). Best effort, so the request's own error is reported.
+   * Removes the keys a failed request generated — `file:` keys with the directories made for them, a
+   * token's key pairs — each only if it is still the key generated (KeyManager.destroy compares public
+   * keys). Best effort, so the request's own error is the one reported.
    */
   private async discard(made: Generated[]): Promise<void> {
-    for (const { uri, dirs } of made.splice(0).reverse()) {
+    for (const { uri, publicKey, dirs } of [...made].reverse()) {
       this.open.delete(uri);
-      const parsed = parseKeyUri(uri);
-      if (parsed.scheme !== "file") continue;
-      await fs.rm(parsed.path, { force: true }).catch(() => {});
+      await this.keys.destroy(uri, publicKey).catch(() => false);
       for (const d of dirs) await fs.rmdir(d).catch(() => {});
     }
   }

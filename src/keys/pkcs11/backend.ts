@@ -141,6 +141,27 @@ export class Pkcs11Backend implements KeyBackend<Pkcs11KeyUri> {
     this.modules.clear();
   }
 
+  async destroy(parsed: Pkcs11KeyUri, uri: string, publicKey: Uint8Array): Promise<boolean> {
+    const s = await this.session(parsed);
+    const name = keyName(parsed, "remove");
+    requireType(parsed, ["private"], "a signing key");
+    const wanted = Buffer.from(publicKey);
+    return s.run(() => {
+      try {
+        for (const priv of findObjects(s, pkcs11js.CKO_PRIVATE_KEY, name)) {
+          const pub = publicKeyFor(s, priv);
+          if (!Buffer.from(readPublicKey(s, pub).spki).equals(wanted)) continue;
+          s.lib.C_DestroyObject(s.handle, priv);
+          s.lib.C_DestroyObject(s.handle, pub);
+          return true;
+        }
+        return false;
+      } catch (e) {
+        throw mapPkcs11Error(e, `removing ${uri}`);
+      }
+    });
+  }
+
   private async session(parsed: Pkcs11KeyUri): Promise<TokenSession> {
     const modulePath =
       parsed.modulePath ??
