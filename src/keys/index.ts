@@ -1,4 +1,4 @@
-export { createKeyManager, type KeyManager, type KeyManagerOptions } from "./manager.js";
+export { createKeyManager, type KeyManager, type KeyManagerOptions, type ProvisionalKey } from "./manager.js";
 export {
   checkTokenNamed,
   parseKeyUri,

@@ -13,6 +13,17 @@ import {
 } from "./types.js";
 import { type KeyUriScheme, type ParsedKeyUri, parseKeyUri, redactKeyUri } from "./uri.js";
 
+/**
+ * A key generated for a request that may still fail. One of `keep()` (the request succeeded) or `discard()`
+ * (it failed: the key is removed if it is still this key, best effort) must be called; until then
+ * `settled(uri)` waits.
+ */
+export interface ProvisionalKey {
+  readonly signer: Signer;
+  keep(): void;
+  discard(): Promise<void>;
+}
+
 export interface KeyManager {
   /** Opens an existing key. */
   open(uri: string): Promise<Signer>;
@@ -28,6 +39,17 @@ export interface KeyManager {
    * naming no key is false, not an error.
    */
   destroy(uri: string, publicKey: Uint8Array): Promise<boolean>;
+  /**
+   * generate() for a request that may fail after it: the key is the request's until it keeps or discards it
+   * (ProvisionalKey). Built on this manager's own generate and destroy.
+   */
+  generateProvisional(uri: string, algorithm: KeyAlgorithm): Promise<ProvisionalKey>;
+  /**
+   * Resolves once no provisional key at `uri` is pending. A request path that opens a key URI a client
+   * named awaits it first, so it never opens a key another request is about to discard. Not awaited by
+   * open() itself: the request holding a provisional key opens it too.
+   */
+  settled(uri: string): Promise<void>;
   /** Logs out of tokens and finalizes modules this manager opened; its signers stop working. */
   close(): Promise<void>;
 }
@@ -53,6 +75,8 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     defaultPkcs11Module: opts.defaultPkcs11Module,
   };
   const backends = new Map<KeyUriScheme, KeyBackend<ParsedKeyUri>>();
+  /** Provisional keys not yet kept or discarded, by keyIdentity(). */
+  const pending = new Map<string, Promise<void>>();
   let closed = false;
 
   /** Parses the URI and hands it to its scheme's backend, created on first use. */
@@ -101,6 +125,40 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
       const r = route(uri);
       return r.backend.destroy(r.parsed, r.safeUri, publicKey);
     },
+    async generateProvisional(uri, algorithm) {
+      // `this`: a wrapper that spreads this manager and overrides generate/destroy is honoured.
+      const signer = await this.generate(uri, algorithm);
+      const id = keyIdentity(parseKeyUri(uri));
+      let release!: () => void;
+      const done = new Promise<void>((r) => (release = r));
+      pending.set(id, done);
+      let ended = false;
+      const end = () => {
+        if (ended) return false;
+        ended = true;
+        if (pending.get(id) === done) pending.delete(id);
+        release();
+        return true;
+      };
+      return {
+        signer,
+        keep: () => void end(),
+        discard: async () => {
+          if (ended) return;
+          try {
+            await this.destroy(uri, signer.publicKey);
+          } catch {
+            // Best effort: the request's own error is the one to report.
+          } finally {
+            end();
+          }
+        },
+      };
+    },
+    async settled(uri) {
+      const id = keyIdentity(parseKeyUri(uri));
+      for (let p = pending.get(id); p; p = pending.get(id)) await p;
+    },
     async close() {
       closed = true;
       const all = [...backends.values()];
@@ -108,4 +166,11 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
       for (const b of all) await b.close();
     },
   };
+}
+
+/** What names one key whatever the URI's spelling (attribute order, PIN given as value or file). */
+function keyIdentity(p: ParsedKeyUri): string {
+  if (p.scheme === "file") return `file:${p.path}`;
+  const id = p.id ? Buffer.from(p.id).toString("hex") : "";
+  return JSON.stringify([p.modulePath ?? "", p.token, p.serial, p.slotId?.toString(), p.object, id]);
 }

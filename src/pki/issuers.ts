@@ -199,15 +199,33 @@ export class IssuerRegistry {
     }));
   }
 
-  /** Opens the key at keyRef, or generates one (at keyRef, or sealed under the data dir). */
-  private async keyFor(id: string, spec: CaSpec, what: string): Promise<{ uri: string; signer: Signer }> {
+  /**
+   * Runs `use` with the key at keyRef, opened, or generated (at keyRef, or sealed under the data dir) when
+   * there is none. A key generated here is removed again when `use` fails (it stores what names the key),
+   * and another request naming the same URI waits until then (KeyManager.settled).
+   */
+  private async withKey<T>(
+    id: string,
+    spec: CaSpec,
+    what: string,
+    use: (uri: string, signer: Signer) => Promise<T>,
+  ): Promise<T> {
     const uri = spec.keyRef ?? `file:${join(this.d.dataDir, "pki", `${what}-${id}.key`)}`;
+    await this.d.keys.settled(uri);
+    const existing = await this.d.keys.open(uri).catch((e: unknown) => {
+      if (isFleetError(e) && e.code === "FR_KEY_NOT_FOUND") return undefined;
+      throw e;
+    });
+    if (existing) return use(uri, existing);
+    const key = await this.d.keys.generateProvisional(uri, spec.algorithm);
     try {
-      return { uri, signer: await this.d.keys.open(uri) };
+      const result = await use(uri, key.signer);
+      key.keep();
+      return result;
     } catch (e) {
-      if (!(isFleetError(e) && e.code === "FR_KEY_NOT_FOUND")) throw e;
+      await key.discard();
+      throw e;
     }
-    return { uri, signer: await this.d.keys.generate(uri, spec.algorithm) };
   }
 
   private async checkName(name: string): Promise<void> {
@@ -233,19 +251,20 @@ export class IssuerRegistry {
     encodeName(spec.subject);
     const now = this.d.clock.now().getTime();
     const notAfter = validityEnd(now, spec.ttlSeconds || 10 * YEAR);
-    const { uri, signer } = await this.keyFor(id, spec, "root");
-    const certificate = await buildCertificate(
-      {
-        serial: randomSerial(),
-        subject: spec.subject,
-        notBefore: new Date(now - 60_000),
-        notAfter,
-        publicKey: signer.publicKey,
-        ca: spec.pathLen === undefined ? {} : { pathLen: spec.pathLen },
-      },
-      signer,
-    );
-    await this.insert(id, name, uri, signer, { certificate, chain: [], csr: undefined });
+    await this.withKey(id, spec, "root", async (uri, signer) => {
+      const certificate = await buildCertificate(
+        {
+          serial: randomSerial(),
+          subject: spec.subject,
+          notBefore: new Date(now - 60_000),
+          notAfter,
+          publicKey: signer.publicKey,
+          ca: spec.pathLen === undefined ? {} : { pathLen: spec.pathLen },
+        },
+        signer,
+      );
+      await this.insert(id, name, uri, signer, { certificate, chain: [], csr: undefined });
+    });
     await this.reload();
     return this.resolve(id);
   }
@@ -256,10 +275,11 @@ export class IssuerRegistry {
     const name = spec.name ?? `intermediate-${id.slice(0, 8)}`;
     await this.checkName(name);
     encodeName(spec.subject); // before the key, as for roots
-    const { uri, signer } = await this.keyFor(id, spec, "intermediate");
-    const csr = await buildCsr(spec.subject, signer);
-    await this.insert(id, name, uri, signer, { certificate: undefined, chain: [], csr });
-    return { id, name, csr };
+    return this.withKey(id, spec, "intermediate", async (uri, signer) => {
+      const csr = await buildCsr(spec.subject, signer);
+      await this.insert(id, name, uri, signer, { certificate: undefined, chain: [], csr });
+      return { id, name, csr };
+    });
   }
 
   private async insert(
@@ -393,27 +413,25 @@ export class IssuerRegistry {
    * RFC 6960 4.2.2.2): OCSP responses are then signed by that key instead of the CA key.
    */
   async createOcspSigner(issuer: Issuer, keyRef: string | undefined, ttlSeconds: number): Promise<Issuer> {
-    const { uri, signer } = await this.keyFor(
-      issuer.id,
-      { subject: [], keyRef, algorithm: "ecdsa-p256", ttlSeconds },
-      "ocsp",
-    );
-    const now = this.d.clock.now().getTime();
-    const certificate = await issuer.template.issue({
-      serial: randomSerial(),
-      subject: [{ type: "CN", value: `${issuer.name} OCSP responder`.slice(0, 64) }],
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(Math.min(now + (ttlSeconds || 30 * 86400) * 1000, issuer.notAfter)),
-      publicKey: signer.publicKey,
-      keyUsage: ["digitalSignature"],
-      extKeyUsage: ["ocspSigning"],
-      ocspNoCheck: true,
+    const spec = { subject: [], keyRef, algorithm: "ecdsa-p256" as const, ttlSeconds };
+    await this.withKey(issuer.id, spec, "ocsp", async (uri, signer) => {
+      const now = this.d.clock.now().getTime();
+      const certificate = await issuer.template.issue({
+        serial: randomSerial(),
+        subject: [{ type: "CN", value: `${issuer.name} OCSP responder`.slice(0, 64) }],
+        notBefore: new Date(now - 60_000),
+        notAfter: new Date(Math.min(now + (ttlSeconds || 30 * 86400) * 1000, issuer.notAfter)),
+        publicKey: signer.publicKey,
+        keyUsage: ["digitalSignature"],
+        extKeyUsage: ["ocspSigning"],
+        ocspNoCheck: true,
+      });
+      await this.t
+        .updateTable("pki_issuer")
+        .set({ ocsp_key_uri: await this.sealUri(issuer.id, uri, "ocsp-key"), ocsp_certificate: certificate })
+        .where("id", "=", issuer.id)
+        .execute();
     });
-    await this.t
-      .updateTable("pki_issuer")
-      .set({ ocsp_key_uri: await this.sealUri(issuer.id, uri, "ocsp-key"), ocsp_certificate: certificate })
-      .where("id", "=", issuer.id)
-      .execute();
     await this.reload();
     return this.resolve(issuer.id);
   }

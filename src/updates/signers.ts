@@ -6,6 +6,7 @@ import {
   requestKeyUri,
   type KeyAlgorithm,
   type KeyManager,
+  type ProvisionalKey,
   type RequestKeyPolicy,
 } from "../keys/index.js";
 import { keyIdOf, tufKeyFromText, tufSigner, type TufKey, type TufSigner } from "./keys.js";
@@ -37,18 +38,16 @@ export interface RequestKeys {
   discard(): Promise<void>;
 }
 
-/** A key generated for a request, with its public key and the directories made for it (deepest first). */
+/** A key generated for a request, with the directories made for it (deepest first). */
 interface Generated {
   uri: string;
-  publicKey: Uint8Array;
+  key: ProvisionalKey;
   dirs: string[];
 }
 
 /** Opens the keys a repository holds, once each, and remembers which failed (sealed, HSM absent). */
 export class SignerPool {
   private readonly open = new Map<string, Promise<TufSigner | undefined>>();
-  /** URIs a request generated a key at and has not yet kept or discarded: resolved when it does. */
-  private readonly unsettled = new Map<string, Promise<void>>();
   /** `keyPolicy` says what a key URI in a request may name (config `keys`). */
   constructor(
     private readonly keys: KeyManager,
@@ -72,45 +71,30 @@ export class SignerPool {
       else {
         offline.push(undefined);
         if (!held.has(s.uri)) {
-          await this.settled(s.uri);
+          await this.keys.settled(s.uri); // not a key another request generated and may yet discard
           held.set(s.uri, await this.existing(s.uri, algorithms.has(s.uri)));
         }
       }
     }
     const made: Generated[] = [];
-    let settle = () => {};
-    const done = new Promise<void>((resolve) => (settle = resolve));
-    const release = () => {
-      for (const g of made) if (this.unsettled.get(g.uri) === done) this.unsettled.delete(g.uri);
-      settle();
+    const keep = () => {
+      for (const g of made) g.key.keep();
     };
-    const discard = async () => {
-      try {
-        await this.discard(made);
-      } finally {
-        release();
-      }
-    };
+    const discard = () => this.discard(made);
     try {
       for (const [uri, k] of held) {
         if (k) continue;
         const dirs = await missingDirs(uri);
-        const signer = await this.keys.generate(uri, algorithms.get(uri)!);
-        made.push({ uri, publicKey: signer.publicKey, dirs });
-        this.unsettled.set(uri, done);
-        const t = tufSigner(signer);
+        const key = await this.keys.generateProvisional(uri, algorithms.get(uri)!);
+        made.push({ uri, key, dirs });
+        const t = tufSigner(key.signer);
         held.set(uri, { keyid: t.keyid, key: t.key, uri });
       }
     } catch (e) {
       await discard();
       throw e;
     }
-    return { keys: specs.map((s, i) => offline[i] ?? held.get(s.uri ?? "")!), keep: release, discard };
-  }
-
-  /** Waits while another request that generated a key at `uri` has not ended (kept or discarded it). */
-  private async settled(uri: string): Promise<void> {
-    for (let p = this.unsettled.get(uri); p; p = this.unsettled.get(uri)) await p;
+    return { keys: specs.map((s, i) => offline[i] ?? held.get(s.uri ?? "")!), keep, discard };
   }
 
   /** The signer for a stored key, or undefined when this node cannot open it (never an offline key). */
@@ -146,9 +130,9 @@ export class SignerPool {
    * keys). Best effort, so the request's own error is the one reported.
    */
   private async discard(made: Generated[]): Promise<void> {
-    for (const { uri, publicKey, dirs } of [...made].reverse()) {
+    for (const { uri, key, dirs } of [...made].reverse()) {
       this.open.delete(uri);
-      await this.keys.destroy(uri, publicKey).catch(() => false);
+      await key.discard();
       for (const d of dirs) await fs.rmdir(d).catch(() => {});
     }
   }

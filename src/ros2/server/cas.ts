@@ -19,7 +19,7 @@ import {
   toPem,
 } from "../../crypto/index.js";
 import { fail } from "../../errors/index.js";
-import type { KeyManager, Signer } from "../../keys/index.js";
+import type { KeyManager, ProvisionalKey, Signer } from "../../keys/index.js";
 import { type PkiServices, assertCanSignCa, buildCsr, caCertRow } from "../../pki/index.js";
 import type { Clock } from "../../util/clock.js";
 import { mkdirp } from "../../util/index.js";
@@ -46,20 +46,39 @@ export interface CaDeps {
 const BACKDATE_MS = 60_000;
 const seconds = (ms: number) => Math.floor(ms / 1000) * 1000;
 
-/** Creates both CAs as `req` says. Nothing is stored here; the caller stores the result. */
+/**
+ * Creates both CAs as `req` says. Nothing is stored here; the caller stores the result, then calls `keep()`,
+ * or `discard()` when storing fails, which removes the two keys generated here. A failure inside removes
+ * what it generated before throwing.
+ */
 export async function createCas(
   d: CaDeps,
   req: CaRequest,
-): Promise<{ identity: StoredCa; permissions: StoredCa; issuerId: string | undefined }> {
+): Promise<{
+  identity: StoredCa;
+  permissions: StoredCa;
+  issuerId: string | undefined;
+  keep(): void;
+  discard(): Promise<void>;
+}> {
   // The key URI is stored as given (inside the barrier), so a pin-value in it still opens the key later.
   // The PKI issuer is resolved first, so a wrong issuer_ref creates no keys.
   const pki = req.source === "pki" ? requirePki(d) : undefined;
   const issuer = pki?.issuers.resolve(req.issuerRef);
   // Likewise an issuer that may not sign CA certificates (pathLen 0) is refused before any key is made.
   if (issuer) assertCanSignCa(issuer, 0);
+  const made: ProvisionalKey[] = [];
+  const keep = () => {
+    for (const k of made) k.keep();
+  };
+  const discard = async () => {
+    for (const k of made.reverse()) await k.discard();
+  };
   const make = async (role: string, name: string, keyUri: string | undefined): Promise<StoredCa> => {
     const uri = keyUri ?? (await defaultKeyUri(d.dataDir, role));
-    const signer = await d.keys.generate(uri, req.algorithm);
+    const key = await d.keys.generateProvisional(uri, req.algorithm);
+    made.push(key);
+    const signer = key.signer;
     const subject: DnAttribute[] = [{ type: "CN", value: name }];
     const now = d.clock.now().getTime();
     let notBefore = new Date(seconds(now - BACKDATE_MS));
@@ -89,9 +108,14 @@ export async function createCas(
     );
     return { certificate: toPem(der, "CERTIFICATE"), keyUri: uri, chain };
   };
-  const identity = await make("identity", req.identityName, req.identityKey);
-  const permissions = await make("permissions", req.permissionsName, req.permissionsKey);
-  return { identity, permissions, issuerId: issuer?.id };
+  try {
+    const identity = await make("identity", req.identityName, req.identityKey);
+    const permissions = await make("permissions", req.permissionsName, req.permissionsKey);
+    return { identity, permissions, issuerId: issuer?.id, keep, discard };
+  } catch (e) {
+    await discard();
+    throw e;
+  }
 }
 
 function requirePki(d: CaDeps): PkiServices {

@@ -110,11 +110,13 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
     const settings = mergeSettings(prev?.settings ?? defaultSettings, ctx.body);
     const gov = governanceXml(governanceOptions(settings));
     let cas: Pick<FleetConfig, "identity" | "permissions" | "issuerId" | "source" | "algorithm">;
+    // The CA keys made below stay only once the configuration naming them is stored.
+    let made: Awaited<ReturnType<typeof createCas>> | undefined;
     if (prev) {
       cas = prev;
     } else {
       const req = await caRequest(ctx.body, core.requestKeyPolicy);
-      const made = await createCas(
+      made = await createCas(
         {
           keys: core.keys,
           clock: core.clock,
@@ -124,24 +126,35 @@ export function ros2Routes(d: Ros2RouteDeps): RouteSpec[] {
         },
         req,
       );
-      cas = { ...made, source: req.source, algorithm: req.algorithm };
+      const { identity, permissions, issuerId } = made;
+      cas = { identity, permissions, issuerId, source: req.source, algorithm: req.algorithm };
     }
-    const permSigner = await d.signers.get(cas.permissions.keyUri);
-    const p7s = await signSmime(
-      gov,
-      derFrom(cas.permissions.certificate, "CERTIFICATE"),
-      permSigner,
-      core.clock.now(),
-    );
-    const next: FleetConfig = {
-      version: 1,
-      ...cas,
-      settings,
-      governanceXml: gov,
-      governanceP7s: p7s,
-      updatedAt: core.clock.now().toISOString(),
-    };
-    await store.putConfig(next);
+    let next: FleetConfig;
+    try {
+      const permSigner = await d.signers.get(cas.permissions.keyUri);
+      const p7s = await signSmime(
+        gov,
+        derFrom(cas.permissions.certificate, "CERTIFICATE"),
+        permSigner,
+        core.clock.now(),
+      );
+      next = {
+        version: 1,
+        ...cas,
+        settings,
+        governanceXml: gov,
+        governanceP7s: p7s,
+        updatedAt: core.clock.now().toISOString(),
+      };
+      await store.putConfig(next);
+    } catch (e) {
+      if (made) {
+        await made.discard();
+        d.signers.clear(); // it may hold a signer of a key just removed
+      }
+      throw e;
+    }
+    made?.keep();
     await ctx.auditEvent("ros2.config", {
       created: !prev,
       ca_source: next.source,
