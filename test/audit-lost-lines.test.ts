@@ -11,9 +11,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, it } from "vitest";
 import { verifyAuditLog } from "../src/audit/index.js";
+import { readAuditAnchor, writeAuditAnchor } from "../src/audit/anchor.js";
 import { lineHash } from "../src/audit/format.js";
 import type { FleetError } from "../src/errors/index.js";
 import { createServer, type Server } from "../src/server/main.js";
+import { openStore } from "../src/store/index.js";
 import { cli } from "./helpers/cli.js";
 import { describeEachStore } from "./helpers/stores.js";
 
@@ -109,6 +111,57 @@ describeEachStore("audit log that lost lines", (ctx) => {
     const after = await cli(["audit", "verify", "--config", config]);
     expect(after.code).toBe(0);
     await run(config, 1);
+  });
+
+  it("a log cut back in both the file and the store is caught by the checkpoint kept outside the server", async () => {
+    await ctx.fresh();
+    const { config, auditPath } = setup();
+    await run(config, 3);
+    const early = readFileSync(auditPath, "utf8");
+    const store = await openStore(ctx.url(), { migrations: [], migrate: false });
+    const earlyAnchor = (await readAuditAnchor(store))!;
+    await run(config, 2);
+    const lines = readFileSync(auditPath, "utf8").trimEnd().split("\n");
+
+    // verify prints the last checkpoint as SEQ:HASH, the hash of that line.
+    const ok = await cli(["audit", "verify", "--config", config]);
+    expect(ok.code, ok.stderr).toBe(0);
+    const mark = /last signed checkpoint: (\d+):([0-9a-f]{64})/.exec(ok.stdout);
+    expect(mark?.[1]).toBe(String(lines.length));
+    expect(mark?.[2]).toBe(lineHash(Buffer.from(lines.at(-1)!)));
+    const kept = `${mark![1]}:${mark![2]}`;
+    expect(
+      (await cli(["audit", "verify", "--config", config, "--expect-checkpoint", kept])).stdout,
+    ).toContain(`still holds the expected checkpoint at seq ${lines.length}`);
+
+    // Someone with access to both cuts the file back to the first run's end and the store's record with it.
+    writeFileSync(auditPath, early);
+    await writeAuditAnchor(store, earlyAnchor, Date.now());
+    await store.close();
+    const fooled = await cli(["audit", "verify", "--config", config]);
+    expect(fooled.code, fooled.stderr).toBe(0); // the store alone no longer shows it
+    const caught = await cli(["audit", "verify", "--config", config, "--expect-checkpoint", kept]);
+    expect(caught.code).toBe(1);
+    expect(caught.stderr).toContain("truncated");
+    expect(caught.stderr).toContain(`a signed checkpoint at seq ${lines.length} was expected`);
+    // A file named alone (a copy elsewhere) is checked against it as well.
+    expect((await cli(["audit", "verify", auditPath, "--expect-checkpoint", kept])).code).toBe(1);
+
+    // The same seq holding another line (here the checkpoint re-serialized): "replaced".
+    const other = lines.slice(0, -1).join("\n") + "\n" + lines.at(-1)!.replace(/"seq":/, '"seq": ') + "\n";
+    writeFileSync(auditPath, other);
+    const swapped = await cli(["audit", "verify", auditPath, "--no-store", "--expect-checkpoint", kept]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.stderr).toContain("replaced");
+    // The file alone verifies: the checkpoint's signed content is unchanged, only its line differs.
+    expect((await cli(["audit", "verify", auditPath, "--no-store"])).code).toBe(0);
+
+    // A malformed mark is a usage error.
+    for (const bad of ["12", "x:ab", `0:${mark![2]}`, `5:${mark![2]!.slice(1)}`]) {
+      const u = await cli(["audit", "verify", auditPath, "--expect-checkpoint", bad]);
+      expect(u.code, bad).toBe(2);
+      expect(u.stderr).toContain("--expect-checkpoint must be SEQ:HASH");
+    }
   });
 
   it("rotation as docs/audit.md describes it — moved aside while running, or while stopped — starts a linked new log", async () => {

@@ -90,6 +90,13 @@ export interface VerifyResult {
   unsignedTail?: { line: number; seq: number; count: number };
   /** With VerifyOptions.anchor: the anchored seq, found in the log with the anchored hash (else a problem). */
   anchorSeq?: number;
+  /** With VerifyOptions.expect: its seq, found in the log with its hash (else a problem). */
+  expectedSeq?: number;
+  /**
+   * hex SHA-256 of the last verified checkpoint's line (the `prev` of the line after it): with
+   * lastCheckpointSeq, what to keep outside the server and give back as VerifyOptions.expect.
+   */
+  lastCheckpointHead?: string;
   problem?: VerifyProblem;
 }
 
@@ -103,6 +110,11 @@ export interface VerifyOptions {
    * hold that line, or verification fails with kind "truncated" or "replaced".
    */
   anchor?: { seq: number; head: string };
+  /**
+   * A checkpoint recorded outside the server (lastCheckpointSeq and lastCheckpointHead of an earlier run):
+   * checked as `anchor` is, so a log cut back to an earlier checkpoint in both the file and the store fails.
+   */
+  expect?: { seq: number; head: string };
 }
 
 export interface TailOptions {

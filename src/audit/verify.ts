@@ -47,6 +47,15 @@ class Verifier {
     seq: 0,
     reason: undefined,
   };
+  /** Set by check() when the line it passed was a checkpoint. */
+  private checkpointed = false;
+  /** What the log must still hold: the store's record, a checkpoint kept outside the server. */
+  private readonly marks: ReadonlyArray<{
+    seq: number;
+    head: string;
+    by: string;
+    field: "anchorSeq" | "expectedSeq";
+  }>;
 
   constructor(
     private readonly reader: LineReader,
@@ -61,6 +70,12 @@ class Verifier {
       lastSeq: 0,
       keySource: "none",
     };
+    this.marks = [
+      ...(opts.anchor
+        ? [{ ...opts.anchor, by: "the server's store recorded", field: "anchorSeq" as const }]
+        : []),
+      ...(opts.expect ? [{ ...opts.expect, by: "was expected", field: "expectedSeq" as const }] : []),
+    ];
     if (opts.publicKey) {
       try {
         this.useKey(opts.publicKey, "option");
@@ -81,24 +96,25 @@ class Verifier {
       this.result.lines++;
       this.prevPrevHash = this.prevHash;
       this.prevHash = this.reader.hash(raw);
-      const anchor = this.opts.anchor;
-      if (anchor && this.result.lastSeq === anchor.seq) {
-        if (this.prevHash !== anchor.head) {
+      if (this.checkpointed) this.result.lastCheckpointHead = this.prevHash;
+      for (const mark of this.marks) {
+        if (this.result.lastSeq !== mark.seq) continue;
+        if (this.prevHash !== mark.head) {
           const problem: VerifyProblem = {
             line: raw.no,
-            seq: anchor.seq,
+            seq: mark.seq,
             kind: "replaced",
             message:
-              `line ${raw.no} (seq ${anchor.seq}) is not the signed checkpoint the server's store recorded at ` +
-              `that seq (line hash ${anchor.head.slice(0, 16)}…): the log was replaced by another one`,
+              `line ${raw.no} (seq ${mark.seq}) is not the signed checkpoint that ${mark.by} at ` +
+              `that seq (line hash ${mark.head.slice(0, 16)}…): the log was replaced by another one`,
           };
           return { ...this.result, ok: false, problem };
         }
-        this.result.anchorSeq = anchor.seq;
+        this.result[mark.field] = mark.seq;
       }
     }
-    const anchor = this.opts.anchor;
-    if (anchor && this.result.lastSeq < anchor.seq) {
+    for (const mark of this.marks) {
+      if (this.result.lastSeq >= mark.seq) continue;
       const { lines, lastSeq } = this.result;
       const problem: VerifyProblem = {
         line: lines + 1,
@@ -106,10 +122,10 @@ class Verifier {
         kind: "truncated",
         message:
           (lines === 0 ? "the file is empty" : `the log ends at seq ${lastSeq} (line ${lines})`) +
-          `, but the server's store recorded a signed checkpoint at seq ${anchor.seq}: ` +
-          (lastSeq + 1 === anchor.seq
-            ? `line ${anchor.seq} (at least) was removed from its end`
-            : `lines ${lastSeq + 1}–${anchor.seq} (at least) were removed from its end`),
+          `, but a signed checkpoint at seq ${mark.seq} ${mark.by}: ` +
+          (lastSeq + 1 === mark.seq
+            ? `line ${mark.seq} (at least) was removed from its end`
+            : `lines ${lastSeq + 1}–${mark.seq} (at least) were removed from its end`),
       };
       return { ...this.result, ok: false, problem };
     }
@@ -145,6 +161,7 @@ class Verifier {
   /** Checks one line against the chain and its own rules; returns the problem, if any. */
   private async check(raw: RawLine): Promise<VerifyProblem | undefined> {
     const L = raw.no;
+    this.checkpointed = false;
     if (raw.overlong)
       return { line: L, kind: "malformed", message: `line ${L} is longer than ${MAX_LINE_BYTES} bytes` };
     const line = parseLine(raw.bytes);
@@ -256,6 +273,7 @@ class Verifier {
     this.result.checkpoints++;
     this.result.lastCheckpointSeq = line.seq;
     this.lastCheckpoint = { seq: line.seq, reason: cp.reason };
+    this.checkpointed = true;
     return undefined;
   }
 

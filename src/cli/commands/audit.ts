@@ -37,6 +37,18 @@ function auditPath(file: string | undefined, config: string | undefined): string
   return resolvePaths(loadConfig({ file: config ?? process.env.FLEETROOT_CONFIG })).auditPath;
 }
 
+/** `SEQ:HASH` as `audit verify` prints it for the last checkpoint; a usage error (exit 2) otherwise. */
+function parseCheckpointMark(text: string): { seq: number; head: string } {
+  const m = /^(\d{1,15}):([0-9a-f]{64})$/i.exec(text.trim());
+  if (!m || Number(m[1]) < 1)
+    throw new CliError(
+      `--expect-checkpoint must be SEQ:HASH as "audit verify" prints it after "last signed checkpoint:" ` +
+        `(a seq of 1 or more, a colon, 64 hex digits), not "${text}"`,
+      2,
+    );
+  return { seq: Number(m[1]), head: m[2]!.toLowerCase() };
+}
+
 export function auditCommands(program: Command): void {
   const audit = program
     .command("audit")
@@ -58,6 +70,11 @@ export function auditCommands(program: Command): void {
       "public key the checkpoints must verify under (default: the key in the log's genesis entry)",
     )
     .option(
+      "--expect-checkpoint <seq:hash>",
+      "a checkpoint kept outside the server from an earlier run (the seq:hash it printed): the log must " +
+        "still hold it, even if both the file and the server's store were cut back",
+    )
+    .option(
       "--no-store",
       "do not compare with the server store's record of the log's last checkpoint (read when the log is " +
         "found through the configuration, or --config is given), which shows lines cut from the end",
@@ -65,9 +82,16 @@ export function auditCommands(program: Command): void {
     .action(
       async (
         file: string | undefined,
-        o: { config?: string; publicKey?: string; strict?: boolean; store: boolean },
+        o: {
+          config?: string;
+          publicKey?: string;
+          strict?: boolean;
+          store: boolean;
+          expectCheckpoint?: string;
+        },
         cmd: Command,
       ) => {
+        const expect = o.expectCheckpoint === undefined ? undefined : parseCheckpointMark(o.expectCheckpoint);
         const path = auditPath(file, o.config);
         const config = o.config ?? process.env.FLEETROOT_CONFIG;
         // A file named alone may be a copy taken elsewhere: only a configuration ties it to a store.
@@ -84,6 +108,7 @@ export function auditCommands(program: Command): void {
           ...(publicKey ? { publicKey } : {}),
           ...(o.strict ? { strict: true } : {}),
           ...(anchor ? { anchor } : {}),
+          ...(expect ? { expect } : {}),
         });
         const g = globals(cmd);
         if (g.format === "json") print(result, "json");
@@ -94,6 +119,15 @@ export function auditCommands(program: Command): void {
           if (result.anchorSeq !== undefined)
             process.stdout.write(
               `the log still holds seq ${result.anchorSeq}, the last checkpoint the server's store recorded\n`,
+            );
+          if (result.expectedSeq !== undefined)
+            process.stdout.write(
+              `the log still holds the expected checkpoint at seq ${result.expectedSeq}\n`,
+            );
+          if (result.lastCheckpointHead !== undefined)
+            process.stdout.write(
+              `last signed checkpoint: ${result.lastCheckpointSeq}:${result.lastCheckpointHead} ` +
+                "(keep it outside the server; --expect-checkpoint checks a later run still holds it)\n",
             );
           // Chained but not yet signed: a running server's latest lines, or what a crash left (--strict fails).
           const tail = result.unsignedTail;
