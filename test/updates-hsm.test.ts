@@ -2,9 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { FleetError } from "../src/errors/index.js";
-import type { KeyManager, Signer } from "../src/keys/index.js";
 import { UpdatesRepository } from "../src/updates/index.js";
+import { keysThatFailToSign } from "./helpers/failing-keys.js";
 import { softHsmToken, type SoftHsmToken } from "./helpers/softhsm.js";
 import { startUpdatesFixture, type UpdatesFixture } from "./updates-fixture.js";
 
@@ -48,15 +47,7 @@ it("a failed request removes the key pair it generated in the token, and only th
   const core = f.t.server.core;
   // The timestamp key opens but cannot sign (as when a token is pulled out between the two): init fails
   // after the targets key was generated inside SoftHSM2.
-  const broken = (s: Signer): Signer =>
-    s.uri.includes("broken-ts")
-      ? { ...s, sign: () => Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) }
-      : s;
-  const keys: KeyManager = {
-    ...core.keys,
-    open: async (uri) => broken(await core.keys.open(uri)),
-    generate: async (uri, alg) => broken(await core.keys.generate(uri, alg)),
-  };
+  const keys = keysThatFailToSign(core.keys, "broken-ts");
   const repos = new UpdatesRepository({
     store: core.store,
     keys,

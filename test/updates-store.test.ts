@@ -2,13 +2,11 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { FleetError } from "../src/errors/index.js";
 import {
   createKeyManager,
   requestKeyPolicy,
   type KeyManager,
   type RequestKeyPolicy,
-  type Signer,
 } from "../src/keys/index.js";
 import {
   Lease,
@@ -18,6 +16,7 @@ import {
   updatesMigrations,
 } from "../src/updates/index.js";
 import { ManualClock } from "../src/util/clock.js";
+import { keysThatFailToSign } from "./helpers/failing-keys.js";
 import { describeEachStore } from "./helpers/stores.js";
 
 let keys: KeyManager;
@@ -135,19 +134,7 @@ describeEachStore("updates repository storage", (ctx) => {
     const store = await ctx.open([updatesMigrations]);
     // The snapshot key stops signing while `down` is set (a token pulled out mid-publish).
     let down = false;
-    const cut = (s: Signer): Signer =>
-      s.uri.includes("cut-snap")
-        ? {
-            ...s,
-            sign: (data) =>
-              down ? Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) : s.sign(data),
-          }
-        : s;
-    const flaky: KeyManager = {
-      ...keys,
-      open: async (uri) => cut(await keys.open(uri)),
-      generate: async (uri, alg) => cut(await keys.generate(uri, alg)),
-    };
+    const flaky = keysThatFailToSign(keys, "cut-snap", { failing: () => down });
     const repos = new UpdatesRepository({ store, keys: flaky, clock, requestKeyPolicy: requestKeys });
     await repos.init("cut", {
       keys: { root: [k("c-root")], targets: [k("c-t")], snapshot: [k("cut-snap")], timestamp: [k("c-ts")] },
@@ -189,21 +176,11 @@ describeEachStore("updates repository storage", (ctx) => {
     const gate = new Promise<void>((r) => (open = r));
     // Request A's timestamp key fails to sign, but only once the gate opens: A holds the shared key it
     // generated until then, and removes it when it fails.
-    const failing = (s: Signer): Signer =>
-      s.uri.includes("race-broken")
-        ? {
-            ...s,
-            sign: async () => {
-              await gate;
-              throw new FleetError("FR_KEY_BACKEND", "the token is gone");
-            },
-          }
-        : s;
+    const failing = keysThatFailToSign(keys, "race-broken", { before: () => gate });
     const flaky: KeyManager = {
-      ...keys,
-      open: async (uri) => failing(await keys.open(uri)),
+      ...failing,
       generate: async (uri, alg) => {
-        const s = failing(await keys.generate(uri, alg));
+        const s = await failing.generate(uri, alg);
         if (uri === shared.uri) generated();
         return s;
       },
@@ -230,15 +207,7 @@ describeEachStore("updates repository storage", (ctx) => {
   it("a rotation or init whose signing fails stores nothing and removes the keys and directories it made", async () => {
     const store = await ctx.open([updatesMigrations]);
     // A key that opens but cannot sign (a token pulled out between opening and signing).
-    const broken = (s: Signer): Signer =>
-      s.uri.includes("broken")
-        ? { ...s, sign: () => Promise.reject(new FleetError("FR_KEY_BACKEND", "the token is gone")) }
-        : s;
-    const flaky: KeyManager = {
-      ...keys,
-      open: async (uri) => broken(await keys.open(uri)),
-      generate: async (uri, alg) => broken(await keys.generate(uri, alg)),
-    };
+    const flaky = keysThatFailToSign(keys, "broken");
     const repos = new UpdatesRepository({ store, keys: flaky, clock, requestKeyPolicy: requestKeys });
     await repos.init("atomic", {
       keys: { root: [k("a-root")], targets: [k("a-t")], snapshot: [k("a-s")], timestamp: [k("a-ts")] },
