@@ -48,9 +48,14 @@ describe("fleetroot updates / agent CLI", () => {
       "--config-for-label",
       "arm",
     ]);
+    // Added but not yet published: status says which roles changed.
+    const before = await ok(["updates", "status", "cfg"]);
+    expect(before).toMatch(/^targets\s+v1 .*CHANGED$/m);
+    expect(before).toContain("note: targets changed since the last version and not yet published");
     await ok(["updates", "publish", "cfg"]);
     const status = await ok(["updates", "status", "cfg"]);
     expect(status).toMatch(/timestamp\s+v\d+/);
+    expect(status).not.toContain("CHANGED");
     const root = await fetch(`${f.url}/v1/updates/cfg/metadata/1.root.json`);
     writeFileSync(join(dir, "root.json"), Buffer.from(await root.arrayBuffer()));
     const base = [

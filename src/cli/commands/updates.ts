@@ -339,13 +339,23 @@ export function updatesCommands(program: Command): void {
       process.stdout.write(`repository ${repo}: ${String(d.targets)} target(s)\n`);
       // Clients cannot update from a repository without a timestamp: say what it is waiting for.
       if (d.servable === false) process.stdout.write(`NOT SERVED: ${String(d.waiting)}\n`);
-      for (const r of d.roles as Array<Record<string, unknown>>) {
+      const roles = d.roles as Array<Record<string, unknown>>;
+      for (const r of roles) {
         process.stdout.write(
           `${String(r.role).padEnd(16)} v${String(r.version ?? "-")}  expires ${String(r.expires ?? "-")}  ` +
             `keys ${String(r.heldKeys)}/${String(r.keys)} held, threshold ${String(r.threshold)}` +
-            `${r.pendingVersion ? `  PENDING v${String(r.pendingVersion)}` : ""}\n`,
+            `${r.pendingVersion ? `  PENDING v${String(r.pendingVersion)}` : ""}` +
+            `${r.dirty ? "  CHANGED" : ""}\n`,
         );
       }
+      // Changed roles: targets added or removed, keys rotated, or a publish cut short before its snapshot.
+      const changed = roles.filter((r) => r.dirty).map((r) => String(r.role));
+      if (changed.length > 0)
+        process.stdout.write(
+          `note: ${changed.join(", ")} changed since the last version and not yet published; ` +
+            `\`fleetroot updates publish ${repo}\` publishes them (the server's refresh job finishes a ` +
+            "snapshot or timestamp left behind within a minute)\n",
+        );
     });
 
   intotoCommands(up);
