@@ -121,7 +121,19 @@ describeEachStore("audit log that lost lines", (ctx) => {
     const store = await openStore(ctx.url(), { migrations: [], migrate: false });
     const earlyAnchor = (await readAuditAnchor(store))!;
     await run(config, 2);
+
+    // A running server exports the last durable checkpoint's seq for monitoring; it never goes down.
+    const recorded = (await readAuditAnchor(store))!.seq;
+    const s = await start(config);
+    const seqOf = async () => {
+      const m = await s.app.inject({ method: "GET", url: "/metrics" });
+      return Number(/^fleetroot_audit_checkpoint_seq (\d+)$/m.exec(m.body)?.[1]);
+    };
+    const atStart = await seqOf();
+    expect(atStart).toBeGreaterThanOrEqual(recorded);
+    await s.close();
     const lines = readFileSync(auditPath, "utf8").trimEnd().split("\n");
+    expect(atStart).toBeLessThanOrEqual(lines.length);
 
     // verify prints the last checkpoint as SEQ:HASH, the hash of that line.
     const ok = await cli(["audit", "verify", "--config", config]);
@@ -146,6 +158,13 @@ describeEachStore("audit log that lost lines", (ctx) => {
     expect(caught.stderr).toContain(`a signed checkpoint at seq ${lines.length} was expected`);
     // A file named alone (a copy elsewhere) is checked against it as well.
     expect((await cli(["audit", "verify", auditPath, "--expect-checkpoint", kept])).code).toBe(1);
+
+    // The server starts on the cut-back pair, and what it exports is below what monitoring saw before.
+    const cutBack = await start(config);
+    const m = await cutBack.app.inject({ method: "GET", url: "/metrics" });
+    await cutBack.close();
+    const exported = Number(/^fleetroot_audit_checkpoint_seq (\d+)$/m.exec(m.body)?.[1]);
+    expect(exported).toBeLessThan(atStart);
 
     // The same seq holding another line (here the checkpoint re-serialized): "replaced".
     const other = lines.slice(0, -1).join("\n") + "\n" + lines.at(-1)!.replace(/"seq":/, '"seq": ') + "\n";

@@ -199,6 +199,8 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
     const auditSigner = await openOrGenerate(plainKeys, paths.auditKey);
     // The store remembers how far the log reached, so a log emptied, cut short or replaced is noticed.
     const anchor = await readAuditAnchor(store);
+    // For /metrics: a monitor that keeps this value sees a log cut back (it goes down across a restart).
+    let checkpointSeq = anchor?.seq ?? 0;
     const audit = await AuditLog.open({
       path: paths.auditPath,
       signer: auditSigner,
@@ -206,13 +208,15 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
       clock,
       ...(anchor ? { anchor } : {}),
       acceptLoss: opts.acceptAuditLoss ?? false,
-      onAnchor: (a) =>
-        writeAuditAnchor(store, a, clock.nowMs()).catch((e: unknown) =>
+      onAnchor: (a) => {
+        checkpointSeq = a.seq;
+        return writeAuditAnchor(store, a, clock.nowMs()).catch((e: unknown) =>
           log(
             `warning: cannot record the audit log's checkpoint at seq ${a.seq} in the store ` +
               `(${(e as Error)?.message ?? String(e)}); a later checkpoint records it`,
           ),
-        ),
+        );
+      },
     });
     cleanup.unshift(() => audit.close());
     if (audit.rotatedFrom !== undefined && anchor) {
@@ -384,6 +388,7 @@ export async function createServer(opts: ServerOptions = {}): Promise<Server> {
           fleetroot_sealed: seal.status().sealed ? 1 : 0,
           fleetroot_audit_lines_total: a.lines,
           fleetroot_audit_syncs_total: a.syncs,
+          fleetroot_audit_checkpoint_seq: checkpointSeq,
           ...(s ? { fleetroot_store_commits_total: s.commits, fleetroot_store_syncs_total: s.syncs } : {}),
         };
       },
