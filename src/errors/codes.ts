@@ -31,7 +31,7 @@ export const codes = {
   FR_STORE_MIGRATION: { status: 500, message: "a storage migration failed" },
 
   // keys
-  FR_KEY_URI: { status: 400, message: "the key URI is malformed or its scheme is not supported" },
+  FR_KEY_URI: { status: 400, message: "the key URI is malformed, unsupported or not allowed here" },
   FR_KEY_NOT_FOUND: { status: 404, message: "the key does not exist" },
   FR_KEY_EXISTS: { status: 400, message: "a key already exists at that URI" },
   FR_KEY_ALGORITHM: { status: 400, message: "the key algorithm is not supported" },
