@@ -207,6 +207,42 @@ describe.each(backends)("key backend conformance: $name", (b) => {
   });
 });
 
+describe("provisional keys (generateProvisional / settled)", () => {
+  /** Whether `p` has settled after the pending callbacks have run. */
+  const isDone = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 20));
+    return done;
+  };
+
+  it("settled() waits from the call on, until keep() or discard(); discard removes the key", async () => {
+    const km = createKeyManager();
+    const uri = `file:${path.join(tmp, "provisional", "a.pem")}`;
+    const making = km.generateProvisional(uri, "ed25519");
+    // Asked before the key even exists: it waits all the same.
+    const early = km.settled(uri);
+    const spelled = km.settled(`file://${path.join(tmp, "provisional", "a.pem")}`); // the same key
+    const key = await making;
+    expect(await isDone(early)).toBe(false);
+    expect(await isDone(spelled)).toBe(false);
+    expect(await isDone(km.settled(`file:${path.join(tmp, "provisional", "b.pem")}`))).toBe(true);
+    // A second generate of the same URI fails and leaves no wait of its own behind.
+    await rejectsWith(km.generateProvisional(uri, "ed25519"), "FR_KEY_EXISTS");
+    await key.discard();
+    expect(await isDone(early)).toBe(true);
+    await rejectsWith(km.open(uri), "FR_KEY_NOT_FOUND");
+
+    const kept = await km.generateProvisional(uri, "ecdsa-p256");
+    const waiting = km.settled(uri);
+    kept.keep();
+    await waiting;
+    await kept.discard(); // after keep: nothing happens
+    expect((await km.open(uri)).algorithm).toBe("ecdsa-p256");
+    await km.close();
+  });
+});
+
 describe("file: backend storage", () => {
   it("writes plain keys as PKCS#8 PEM with mode 0600 that openssl reads", async () => {
     const km = createKeyManager();

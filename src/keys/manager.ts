@@ -75,8 +75,8 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     defaultPkcs11Module: opts.defaultPkcs11Module,
   };
   const backends = new Map<KeyUriScheme, KeyBackend<ParsedKeyUri>>();
-  /** Provisional keys not yet kept or discarded, by keyIdentity(). */
-  const pending = new Map<string, Promise<void>>();
+  /** Provisional keys not yet kept or discarded, by keyIdentity(); each resolves when its request ends. */
+  const pending = new Map<string, Set<Promise<void>>>();
   let closed = false;
 
   /** Parses the URI and hands it to its scheme's backend, created on first use. */
@@ -126,23 +126,33 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
       return r.backend.destroy(r.parsed, r.safeUri, publicKey);
     },
     async generateProvisional(uri, algorithm) {
-      // `this`: a wrapper that spreads this manager and overrides generate/destroy is honoured.
-      const signer = await this.generate(uri, algorithm);
+      // Registered before the key exists: between its file or token object appearing and this call
+      // returning, another request's settled() already waits for it.
       const id = keyIdentity(parseKeyUri(uri));
       let release!: () => void;
       const done = new Promise<void>((r) => (release = r));
-      pending.set(id, done);
+      const waits = pending.get(id) ?? new Set<Promise<void>>();
+      waits.add(done);
+      pending.set(id, waits);
       let ended = false;
       const end = () => {
-        if (ended) return false;
+        if (ended) return;
         ended = true;
-        if (pending.get(id) === done) pending.delete(id);
+        waits.delete(done);
+        if (waits.size === 0 && pending.get(id) === waits) pending.delete(id);
         release();
-        return true;
       };
+      let signer: Signer;
+      try {
+        // `this`: a wrapper that spreads this manager and overrides generate/destroy is honoured.
+        signer = await this.generate(uri, algorithm);
+      } catch (e) {
+        end();
+        throw e;
+      }
       return {
         signer,
-        keep: () => void end(),
+        keep: end,
         discard: async () => {
           if (ended) return;
           try {
@@ -157,7 +167,7 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     },
     async settled(uri) {
       const id = keyIdentity(parseKeyUri(uri));
-      for (let p = pending.get(id); p; p = pending.get(id)) await p;
+      for (let w = pending.get(id); w && w.size > 0; w = pending.get(id)) await Promise.all(w);
     },
     async close() {
       closed = true;
