@@ -158,9 +158,10 @@ describeEachStore("pki API: issuers, roles, issuance, storage, revocation", (db)
 
   it("unknown serials, roles and issuers are 404s", async () => {
     expect((await s.t.call("GET", "pki/cert/01:02:03")).statusCode).toBe(404);
-    expect((await s.call("POST", "pki/issue/nope", { common_name: "a.fleet.example" })).json().code).toBe(
-      "FR_PKI_ROLE_NOT_FOUND",
-    );
+    const noRole = (await s.call("POST", "pki/issue/nope", { common_name: "a.fleet.example" })).json();
+    expect(noRole.code).toBe("FR_PKI_ROLE_NOT_FOUND");
+    // The way out is named, for the CLI and the API.
+    expect(noRole.errors.join(" ")).toContain("`fleetroot ca role write nope …` (API: POST pki/roles/nope)");
     expect((await s.t.call("GET", "pki/issuer/nope/der")).statusCode).toBe(404);
     expect((await s.call("POST", "pki/revoke", { serial_number: "0a:0b" })).statusCode).toBe(404);
   });

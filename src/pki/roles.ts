@@ -37,7 +37,10 @@ export class RoleStore {
       .where("name", "=", name)
       .executeTakeFirst();
     if (!row)
-      throw new FleetError("FR_PKI_ROLE_NOT_FOUND", `no role "${name}"; create it with pki/roles/${name}`);
+      throw new FleetError(
+        "FR_PKI_ROLE_NOT_FOUND",
+        `no role "${name}"; create it with \`fleetroot ca role write ${name} …\` (API: POST pki/roles/${name})`,
+      );
     const role = JSON.parse(row.config) as Role;
     this.cache.set(name, { role, at: now });
     return role;
