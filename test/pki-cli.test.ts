@@ -81,6 +81,11 @@ describe("fleetroot ca (CLI)", () => {
     expect(set.stdout).toContain("online");
     const issuers = await ok(["ca", "issuers"]);
     expect(issuers.stdout).toMatch(/online\s+\(default\)/);
+    // The same bundle again: its intermediate is no longer pending, and the error says how to make one.
+    const again = await cli(["ca", "intermediate", "set-signed", f("bundle.pem")], env);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("no pending intermediate holds this certificate's key");
+    expect(again.stderr).toContain("`fleetroot ca intermediate csr`");
 
     await ok([
       "ca",

@@ -142,3 +142,14 @@ describe("a refused rotation or init leaves nothing behind", () => {
     expect((await status("both")).roles.find((r) => r.role === "timestamp")?.version).toBe(1);
   });
 });
+
+describe("a repository that does not exist", () => {
+  it("is a 404 that names the command and the route that create it", async () => {
+    const r = await api("GET", "no-such-repo/status");
+    expect(r.status).toBe(404);
+    expect(r.body?.code).toBe("FR_UPDATES_REPO_NOT_FOUND");
+    expect((r.body?.errors as string[]).join(" ")).toContain(
+      "`fleetroot updates init no-such-repo …` (API: POST updates/no-such-repo/init)",
+    );
+  });
+});

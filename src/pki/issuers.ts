@@ -352,7 +352,8 @@ export class IssuerRegistry {
     if (!match)
       throw new FleetError(
         "FR_PKI_ISSUER_INVALID",
-        "no pending intermediate holds this certificate's key; create one with pki/intermediate/generate/internal",
+        "no pending intermediate holds this certificate's key; make one with `fleetroot ca intermediate csr` " +
+          "(API: POST pki/intermediate/generate/internal) and have that CSR signed",
       );
     await this.d.store.transaction(async (trx) => {
       const t = trx.withTables<PkiTables>();

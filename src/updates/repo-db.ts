@@ -34,7 +34,10 @@ export async function loadSettings(db: DB, repo: string): Promise<RepoSettings> 
     .where("name", "=", repo)
     .executeTakeFirst();
   if (!row)
-    return fail("FR_UPDATES_REPO_NOT_FOUND", `no update repository "${repo}"; create it with updates init`);
+    return fail(
+      "FR_UPDATES_REPO_NOT_FOUND",
+      `no update repository "${repo}"; create it with \`fleetroot updates init ${repo} …\` (API: POST updates/${repo}/init)`,
+    );
   return JSON.parse(row.settings) as RepoSettings;
 }
 
