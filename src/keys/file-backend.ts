@@ -201,3 +201,19 @@ async function writeNewFile(target: string, content: string): Promise<void> {
   }
   await syncDirectory(dir); // make the new directory entry durable
 }
+
+/**
+ * The directories that writing a key at `file` would create (generate makes missing ones), deepest first:
+ * what undoing that generate removes again with the key.
+ */
+export async function missingParentDirs(file: string): Promise<string[]> {
+  const absent = (d: string) =>
+    fs.lstat(d).then(
+      () => false,
+      (e: NodeJS.ErrnoException) => e.code === "ENOENT",
+    );
+  const out: string[] = [];
+  for (let d = path.dirname(file); d !== path.dirname(d) && (await absent(d)); d = path.dirname(d))
+    out.push(d);
+  return out;
+}

@@ -239,6 +239,14 @@ describe("provisional keys (generateProvisional / settled)", () => {
     await waiting;
     await kept.discard(); // after keep: nothing happens
     expect((await km.open(uri)).algorithm).toBe("ecdsa-p256");
+
+    // Directories a file key's generate made go with the key; one that was there stays.
+    const base = path.join(tmp, "provisional-dirs");
+    await fs.mkdir(base);
+    const deep = await km.generateProvisional(`file:${path.join(base, "a", "b", "k.pem")}`, "ed25519");
+    await fs.writeFile(path.join(base, "other"), "x");
+    await deep.discard();
+    expect(await fs.readdir(base)).toEqual(["other"]);
     await km.close();
   });
 });

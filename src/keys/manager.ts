@@ -1,6 +1,7 @@
 import { fail } from "../errors/index.js";
 import type { BackendOptions, KeyBackend } from "./backend.js";
-import { FileBackend } from "./file-backend.js";
+import fs from "node:fs/promises";
+import { FileBackend, missingParentDirs } from "./file-backend.js";
 import { Pkcs11Backend } from "./pkcs11/backend.js";
 import {
   keyAlgorithms,
@@ -41,7 +42,8 @@ export interface KeyManager {
   destroy(uri: string, publicKey: Uint8Array): Promise<boolean>;
   /**
    * generate() for a request that may fail after it: the key is the request's until it keeps or discards it
-   * (ProvisionalKey). Built on this manager's own generate and destroy.
+   * (ProvisionalKey); discard also removes the directories the generate of a `file:` key made, if empty.
+   * Built on this manager's own generate and destroy.
    */
   generateProvisional(uri: string, algorithm: KeyAlgorithm): Promise<ProvisionalKey>;
   /**
@@ -128,7 +130,8 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
     async generateProvisional(uri, algorithm) {
       // Registered before the key exists: between its file or token object appearing and this call
       // returning, another request's settled() already waits for it.
-      const id = keyIdentity(parseKeyUri(uri));
+      const parsed = parseKeyUri(uri);
+      const id = keyIdentity(parsed);
       let release!: () => void;
       const done = new Promise<void>((r) => (release = r));
       const waits = pending.get(id) ?? new Set<Promise<void>>();
@@ -143,7 +146,10 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
         release();
       };
       let signer: Signer;
+      let dirs: string[] = [];
       try {
+        // A file key's generate makes missing directories; discard removes them again (if still empty).
+        if (parsed.scheme === "file") dirs = await missingParentDirs(parsed.path);
         // `this`: a wrapper that spreads this manager and overrides generate/destroy is honoured.
         signer = await this.generate(uri, algorithm);
       } catch (e) {
@@ -157,6 +163,7 @@ export function createKeyManager(opts: KeyManagerOptions = {}): KeyManager {
           if (ended) return;
           try {
             await this.destroy(uri, signer.publicKey);
+            for (const d of dirs) await fs.rmdir(d).catch(() => undefined);
           } catch {
             // Best effort: the request's own error is the one to report.
           } finally {

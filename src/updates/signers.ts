@@ -1,8 +1,5 @@
-import fs from "node:fs/promises";
-import path from "node:path";
 import { fail, FleetError } from "../errors/index.js";
 import {
-  parseKeyUri,
   requestKeyUri,
   type KeyAlgorithm,
   type KeyManager,
@@ -38,11 +35,10 @@ export interface RequestKeys {
   discard(): Promise<void>;
 }
 
-/** A key generated for a request, with the directories made for it (deepest first). */
+/** A key generated for a request. */
 interface Generated {
   uri: string;
   key: ProvisionalKey;
-  dirs: string[];
 }
 
 /** Opens the keys a repository holds, once each, and remembers which failed (sealed, HSM absent). */
@@ -84,9 +80,8 @@ export class SignerPool {
     try {
       for (const [uri, k] of held) {
         if (k) continue;
-        const dirs = await missingDirs(uri);
         const key = await this.keys.generateProvisional(uri, algorithms.get(uri)!);
-        made.push({ uri, key, dirs });
+        made.push({ uri, key });
         const t = tufSigner(key.signer);
         held.set(uri, { keyid: t.keyid, key: t.key, uri });
       }
@@ -130,10 +125,9 @@ export class SignerPool {
    * keys). Best effort, so the request's own error is the one reported.
    */
   private async discard(made: Generated[]): Promise<void> {
-    for (const { uri, key, dirs } of [...made].reverse()) {
+    for (const { uri, key } of [...made].reverse()) {
       this.open.delete(uri);
-      await key.discard();
-      for (const d of dirs) await fs.rmdir(d).catch(() => {});
+      await key.discard(); // with the directories its generate made
     }
   }
 }
@@ -144,19 +138,4 @@ function offlineKey(spec: KeySpec): ResolvedKey {
   if (spec.uri) fail("FR_UPDATES_KEY", "give a key either as `uri` or as `public`, not both");
   const key = tufKeyFromText(spec.public);
   return { keyid: keyIdOf(key), key, uri: null };
-}
-
-/** The directories that generating a file key at `uri` creates, deepest first. */
-async function missingDirs(uri: string): Promise<string[]> {
-  const parsed = parseKeyUri(uri);
-  if (parsed.scheme !== "file") return [];
-  const absent = (d: string) =>
-    fs.lstat(d).then(
-      () => false,
-      (e: NodeJS.ErrnoException) => e.code === "ENOENT",
-    );
-  const out: string[] = [];
-  for (let d = path.dirname(parsed.path); d !== path.dirname(d) && (await absent(d)); d = path.dirname(d))
-    out.push(d);
-  return out;
 }
